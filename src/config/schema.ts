@@ -1,0 +1,417 @@
+/**
+ * THE config schema. One source for:
+ *  - the TypeScript types (`RawConfig`, via TypeBox `Static`),
+ *  - the validator (ajv, compiled once),
+ *  - the published JSON Schema (`schema/portcullis.schema.json`, written by scripts/gen-schema),
+ *  - the configuration reference (`docs/configuration.md`, generated and checked by a test).
+ *
+ * Every object is closed (`additionalProperties: false`): unknown keys are errors.
+ * Every `description` is user-facing documentation.
+ * Fields marked `x-secret` accept `${ENV_NAME}` or `file:/path` references and have no default.
+ */
+import { Type, type Static, type TSchema, type TObject, type TProperties, type ObjectOptions } from '@sinclair/typebox';
+
+/** A closed object: unknown keys are refused. */
+function Obj<T extends TProperties>(properties: T, options: ObjectOptions = {}): TObject<T> {
+  return Type.Object(properties, { additionalProperties: false, ...options });
+}
+
+function Secret(description: string) {
+  return Type.String({ minLength: 1, description, 'x-secret': true });
+}
+
+const Port = Type.Integer({ minimum: 0, maximum: 65535 });
+const Ms = (description: string, def: number, min = 1) =>
+  Type.Integer({ minimum: min, maximum: 86_400_000, default: def, description: `${description} (milliseconds).` });
+
+const Mode = Type.Union([Type.Literal('enforce'), Type.Literal('monitor'), Type.Literal('off')], {
+  description: '`enforce` refuses, `monitor` only records what would have been refused, `off` skips the stage.',
+});
+const OnError = Type.Union([Type.Literal('fail-closed'), Type.Literal('fail-open')], {
+  description: 'What happens when the stage itself fails: `fail-closed` refuses the request (500), `fail-open` lets it continue and records the error.',
+});
+
+const StageSettings = (description: string) =>
+  Obj(
+    {
+      mode: Type.Optional({ ...Mode, default: 'enforce' }),
+      onError: Type.Optional({ ...OnError, default: 'fail-closed' }),
+    },
+    { description },
+  );
+
+export const HttpMethod = Type.Union(
+  ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE'].map((m) => Type.Literal(m)),
+);
+
+const Cors = Obj(
+  {
+    allowOrigins: Type.Array(Type.String({ minLength: 1 }), {
+      minItems: 1,
+      uniqueItems: true,
+      description:
+        'Exact origins (`https://app.example.com`) allowed to call this route from a browser. `*` allows any origin but cannot be combined with `allowCredentials`.',
+    }),
+    allowMethods: Type.Optional(
+      Type.Array(HttpMethod, { uniqueItems: true, description: 'Methods allowed in preflight. Default: the methods of the route.' }),
+    ),
+    allowHeaders: Type.Optional(
+      Type.Array(Type.String({ pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$' }), {
+        uniqueItems: true,
+        default: ['content-type', 'authorization'],
+        description: 'Request headers allowed in preflight (case-insensitive).',
+      }),
+    ),
+    exposeHeaders: Type.Optional(
+      Type.Array(Type.String({ pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$' }), {
+        uniqueItems: true,
+        default: ['x-request-id'],
+        description: 'Response headers the browser may read.',
+      }),
+    ),
+    allowCredentials: Type.Optional(
+      Type.Boolean({ default: false, description: 'Send `Access-Control-Allow-Credentials: true`. Not allowed with origin `*`.' }),
+    ),
+    maxAgeSeconds: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: 86400, default: 600, description: 'How long browsers may cache a preflight answer.' }),
+    ),
+  },
+  { description: 'CORS policy. Preflights are answered by the gateway; disallowed origins get no CORS headers.' },
+);
+
+const SecurityHeaders = Obj(
+  {
+    contentTypeOptions: Type.Optional(Type.Boolean({ default: true, description: 'Send `X-Content-Type-Options: nosniff`.' })),
+    frameOptions: Type.Optional(
+      Type.Union([Type.Literal('DENY'), Type.Literal('SAMEORIGIN'), Type.Literal(false)], {
+        default: 'DENY',
+        description: '`X-Frame-Options` value, or `false` to not send it.',
+      }),
+    ),
+    contentSecurityPolicy: Type.Optional(
+      Type.Union([Type.String({ minLength: 1 }), Type.Literal(false)], {
+        default: "default-src 'none'; frame-ancestors 'none'",
+        description: '`Content-Security-Policy` for API responses, or `false`. Only set when the upstream did not set one.',
+      }),
+    ),
+    referrerPolicy: Type.Optional(
+      Type.Union([Type.String({ minLength: 1 }), Type.Literal(false)], { default: 'no-referrer', description: '`Referrer-Policy`, or `false`.' }),
+    ),
+    noStoreWhenAuthenticated: Type.Optional(
+      Type.Boolean({
+        default: true,
+        description: 'On responses to authenticated requests, set `Cache-Control: no-store` (replacing what the upstream sent) so shared caches never keep per-user data.',
+      }),
+    ),
+    removeBanners: Type.Optional(
+      Type.Array(Type.String({ pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$' }), {
+        default: ['server', 'x-powered-by', 'x-aspnet-version', 'x-aspnetmvc-version', 'x-runtime', 'x-version', 'via'],
+        description: 'Upstream response headers that reveal software and versions; removed.',
+      }),
+    ),
+  },
+  { description: 'Response security headers.' },
+);
+
+const RoutePolicy = {
+  public: Type.Optional(
+    Type.Boolean({
+      default: false,
+      description: 'Deny by default: a route needs an authenticated caller unless this is `true`.',
+    }),
+  ),
+  maxBodyBytes: Type.Optional(
+    Type.Integer({ minimum: 0, maximum: 1_073_741_824, description: 'Request body limit for this route. Default: `limits.maxBodyBytes`.' }),
+  ),
+  cors: Type.Optional(Cors),
+  securityHeaders: Type.Optional(SecurityHeaders),
+  stages: Type.Optional(
+    Obj(
+      {
+        cors: Type.Optional(StageSettings('The CORS stage.')),
+        authn: Type.Optional(StageSettings('The authentication stage.')),
+        'security-headers': Type.Optional(StageSettings('The response security-headers stage.')),
+      },
+      { description: 'Per-stage mode and failure mode for this route.' },
+    ),
+  ),
+};
+
+const UpstreamRef = Type.String({
+  minLength: 1,
+  description: 'The name of an entry in `upstreams`, or an `http://` / `https://` base URL.',
+});
+
+const Upstream = Obj({
+  url: Type.String({ pattern: '^https?://[^\\s/?#]+(/[^\\s?#]*)?$', description: 'Base URL: scheme, host, port and an optional path prefix.' }),
+  connections: Type.Optional(
+    Type.Integer({ minimum: 1, maximum: 10000, default: 128, description: 'Maximum connections in the pool to this upstream.' }),
+  ),
+  pipelining: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 1, description: 'HTTP/1.1 pipelining depth per connection.' })),
+  connectTimeoutMs: Type.Optional(Ms('Time to establish a connection', 5000)),
+  headersTimeoutMs: Type.Optional(Ms('Time from sending the request to the response headers', 30000)),
+  bodyTimeoutMs: Type.Optional(Ms('Longest pause between two chunks of the response body', 30000)),
+  totalTimeoutMs: Type.Optional(Ms('Whole exchange with the upstream, body included', 60000)),
+  keepAliveTimeoutMs: Type.Optional(Ms('How long an idle pooled connection is kept', 4000)),
+  tls: Type.Optional(
+    Obj({
+      caFile: Type.Optional(Type.String({ minLength: 1, description: 'CA bundle to verify the upstream certificate (default: system CAs).' })),
+      serverName: Type.Optional(Type.String({ minLength: 1, description: 'SNI and name to verify, when it differs from the URL host.' })),
+      insecureSkipVerify: Type.Optional(Type.Boolean({ default: false, description: 'Do not verify the upstream certificate. For tests only; logged as a warning.' })),
+    }),
+  ),
+});
+
+const Api = Obj(
+  {
+    name: Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,62}$', description: 'Identifier used in route ids, metrics and events.' }),
+    spec: Type.String({ minLength: 1, description: 'Path to the OpenAPI 3.0/3.1 document (YAML or JSON), relative to this config file.' }),
+    upstream: UpstreamRef,
+    basePath: Type.Optional(
+      Type.String({ pattern: '^(/[^\\s/?#]+)*/?$', description: "Public path prefix. Default: the path of the spec's first `servers` URL." }),
+    ),
+    stripBasePath: Type.Optional(
+      Type.Boolean({ default: false, description: 'Remove `basePath` before forwarding (the upstream serves the operations at its root).' }),
+    ),
+    hosts: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { uniqueItems: true, description: 'Only match these Host names (default: any).' })),
+    ...RoutePolicy,
+  },
+  { description: 'An API described by an OpenAPI document: every operation becomes a route.' },
+);
+
+const Route = Obj(
+  {
+    name: Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,62}$', description: 'Identifier used in route ids, metrics and events.' }),
+    methods: Type.Array(HttpMethod, { minItems: 1, uniqueItems: true, description: 'Methods this route accepts.' }),
+    path: Type.String({
+      pattern: '^/',
+      description: 'Path template: literal segments, `{param}` segments, and an optional final `*` that matches the rest of the path.',
+    }),
+    hosts: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { uniqueItems: true, description: 'Only match these Host names (default: any).' })),
+    upstream: UpstreamRef,
+    ...RoutePolicy,
+  },
+  { description: 'An explicit route, for endpoints without an OpenAPI document.' },
+);
+
+const Listener = Obj(
+  {
+    name: Type.Optional(Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,62}$', description: 'Name used in logs.' })),
+    host: Type.Optional(Type.String({ minLength: 1, default: '0.0.0.0', description: 'Address to bind.' })),
+    port: { ...Port, description: 'Port to bind (0 picks a free one).' },
+    tls: Type.Optional(
+      Obj(
+        {
+          certFile: Type.String({ minLength: 1, description: 'PEM certificate chain.' }),
+          keyFile: Type.String({ minLength: 1, description: 'PEM private key.', 'x-secret-file': true }),
+          minVersion: Type.Optional(
+            Type.Union([Type.Literal('TLSv1.2'), Type.Literal('TLSv1.3')], { default: 'TLSv1.2', description: 'Lowest TLS version accepted.' }),
+          ),
+          ciphers: Type.Optional(
+            Type.String({
+              minLength: 1,
+              description: 'OpenSSL cipher list for TLS 1.2. Default: ECDHE with AES-GCM or ChaCha20-Poly1305 only (forward secrecy, AEAD).',
+            }),
+          ),
+          http2: Type.Optional(Type.Boolean({ default: true, description: 'Offer HTTP/2 through ALPN (HTTP/1.1 stays available).' })),
+          clientCaFile: Type.Optional(Type.String({ minLength: 1, description: 'CA bundle for client certificates (mTLS).' })),
+          clientCertificate: Type.Optional(
+            Type.Union([Type.Literal('none'), Type.Literal('optional'), Type.Literal('required')], {
+              default: 'none',
+              description:
+                '`required`: the handshake fails without a certificate signed by `clientCaFile`. `optional`: a certificate is asked for and, when valid, becomes the client identity.',
+            }),
+          ),
+        },
+        { description: 'Serve HTTPS (and HTTP/2) on this listener.' },
+      ),
+    ),
+  },
+  { description: 'A socket the gateway accepts client connections on.' },
+);
+
+export const ConfigSchema = Obj(
+  {
+    $schema: Type.Optional(Type.String({ description: 'Path or URL of the JSON Schema, for editors.' })),
+    version: Type.Literal(1, { description: 'Config format version. Must be `1`.' }),
+    workers: Type.Optional(
+      Type.Union([Type.Literal('auto'), Type.Integer({ minimum: 1, maximum: 256 })], {
+        default: 1,
+        description: 'Worker processes. `auto` uses one per CPU core. With more than one, the admin listener runs in the primary and aggregates metrics.',
+      }),
+    ),
+    listeners: Type.Array(Listener, { minItems: 1, description: 'Client-facing listeners.' }),
+    tls: Type.Optional(
+      Obj(
+        {
+          required: Type.Optional(Type.Boolean({ default: false, description: 'Refuse requests that arrive over plain HTTP.' })),
+          redirectHttp: Type.Optional(
+            Type.Boolean({ default: false, description: 'With `required`: redirect plain-HTTP GET/HEAD to HTTPS (308) instead of refusing them.' }),
+          ),
+          httpsPort: Type.Optional({ ...Port, description: 'Port used in redirects. Default: the first TLS listener port.' }),
+          hsts: Type.Optional(
+            Obj(
+              {
+                maxAgeSeconds: Type.Optional(Type.Integer({ minimum: 0, default: 31536000, description: '`max-age` of Strict-Transport-Security.' })),
+                includeSubDomains: Type.Optional(Type.Boolean({ default: false, description: 'Add `includeSubDomains`.' })),
+                preload: Type.Optional(Type.Boolean({ default: false, description: 'Add `preload`.' })),
+              },
+              { description: 'Strict-Transport-Security on responses sent over TLS (always on; set maxAgeSeconds 0 to clear it).' },
+            ),
+          ),
+        },
+        { description: 'Policy for plain HTTP versus TLS.' },
+      ),
+    ),
+    limits: Type.Optional(
+      Obj(
+        {
+          maxHeaderCount: Type.Optional(Type.Integer({ minimum: 8, maximum: 1000, default: 100, description: 'Most header fields in a request (431 beyond).' })),
+          maxHeaderBytes: Type.Optional(
+            Type.Integer({ minimum: 1024, maximum: 1_048_576, default: 16384, description: 'Largest header section in bytes (431 beyond).' }),
+          ),
+          maxUrlLength: Type.Optional(Type.Integer({ minimum: 64, maximum: 1_048_576, default: 8192, description: 'Longest request target (414 beyond).' })),
+          maxBodyBytes: Type.Optional(
+            Type.Integer({ minimum: 0, maximum: 1_073_741_824, default: 1_048_576, description: 'Default request body limit (413 beyond).' }),
+          ),
+          headersTimeoutMs: Type.Optional(Ms('Time a client has to send the complete request headers', 10000)),
+          requestTimeoutMs: Type.Optional(Ms('Time a client has to send the complete request', 30000)),
+          keepAliveTimeoutMs: Type.Optional(Ms('How long an idle client connection is kept open', 5000)),
+          maxConnections: Type.Optional(
+            Type.Integer({ minimum: 1, maximum: 1_000_000, default: 10000, description: 'Most concurrent client connections per worker; more are closed at once.' }),
+          ),
+          maxRequestsPerConnection: Type.Optional(
+            Type.Integer({ minimum: 0, maximum: 1_000_000, default: 0, description: 'Close a keep-alive connection after this many requests (0: no limit).' }),
+          ),
+        },
+        { description: 'Bounds on what a client may send. Every bound has a default.' },
+      ),
+    ),
+    trustedProxies: Type.Optional(
+      Type.Array(Type.String({ minLength: 1 }), {
+        default: [],
+        description:
+          'Addresses or CIDRs of proxies in front of the gateway. Only from these are X-Forwarded-For (for the client IP) and X-Request-Id taken.',
+      }),
+    ),
+    requestId: Type.Optional(
+      Obj(
+        {
+          header: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9-]+$', default: 'x-request-id', description: 'Header carrying the request id.' })),
+          trustIncoming: Type.Optional(
+            Type.Union([Type.Literal('trusted-proxies'), Type.Literal('always'), Type.Literal('never')], {
+              default: 'trusted-proxies',
+              description: 'When to keep an incoming request id (it must also be 1-128 characters of `[A-Za-z0-9._:-]`).',
+            }),
+          ),
+        },
+        { description: 'Request id handling. The id is always sent upstream and back to the client.' },
+      ),
+    ),
+    shutdown: Type.Optional(
+      Obj(
+        { drainTimeoutMs: Type.Optional(Ms('On SIGTERM, how long in-flight requests may take before connections are closed', 10000)) },
+        { description: 'Graceful shutdown.' },
+      ),
+    ),
+    admin: Type.Optional(
+      Obj(
+        {
+          enabled: Type.Optional(Type.Boolean({ default: true, description: 'Run the admin listener.' })),
+          host: Type.Optional(Type.String({ minLength: 1, default: '127.0.0.1', description: 'Address to bind. Keep it on loopback or a private network.' })),
+          port: Type.Optional({ ...Port, default: 9090, description: 'Port of the admin listener.' }),
+          token: Type.Optional(
+            Secret('Bearer token for admin endpoints beyond health and metrics. Use `${ENV_NAME}` or `file:/path`. Without it those endpoints are disabled.'),
+          ),
+          metricsRequireToken: Type.Optional(Type.Boolean({ default: false, description: 'Also require the admin token for `/metrics`.' })),
+        },
+        { description: 'The admin listener: `/healthz`, `/readyz`, `/metrics` and the token-protected admin API.' },
+      ),
+    ),
+    telemetry: Type.Optional(
+      Obj(
+        {
+          audit: Type.Optional(
+            Obj(
+              {
+                enabled: Type.Optional(Type.Boolean({ default: true, description: 'Write one security/audit event per request.' })),
+                destination: Type.Optional(
+                  Type.String({ minLength: 1, default: 'stdout', description: '`stdout`, `stderr` or a file path (appended to; reopened on SIGUSR2 for rotation).' }),
+                ),
+                includeHeaders: Type.Optional(
+                  Type.Boolean({ default: false, description: 'Add the request headers to each event (credentials are always redacted).' }),
+                ),
+                redactHeaders: Type.Optional(
+                  Type.Array(Type.String({ pattern: '^[A-Za-z0-9-]+$' }), {
+                    default: [],
+                    description:
+                      'Further header names to redact. Authorization, Proxy-Authorization, Cookie, Set-Cookie and API-key headers are always redacted.',
+                  }),
+                ),
+              },
+              { description: 'Security/audit events (JSON lines).' },
+            ),
+          ),
+          logLevel: Type.Optional(
+            Type.Union(['fatal', 'error', 'warn', 'info', 'debug'].map((l) => Type.Literal(l)), {
+              default: 'info',
+              description: 'Level of operational logs (stderr).',
+            }),
+          ),
+        },
+        { description: 'Audit events and logs. Metrics are on the admin listener.' },
+      ),
+    ),
+    identity: Type.Optional(
+      Obj(
+        {
+          apiKeys: Type.Optional(
+            Obj(
+              {
+                header: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9-]+$', default: 'x-api-key', description: 'Header that carries the API key.' })),
+                keys: Type.Array(
+                  Obj({
+                    id: Type.String({ pattern: '^[A-Za-z0-9._-]{1,64}$', description: 'Key id (shown in events; not secret).' }),
+                    sha256: Type.String({
+                      pattern: '^[0-9a-f]{64}$',
+                      description: 'Hex SHA-256 of the key. The key itself is never written in config. `portcullis hash-key` prints it.',
+                      'x-secret': true,
+                    }),
+                    owner: Type.Optional(Type.String({ minLength: 1, description: 'Principal id of the key holder. Default: the key id.' })),
+                    scopes: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { uniqueItems: true, default: [], description: 'Scopes granted.' })),
+                    expiresAt: Type.Optional(Type.String({ format: 'date-time', description: 'Refused after this instant.' })),
+                  }),
+                  { description: 'Static keys, stored as hashes.' },
+                ),
+              },
+              { description: 'Static API keys (the key store with create/rotate/revoke comes with the identity capability).' },
+            ),
+          ),
+        },
+        { description: 'Authentication methods available to non-public routes.' },
+      ),
+    ),
+    upstreams: Type.Optional(
+      Type.Record(Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,62}$' }), Upstream, {
+        default: {},
+        description: 'Named upstream pools. APIs and routes may also name a URL directly (it then gets a pool with default settings).',
+      }),
+    ),
+    apis: Type.Optional(Type.Array(Api, { default: [], description: 'APIs described by OpenAPI documents.' })),
+    routes: Type.Optional(Type.Array(Route, { default: [], description: 'Explicit routes.' })),
+  },
+  {
+    $id: 'https://portcullis.dev/schema/portcullis.schema.json',
+    title: 'Portcullis configuration',
+    description: 'Configuration of the Portcullis API security gateway (portcullis.yaml).',
+  },
+);
+
+export type RawConfig = Static<typeof ConfigSchema>;
+export type RawApi = Static<typeof Api>;
+export type RawRoute = Static<typeof Route>;
+export type RawListener = Static<typeof Listener>;
+export type RawUpstream = Static<typeof Upstream>;
+export type RawCors = Static<typeof Cors>;
+export type RawSecurityHeaders = Static<typeof SecurityHeaders>;
+export type SchemaNode = TSchema;

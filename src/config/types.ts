@@ -1,0 +1,226 @@
+/**
+ * Normalized config: what the loader hands to the rest of the gateway. Defaults are filled,
+ * secrets resolved, relative paths made absolute, OpenAPI documents loaded. The raw shape
+ * (what the file says) is `RawConfig` in schema.ts.
+ */
+
+export type Severity = 'error' | 'warning';
+
+/** One problem found in a config or OpenAPI file. */
+export interface Diagnostic {
+  readonly severity: Severity;
+  /** Absolute path of the file the problem is in. */
+  readonly file: string;
+  /** 1-based; 0 when the position is unknown (e.g. a file that cannot be read). */
+  readonly line: number;
+  readonly column: number;
+  /** Key path in the file, e.g. `apis[0].upstream` or, in an OpenAPI file, a JSON pointer `/paths/~1users/get`. */
+  readonly path: string;
+  /** What is wrong and what was expected. */
+  readonly message: string;
+}
+
+export interface SourceLocation {
+  readonly file: string;
+  readonly line: number;
+  readonly column: number;
+}
+
+export type HttpMethodName = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS' | 'TRACE';
+
+export interface SecurityRequirement {
+  /** Scheme name → required scopes. One requirement is an AND of its schemes; a list is an OR. */
+  readonly [scheme: string]: readonly string[];
+}
+
+export interface ApiOperation {
+  readonly method: HttpMethodName;
+  /** OpenAPI path template, e.g. `/users/{id}`. */
+  readonly path: string;
+  /** The spec's operationId, or `<METHOD> <path>` when the spec has none. */
+  readonly operationId: string;
+  readonly deprecated: boolean;
+  /** Effective security: the operation's, else the document's; undefined when neither says. */
+  readonly security: readonly SecurityRequirement[] | undefined;
+  readonly tags: readonly string[];
+  /** JSON pointer of the operation in the document. */
+  readonly pointer: string;
+  readonly location: SourceLocation;
+}
+
+export interface LoadedSpec {
+  readonly file: string;
+  /** The `openapi` field, e.g. `3.1.0`. */
+  readonly openapi: string;
+  readonly title: string;
+  readonly version: string;
+  /** The path of the first `servers` URL ('' when there is none or it is `/`). */
+  readonly serverBasePath: string;
+  readonly operations: readonly ApiOperation[];
+  /** The parsed document, for later capabilities (contract validation). */
+  readonly document: unknown;
+}
+
+export interface TlsListenerConfig {
+  readonly certFile: string;
+  readonly keyFile: string;
+  /** File contents, read at load time so a reload with a bad file keeps the old listener. */
+  readonly cert: Buffer;
+  readonly key: Buffer;
+  readonly clientCa: Buffer | undefined;
+  readonly minVersion: 'TLSv1.2' | 'TLSv1.3';
+  readonly ciphers: string;
+  readonly http2: boolean;
+  readonly clientCertificate: 'none' | 'optional' | 'required';
+}
+
+export interface ListenerConfig {
+  readonly name: string;
+  readonly host: string;
+  readonly port: number;
+  readonly tls: TlsListenerConfig | undefined;
+}
+
+export interface LimitsConfig {
+  readonly maxHeaderCount: number;
+  readonly maxHeaderBytes: number;
+  readonly maxUrlLength: number;
+  readonly maxBodyBytes: number;
+  readonly headersTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+  readonly keepAliveTimeoutMs: number;
+  readonly maxConnections: number;
+  readonly maxRequestsPerConnection: number;
+}
+
+export interface UpstreamConfig {
+  /** The name in `upstreams`, or the URL itself for an inline upstream. */
+  readonly name: string;
+  /** Origin: scheme://host:port. */
+  readonly origin: string;
+  /** Path prefix from the URL ('' when none), prepended when forwarding. */
+  readonly pathPrefix: string;
+  readonly connections: number;
+  readonly pipelining: number;
+  readonly connectTimeoutMs: number;
+  readonly headersTimeoutMs: number;
+  readonly bodyTimeoutMs: number;
+  readonly totalTimeoutMs: number;
+  readonly keepAliveTimeoutMs: number;
+  readonly tls: { readonly ca: Buffer | undefined; readonly serverName: string | undefined; readonly insecureSkipVerify: boolean } | undefined;
+}
+
+export interface CorsConfig {
+  readonly allowOrigins: readonly string[];
+  readonly allowMethods: readonly HttpMethodName[] | undefined;
+  readonly allowHeaders: readonly string[];
+  readonly exposeHeaders: readonly string[];
+  readonly allowCredentials: boolean;
+  readonly maxAgeSeconds: number;
+}
+
+export interface SecurityHeadersConfig {
+  readonly contentTypeOptions: boolean;
+  readonly frameOptions: 'DENY' | 'SAMEORIGIN' | false;
+  readonly contentSecurityPolicy: string | false;
+  readonly referrerPolicy: string | false;
+  readonly noStoreWhenAuthenticated: boolean;
+  readonly removeBanners: readonly string[];
+}
+
+export interface StageSettingsConfig {
+  readonly mode: 'enforce' | 'monitor' | 'off';
+  readonly onError: 'fail-closed' | 'fail-open';
+}
+
+export interface RoutePolicyConfig {
+  readonly public: boolean;
+  readonly maxBodyBytes: number;
+  readonly cors: CorsConfig | undefined;
+  readonly securityHeaders: SecurityHeadersConfig;
+  /** Every stage has an entry (defaults filled). */
+  readonly stages: Readonly<Record<'cors' | 'authn' | 'security-headers', StageSettingsConfig>>;
+}
+
+export interface ApiConfig extends RoutePolicyConfig {
+  readonly name: string;
+  readonly specFile: string;
+  readonly spec: LoadedSpec;
+  readonly upstream: string;
+  /** Normalized: '' or `/segment/...` without trailing slash. */
+  readonly basePath: string;
+  readonly stripBasePath: boolean;
+  readonly hosts: readonly string[] | undefined;
+  /** Key path of this entry in the config file, e.g. `apis[0]`. */
+  readonly keyPath: string;
+}
+
+export interface RouteConfig extends RoutePolicyConfig {
+  readonly name: string;
+  readonly methods: readonly HttpMethodName[];
+  readonly path: string;
+  readonly hosts: readonly string[] | undefined;
+  readonly upstream: string;
+  readonly keyPath: string;
+}
+
+export interface ApiKeyConfig {
+  readonly id: string;
+  /** The 32-byte SHA-256 of the key. */
+  readonly sha256: Buffer;
+  readonly owner: string;
+  readonly scopes: readonly string[];
+  /** Epoch ms, or undefined for no expiry. */
+  readonly expiresAt: number | undefined;
+}
+
+export interface Config {
+  /** Absolute path of the config file. */
+  readonly file: string;
+  /** Every file the config depends on (config, specs, TLS files); watched for reload. */
+  readonly files: readonly string[];
+  /** SHA-256 (hex, first 12) of the config file and its dependencies; shown by /readyz and the admin API. */
+  readonly revision: string;
+  readonly workers: number;
+  readonly listeners: readonly ListenerConfig[];
+  readonly tls: {
+    readonly required: boolean;
+    readonly redirectHttp: boolean;
+    readonly httpsPort: number | undefined;
+    readonly hsts: { readonly maxAgeSeconds: number; readonly includeSubDomains: boolean; readonly preload: boolean };
+  };
+  readonly limits: LimitsConfig;
+  readonly trustedProxies: readonly string[];
+  readonly requestId: { readonly header: string; readonly trustIncoming: 'trusted-proxies' | 'always' | 'never' };
+  readonly shutdown: { readonly drainTimeoutMs: number };
+  readonly admin: {
+    readonly enabled: boolean;
+    readonly host: string;
+    readonly port: number;
+    readonly token: string | undefined;
+    readonly metricsRequireToken: boolean;
+  };
+  readonly telemetry: {
+    readonly audit: {
+      readonly enabled: boolean;
+      /** 'stdout', 'stderr' or an absolute file path. */
+      readonly destination: string;
+      readonly includeHeaders: boolean;
+      readonly redactHeaders: readonly string[];
+    };
+    readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug';
+  };
+  readonly identity: {
+    readonly apiKeys: { readonly header: string; readonly keys: readonly ApiKeyConfig[] } | undefined;
+  };
+  /** Named upstreams plus one entry per inline URL used by an API or route (keyed by the URL). */
+  readonly upstreams: Readonly<Record<string, UpstreamConfig>>;
+  readonly apis: readonly ApiConfig[];
+  readonly routes: readonly RouteConfig[];
+  /** Source position of a key path (e.g. `['apis', 0, 'upstream']`) in the config file, for diagnostics found after loading. */
+  locate(path: readonly (string | number)[]): SourceLocation;
+}
+
+export type LoadResult =
+  | { readonly ok: true; readonly config: Config; readonly warnings: readonly Diagnostic[] }
+  | { readonly ok: false; readonly diagnostics: readonly Diagnostic[]; readonly files: readonly string[] };

@@ -1,0 +1,124 @@
+/**
+ * The one error registry. Every refusal the gateway answers with carries a `code` from
+ * here; docs/errors.md is checked against this table by test/errors-doc.test.ts.
+ *
+ * `title` is the stable, public one-line meaning; it goes into the problem body. Nothing
+ * request-specific and nothing internal (upstream address, stack, rule text) ever does.
+ */
+export interface ErrorSpec {
+  readonly status: number;
+  readonly title: string;
+  /** Longer explanation for docs/errors.md: when it happens and what the client should do. */
+  readonly doc: string;
+}
+
+export const ERRORS = {
+  malformed_request: {
+    status: 400,
+    title: 'The request is not valid HTTP.',
+    doc: 'The HTTP parser refused the request (bad request line, header syntax, invalid chunked encoding, bad percent-encoding in the path). The connection is closed.',
+  },
+  ambiguous_framing: {
+    status: 400,
+    title: 'The request has ambiguous message framing.',
+    doc: 'Both Content-Length and Transfer-Encoding, several Content-Length headers, or an unsupported Transfer-Encoding. Such requests are how request smuggling works, so they are refused and the connection is closed; nothing reaches the upstream.',
+  },
+  path_not_normalized: {
+    status: 400,
+    title: 'The request path contains dot-segments, encoded slashes or control characters.',
+    doc: 'The path (after percent-decoding) contains `.` or `..` segments, an encoded `/` or `\\`, a backslash, a NUL or another control character. These are refused before routing so that the upstream can never see a different path than the one the gateway authorized.',
+  },
+  uri_too_long: {
+    status: 414,
+    title: 'The request URI is too long.',
+    doc: 'The request target is longer than `limits.maxUrlLength`.',
+  },
+  headers_too_large: {
+    status: 431,
+    title: 'The request headers are too large.',
+    doc: 'The header section is larger than `limits.maxHeaderBytes` or has more fields than `limits.maxHeaderCount`. The connection is closed.',
+  },
+  body_too_large: {
+    status: 413,
+    title: 'The request body is too large.',
+    doc: "The body is larger than the route's `maxBodyBytes` (default `limits.maxBodyBytes`). A declared Content-Length over the limit is refused before any byte is read; a chunked body is cut off when it passes the limit.",
+  },
+  request_timeout: {
+    status: 408,
+    title: 'The request was not received in time.',
+    doc: 'The client took longer than `limits.headersTimeoutMs` to send the headers or `limits.requestTimeoutMs` to send the whole request (slowloris defence).',
+  },
+  https_required: {
+    status: 403,
+    title: 'This endpoint is only available over HTTPS.',
+    doc: '`tls.required` is on and the request came over plain HTTP. With `tls.redirectHttp`, GET and HEAD are redirected (308) instead; other methods are refused because their body has already crossed the network in clear.',
+  },
+  route_not_found: {
+    status: 404,
+    title: 'No route matches this request.',
+    doc: 'Neither an OpenAPI operation nor an explicit route matches the host, path and method. Deny by default: the request is never forwarded.',
+  },
+  method_not_allowed: {
+    status: 405,
+    title: 'The method is not allowed on this path.',
+    doc: 'The path is known but not with this method. The `Allow` header lists the methods that are.',
+  },
+  cors_origin_denied: {
+    status: 403,
+    title: 'The CORS preflight is not allowed.',
+    doc: "A preflight (OPTIONS with Access-Control-Request-Method) came from an origin, or asked for a method or header, outside the route's CORS policy. No CORS headers are sent.",
+  },
+  unauthenticated: {
+    status: 401,
+    title: 'Authentication is required.',
+    doc: 'The route is not public and the request carries no credential that the route accepts. `WWW-Authenticate` names the accepted scheme.',
+  },
+  invalid_api_key: {
+    status: 401,
+    title: 'The API key is not valid.',
+    doc: 'An API key was sent but does not match any configured key (or the key has expired).',
+  },
+  admin_unauthorized: {
+    status: 401,
+    title: 'A valid admin token is required.',
+    doc: 'Admin endpoints other than health and metrics need `Authorization: Bearer <admin.token>`. If no admin token is configured they are disabled.',
+  },
+  upstream_unavailable: {
+    status: 502,
+    title: 'The upstream service could not be reached.',
+    doc: 'Connecting to the upstream failed or the connection broke before a response arrived.',
+  },
+  upstream_bad_response: {
+    status: 502,
+    title: 'The upstream service sent an invalid response.',
+    doc: 'The upstream answered with something that is not valid HTTP, or broke off while sending the response headers.',
+  },
+  upstream_timeout: {
+    status: 504,
+    title: 'The upstream service did not answer in time.',
+    doc: "The upstream's connect, headers or total timeout passed.",
+  },
+  overloaded: {
+    status: 503,
+    title: 'The gateway is overloaded or shutting down.',
+    doc: 'The gateway is draining for shutdown or has reached a concurrency limit. `Retry-After` says when to come back.',
+  },
+  stage_failed: {
+    status: 500,
+    title: 'The request could not be checked.',
+    doc: "A security stage failed with an internal error and the stage is fail-closed (the default). The event in the audit log carries the stage name; the client learns nothing more.",
+  },
+  internal_error: {
+    status: 500,
+    title: 'Internal error.',
+    doc: 'An unexpected error in the gateway itself. It is logged with the request id.',
+  },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export const ERROR_CODES = Object.keys(ERRORS) as ErrorCode[];
+
+export function errorSpec(code: ErrorCode): ErrorSpec {
+  return ERRORS[code];
+}

@@ -1,0 +1,146 @@
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import type { ErrorCode } from './errors.js';
+
+/** What a stage answers. A stage never writes to the socket; the runner does. */
+export type Decision =
+  | { readonly action: 'continue' }
+  /** Refuse. `reason` goes to the audit event only, never to the client. */
+  | {
+      readonly action: 'deny';
+      readonly code: ErrorCode;
+      readonly reason: string;
+      /** Overrides the registry status (rarely needed). */
+      readonly status?: number;
+      /** Extra headers for the refusal, e.g. WWW-Authenticate, Allow, Retry-After. */
+      readonly headers?: Readonly<Record<string, string>>;
+    }
+  /** Answer locally without an error (e.g. a CORS preflight). */
+  | { readonly action: 'respond'; readonly status: number; readonly headers: Readonly<Record<string, string>> }
+  | { readonly action: 'challenge'; readonly kind: 'pow' };
+
+export const CONTINUE: Decision = Object.freeze({ action: 'continue' });
+
+export type StageMode = 'enforce' | 'monitor' | 'off';
+export type FailureMode = 'fail-closed' | 'fail-open';
+
+/** Names of the stages a chain may hold, in chain order. */
+export type StageName = 'cors' | 'authn' | 'security-headers';
+
+export interface ClientCertificate {
+  readonly subject: string;
+  readonly issuer: string;
+  /** `DNS:…`, `URI:…`, `email:…` entries as Node reports them. */
+  readonly subjectAltNames: readonly string[];
+  readonly fingerprint256: string;
+  readonly serialNumber: string;
+}
+
+export interface ClientInfo {
+  /** The real client IP: the socket peer, or the first untrusted hop of X-Forwarded-For when the peer is a trusted proxy. */
+  readonly ip: string;
+  /** The socket peer. */
+  readonly peerIp: string;
+  readonly tls: boolean;
+  readonly httpVersion: string;
+  /** Set only when the listener verified a client certificate against its CA bundle. */
+  readonly certificate: ClientCertificate | undefined;
+}
+
+export interface Principal {
+  readonly id: string;
+  readonly type: 'api-key' | 'jwt' | 'introspection' | 'mtls';
+  readonly scopes: readonly string[];
+  readonly roles: readonly string[];
+  readonly claims: Readonly<Record<string, unknown>>;
+  /** Identifies the credential (key id, jti …), never the credential itself. */
+  readonly credentialId: string;
+}
+
+export interface Finding {
+  readonly stage: StageName;
+  readonly code: ErrorCode;
+  readonly reason: string;
+  /** True when the stage was in monitor mode and the finding did not block. */
+  readonly monitored: boolean;
+}
+
+export interface StageTiming {
+  readonly stage: StageName;
+  /** Microseconds. */
+  readonly us: number;
+}
+
+/** Route facts that stages and telemetry read. Compiled once per config. */
+export interface RouteInfo {
+  /** Stable id used in metrics and events: `<api>:<operationId>` or `route:<name>`. */
+  readonly id: string;
+  readonly api: string | undefined;
+  readonly operationId: string | undefined;
+  readonly public: boolean;
+  readonly upstream: string;
+  readonly maxBodyBytes: number;
+}
+
+export interface RequestContext {
+  readonly requestId: string;
+  /** process.hrtime.bigint() when the request arrived. */
+  readonly start: bigint;
+  readonly method: string;
+  /** Percent-decoded, verified-normal path (no dot-segments, no encoded slashes). */
+  readonly path: string;
+  /** The raw query string without `?` ('' when absent). */
+  readonly rawQuery: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly client: ClientInfo;
+  readonly route: RouteInfo;
+  /** Path template parameters, decoded. */
+  readonly params: Readonly<Record<string, string | undefined>>;
+  /** Set by the authentication stage. */
+  principal: Principal | undefined;
+  /** The request body, only when a stage in the chain has `needsBody`. */
+  body: Buffer | undefined;
+  readonly findings: Finding[];
+  readonly timings: StageTiming[];
+  /** Headers stages want on the final response, allowed or denied (CORS, rate-limit budget …). */
+  readonly responseHeaders: Record<string, string>;
+}
+
+export interface ResponseContext {
+  readonly request: RequestContext;
+  readonly status: number;
+  /** The outgoing headers; response stages may add or remove entries. */
+  readonly headers: OutgoingHttpHeaders;
+}
+
+export type Outcome = 'allowed' | 'denied' | 'responded' | 'error';
+
+export interface CompletedContext {
+  readonly request: RequestContext;
+  readonly status: number;
+  readonly outcome: Outcome;
+  readonly code: ErrorCode | undefined;
+  /** Audit-only reason of a denial or error. */
+  readonly reason: string | undefined;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+  /** Microseconds from request arrival to upstream response headers, when forwarded. */
+  readonly upstreamUs: number | undefined;
+  /** Microseconds from arrival to the end of the response. */
+  readonly totalUs: number;
+}
+
+export interface Stage {
+  readonly name: StageName;
+  readonly needsBody?: boolean;
+  onRequest?(ctx: RequestContext): Decision | Promise<Decision>;
+  onResponse?(ctx: ResponseContext): Decision | Promise<Decision>;
+  /** Always called once per request. Must not throw (the runner guards it anyway). */
+  onComplete?(ctx: CompletedContext): void;
+}
+
+/** A stage as placed in a route's chain, with the cross-cutting policy the runner applies. */
+export interface ChainEntry {
+  readonly stage: Stage;
+  readonly mode: StageMode;
+  readonly onError: FailureMode;
+}
