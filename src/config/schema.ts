@@ -393,6 +393,8 @@ export const ConfigSchema = Obj(
     ),
     upstreams: Type.Optional(
       Type.Record(Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,62}$' }), Upstream, {
+        // TypeBox leaves a Record open: without this a badly named entry is never validated.
+        additionalProperties: false,
         default: {},
         description: 'Named upstream pools. APIs and routes may also name a URL directly (it then gets a pool with default settings).',
       }),

@@ -78,6 +78,11 @@ export const ERRORS = {
     title: 'The API key is not valid.',
     doc: 'An API key was sent but does not match any configured key (or the key has expired).',
   },
+  client_certificate_invalid: {
+    status: 401,
+    title: 'The client certificate is not valid.',
+    doc: 'The listener asks for client certificates (`clientCertificate: optional`) and the one presented does not verify against `clientCaFile` (untrusted issuer, expired, not yet valid). With `clientCertificate: required` the TLS handshake itself fails instead.',
+  },
   admin_unauthorized: {
     status: 401,
     title: 'A valid admin token is required.',

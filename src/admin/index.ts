@@ -1,0 +1,3 @@
+/** The admin listener: health, readiness, metrics and the authenticated admin API. */
+export { startAdminServer, ADMIN_LIMITS } from './server.js';
+export type { AdminDeps, AdminServer } from './server.js';

@@ -1,0 +1,183 @@
+/**
+ * `workers: N > 1`: a primary that validates config, forks the workers, runs the admin listener
+ * (metrics aggregated over the workers), and coordinates reload and drain. Workers each run a
+ * full gateway process (process.ts) on the shared listening sockets.
+ *
+ * Messages primary → worker: reload, shutdown. Worker → primary: ready, reloaded.
+ */
+import cluster, { type Worker } from 'node:cluster';
+import { watch, type FSWatcher } from 'node:fs';
+import { basename, dirname } from 'node:path';
+import pino from 'pino';
+import { startAdminServer, type AdminServer } from '../admin/index.js';
+import type { Config } from '../config/types.js';
+import { createAggregator } from '../telemetry/index.js';
+import { VERSION } from '../version.js';
+import { prepare, startGateway, type ReloadOutcome } from './process.js';
+import { retireRuntime } from './runtime.js';
+
+type Msg =
+  | { type: 'portcullis:ready'; revision: string }
+  | { type: 'portcullis:reloaded'; id: number; outcome: ReloadOutcome }
+  | { type: 'portcullis:reload'; id: number }
+  | { type: 'portcullis:shutdown' };
+
+function isMsg(m: unknown): m is Msg {
+  return typeof m === 'object' && m !== null && typeof (m as { type?: unknown }).type === 'string' && (m as { type: string }).type.startsWith('portcullis:');
+}
+
+/** Runs in a cluster worker: a full gateway, steered by the primary. */
+export async function runWorker(config: Config, env: Record<string, string | undefined>): Promise<void> {
+  const handle = await startGateway({ config, env, admin: false, watch: false, signals: false, worker: true });
+  const stop = () => void handle.shutdown().then(() => process.exit(0));
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  process.on('message', (m: unknown) => {
+    if (!isMsg(m)) return;
+    if (m.type === 'portcullis:reload') {
+      void handle.reload().then((outcome) => process.send?.({ type: 'portcullis:reloaded', id: m.id, outcome } satisfies Msg));
+    } else if (m.type === 'portcullis:shutdown') {
+      stop();
+    }
+  });
+  process.send?.({ type: 'portcullis:ready', revision: handle.config().revision } satisfies Msg);
+}
+
+/** Runs in the primary. Resolves when the cluster has stopped. */
+export async function runPrimary(config: Config, env: Record<string, string | undefined>): Promise<void> {
+  const logger = pino({ level: config.telemetry.logLevel, base: { pid: process.pid, role: 'primary' }, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ dest: 2, sync: true }));
+  const want = config.workers;
+  const ready = new Set<number>();
+  let current = config;
+  let stopping = false;
+  let reloadSeq = 0;
+  const pendingReloads = new Map<number, { left: Set<number>; outcomes: ReloadOutcome[]; done: (o: ReloadOutcome) => void }>();
+
+  const fork = (): Worker => {
+    const w = cluster.fork({ PORTCULLIS_WORKER: '1' });
+    w.on('message', (m: unknown) => {
+      if (!isMsg(m)) return;
+      if (m.type === 'portcullis:ready') ready.add(w.id);
+      if (m.type === 'portcullis:reloaded') {
+        const p = pendingReloads.get(m.id);
+        if (!p) return;
+        p.outcomes.push(m.outcome);
+        p.left.delete(w.id);
+        if (p.left.size === 0) finishReload(m.id);
+      }
+    });
+    return w;
+  };
+
+  const finishReload = (id: number): void => {
+    const p = pendingReloads.get(id);
+    if (!p) return;
+    pendingReloads.delete(id);
+    const bad = p.outcomes.find((o) => !o.ok);
+    p.done(bad ?? p.outcomes[0] ?? { ok: false, errors: ['no worker answered'] });
+  };
+
+  cluster.on('exit', (w, code, signal) => {
+    ready.delete(w.id);
+    for (const [id, p] of pendingReloads) if (p.left.delete(w.id) && p.left.size === 0) finishReload(id);
+    if (stopping) return;
+    logger.error({ worker: w.id, code, signal }, 'worker exited; starting a new one');
+    setTimeout(() => {
+      if (!stopping) fork();
+    }, 500);
+  });
+
+  for (let i = 0; i < want; i++) fork();
+
+  let reloading: Promise<ReloadOutcome> | undefined;
+  const doReload = async (): Promise<ReloadOutcome> => {
+    // Validate and compile here first, so a bad file is reported once and never reaches the workers.
+    const next = await prepare(current.file, env);
+    if (!next.ok) {
+      logger.error({ errors: next.errors }, 'config reload failed; the running config stays in force');
+      return { ok: false, errors: next.errors };
+    }
+    void retireRuntime(next.runtime, undefined); // only a check: close its pools
+    current = next.runtime.config;
+    const id = ++reloadSeq;
+    const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
+    const outcome = await new Promise<ReloadOutcome>((resolve) => {
+      pendingReloads.set(id, { left: new Set(workers.map((w) => w.id)), outcomes: [], done: resolve });
+      for (const w of workers) w.send({ type: 'portcullis:reload', id } satisfies Msg);
+      if (workers.length === 0) finishReload(id);
+    });
+    logger.info({ revision: outcome.revision, ok: outcome.ok }, 'config reloaded in workers');
+    return outcome;
+  };
+  const reload = (): Promise<ReloadOutcome> => {
+    reloading ??= doReload().finally(() => (reloading = undefined));
+    return reloading;
+  };
+
+  let watchers: FSWatcher[] = [];
+  let debounce: NodeJS.Timeout | undefined;
+  const rewatch = (): void => {
+    for (const w of watchers) w.close();
+    watchers = [];
+    const byDir = new Map<string, Set<string>>();
+    for (const f of current.files) byDir.set(dirname(f), (byDir.get(dirname(f)) ?? new Set()).add(basename(f)));
+    for (const [dir, names] of byDir) {
+      try {
+        const w = watch(dir, { persistent: false }, (_e, filename) => {
+          if (filename === null || !names.has(filename.toString())) return;
+          clearTimeout(debounce);
+          debounce = setTimeout(() => void reload().then(rewatch), 200);
+        });
+        w.on('error', () => undefined);
+        watchers.push(w);
+      } catch {
+        logger.warn({ dir }, 'cannot watch config directory; reload with SIGHUP');
+      }
+    }
+  };
+  rewatch();
+
+  let admin: AdminServer | undefined;
+  const startedAt = Date.now();
+  if (config.admin.enabled) {
+    const source = createAggregator();
+    admin = await startAdminServer(config.admin, {
+      getConfig: () => current.admin,
+      ready: () => !stopping && ready.size >= want,
+      status: () => ({ version: VERSION, revision: current.revision, workers: want, workersReady: ready.size, startedAt: new Date(startedAt).toISOString() }),
+      reload,
+      metrics: () => source.metrics(),
+      logger,
+    });
+    logger.info({ address: `${config.admin.host}:${admin.port}` }, 'admin listener');
+  }
+
+  process.on('SIGHUP', () => void reload());
+  await new Promise<void>((resolve) => {
+    const stop = () => {
+      if (stopping) return;
+      stopping = true;
+      clearTimeout(debounce);
+      for (const w of watchers) w.close();
+      logger.info('stopping workers');
+      for (const w of Object.values(cluster.workers ?? {})) w?.send({ type: 'portcullis:shutdown' } satisfies Msg);
+      const hard = setTimeout(() => {
+        for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGKILL');
+      }, current.shutdown.drainTimeoutMs + 3000);
+      const check = setInterval(() => {
+        if (Object.keys(cluster.workers ?? {}).length === 0) {
+          clearInterval(check);
+          clearTimeout(hard);
+          void admin?.close().then(() => resolve());
+          if (admin === undefined) resolve();
+        }
+      }, 50);
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+}
+
+export function isWorker(): boolean {
+  return cluster.isWorker;
+}

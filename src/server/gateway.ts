@@ -1,0 +1,520 @@
+/**
+ * The request path, end to end: pre-route checks (limits, framing, TLS policy, path
+ * normalization), route match, request stages, upstream exchange (streamed both ways), response
+ * stages, and `onComplete` exactly once, whatever happens.
+ *
+ * Every refusal is a problem+json from the error registry; nothing internal reaches the client.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse, OutgoingHttpHeaders } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import { hrtime } from 'node:process';
+import { Readable } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import type { Dispatcher } from 'undici';
+import type { ErrorCode } from '../pipeline/errors.js';
+import { ERRORS } from '../pipeline/errors.js';
+import { PROBLEM_CONTENT_TYPE, problemBody } from '../pipeline/problem.js';
+import { runComplete, runRequest, runResponse, type RunResult } from '../pipeline/runner.js';
+import type { ClientCertificate, CompletedContext, Outcome, RequestContext, ResponseContext, RouteInfo, StageName } from '../pipeline/types.js';
+import { clientResponseHeaders, isSafeHost, upstreamRequestHeaders } from '../proxy/headers.js';
+import { BodyTooLargeError, TotalTimeoutError, classifyUpstreamError } from '../proxy/upstream.js';
+import { checkPath } from '../routing/path.js';
+import { normalizeIp } from './clientip.js';
+import type { CompiledRoute, Runtime } from './runtime.js';
+
+export type GatewayRequest = IncomingMessage | Http2ServerRequest;
+export type GatewayResponse = ServerResponse | Http2ServerResponse;
+
+export interface ListenerInfo {
+  readonly name: string;
+  readonly tls: boolean;
+}
+
+/** What the data plane reports to; implemented by telemetry. Must never throw. */
+export interface GatewaySink {
+  record(c: CompletedContext): void;
+  upstreamError(upstream: string, kind: 'connect' | 'timeout' | 'bad-response'): void;
+  inflight(delta: 1 | -1): void;
+  hookError(stage: StageName, err: unknown): void;
+}
+
+/** The route info of requests that matched no route (404, 405 and pre-route refusals). */
+export const NO_ROUTE: RouteInfo = Object.freeze({
+  id: 'none',
+  api: undefined,
+  operationId: undefined,
+  public: false,
+  upstream: '',
+  maxBodyBytes: 0,
+});
+
+const EMPTY_CHAIN: CompiledRoute['chain'] = [];
+
+/** Request ids we keep from upstream hops: 1-128 of [A-Za-z0-9._:-]. */
+function validRequestId(v: string): boolean {
+  if (v.length === 0 || v.length > 128) return false;
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (!((c >= 0x30 && c <= 0x3a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x2d || c === 0x2e || c === 0x5f)) return false;
+  }
+  return true;
+}
+
+const certCache = new WeakMap<object, ClientCertificate | null>();
+
+/** The verified client certificate of a TLS connection (computed once per connection). */
+function clientCertificate(socket: TLSSocket): ClientCertificate | undefined | 'invalid' {
+  if (typeof socket.getPeerCertificate !== 'function') return undefined;
+  const cached = certCache.get(socket);
+  if (cached !== undefined) return cached ?? undefined;
+  const cert = socket.getPeerCertificate();
+  if (cert === null || Object.keys(cert).length === 0) {
+    certCache.set(socket, null);
+    return undefined;
+  }
+  if (!socket.authorized) return 'invalid';
+  const subject = Object.entries(cert.subject ?? {})
+    .map(([k, v]) => `${k}=${String(v)}`)
+    .join(',');
+  const issuer = Object.entries(cert.issuer ?? {})
+    .map(([k, v]) => `${k}=${String(v)}`)
+    .join(',');
+  const info: ClientCertificate = Object.freeze({
+    subject,
+    issuer,
+    subjectAltNames: (cert.subjectaltname ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s.length > 0),
+    fingerprint256: cert.fingerprint256,
+    serialNumber: cert.serialNumber,
+  });
+  certCache.set(socket, info);
+  return info;
+}
+
+/** One request in flight. Holds what the final record needs and guarantees it is written once. */
+class Exchange {
+  done = false;
+  bytesIn = 0;
+  bytesOut = 0;
+  upstreamUs: number | undefined;
+  route: CompiledRoute | undefined;
+  /** True when the client body was (or will be) left unread: the connection must then close. */
+  bodyUnread: boolean;
+  abort: AbortController | undefined;
+  timer: NodeJS.Timeout | undefined;
+  /** A client certificate was presented (optional mTLS) and did not verify. */
+  certInvalid = false;
+
+  constructor(
+    readonly gw: Gateway,
+    readonly rt: Runtime,
+    readonly req: GatewayRequest,
+    readonly res: GatewayResponse,
+    readonly ctx: RequestContext,
+    readonly listener: ListenerInfo,
+    readonly h2: boolean,
+  ) {
+    const h = req.headers;
+    this.bodyUnread = h2
+      ? !(req as Http2ServerRequest).stream.endAfterHeaders
+      : h['transfer-encoding'] !== undefined || (h['content-length'] !== undefined && h['content-length'] !== '0');
+  }
+
+  /** Writes the final record once: stage onComplete hooks, audit event, metrics. */
+  complete(status: number, outcome: Outcome, code: ErrorCode | undefined, reason: string | undefined): void {
+    if (this.done) return;
+    this.done = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    const c: CompletedContext = {
+      request: this.ctx,
+      status,
+      outcome,
+      code,
+      reason,
+      bytesIn: this.bytesIn,
+      bytesOut: this.bytesOut,
+      upstreamUs: this.upstreamUs,
+      totalUs: Number(hrtime.bigint() - this.ctx.start) / 1000,
+    };
+    const sink = this.gw.sink;
+    runComplete(this.route?.chain ?? EMPTY_CHAIN, c, sink.hookError);
+    sink.record(c);
+    sink.inflight(-1);
+    this.gw.inflight--;
+  }
+
+  /** Security headers every gateway-made answer carries. */
+  baseHeaders(): OutgoingHttpHeaders {
+    const h: OutgoingHttpHeaders = {
+      'content-type': PROBLEM_CONTENT_TYPE,
+      'cache-control': 'no-store',
+      'x-content-type-options': 'nosniff',
+      [this.rt.config.requestId.header]: this.ctx.requestId,
+    };
+    if (this.listener.tls && this.rt.hsts !== undefined) h['strict-transport-security'] = this.rt.hsts;
+    Object.assign(h, this.ctx.responseHeaders);
+    return h;
+  }
+
+  /** Refuses with a problem+json answer. */
+  deny(code: ErrorCode, reason: string, extra?: Readonly<Record<string, string>>, status?: number, outcome: Outcome = 'denied'): void {
+    const res = this.res;
+    const st = status ?? ERRORS[code].status;
+    if (res.headersSent) {
+      // Too late for an answer (e.g. the upstream broke off mid-body): cut the connection.
+      this.complete(st, outcome, code, reason);
+      destroyResponse(res);
+      return;
+    }
+    const body = problemBody(code, this.ctx.requestId, status);
+    const h = this.baseHeaders();
+    if (extra !== undefined) Object.assign(h, extra);
+    h['content-length'] = Buffer.byteLength(body);
+    // An unread body would be read and discarded by Node to reuse the connection: close instead.
+    if (!this.h2 && (this.bodyUnread || this.gw.draining)) h.connection = 'close';
+    this.bytesOut = h['content-length'];
+    this.complete(st, outcome, code, reason);
+    res.writeHead(st, h);
+    (res as ServerResponse).end(this.ctx.method === 'HEAD' ? undefined : body);
+    if (!this.h2 && this.bodyUnread) {
+      (res as ServerResponse).once('finish', () => (this.req as IncomingMessage).socket.destroySoon());
+    }
+  }
+
+  /** A local answer that is not an error (CORS preflight, HTTPS redirect). */
+  respond(status: number, headers: Readonly<Record<string, string>>): void {
+    const h = this.baseHeaders();
+    delete h['content-type'];
+    Object.assign(h, headers);
+    h['content-length'] = 0;
+    this.complete(status, 'responded', undefined, undefined);
+    this.res.writeHead(status, h);
+    this.res.end();
+  }
+}
+
+function destroyResponse(res: GatewayResponse): void {
+  const stream = (res as Http2ServerResponse).stream;
+  if (stream !== undefined) stream.close(0x2 /* INTERNAL_ERROR */);
+  else (res as ServerResponse).destroy();
+}
+
+/** Counts body bytes and refuses past the limit. Used for bodies without a trusted length. */
+async function* limitedBody(req: Readable, limit: number, ex: Exchange): AsyncGenerator<Buffer> {
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    ex.bytesIn += chunk.length;
+    if (ex.bytesIn > limit) throw new BodyTooLargeError('request body over limit');
+    yield chunk;
+  }
+}
+
+/** Reads the whole body (for stages that inspect it), up to the limit. */
+async function readBody(req: Readable, limit: number, ex: Exchange): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of limitedBody(req, limit, ex)) chunks.push(chunk);
+  ex.bodyUnread = false;
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+}
+
+export class Gateway {
+  /** The runtime new requests start on; swapped atomically by reload. */
+  runtime: Runtime;
+  draining = false;
+  /** Requests between arrival and their final record; graceful drain waits for 0. */
+  inflight = 0;
+
+  constructor(
+    runtime: Runtime,
+    readonly sink: GatewaySink,
+  ) {
+    this.runtime = runtime;
+  }
+
+  /** The `request` listener for every listener (HTTP/1.1, HTTPS, HTTP/2 compat). */
+  handle(req: GatewayRequest, res: GatewayResponse, listener: ListenerInfo): void {
+    const start = hrtime.bigint();
+    const rt = this.runtime;
+    const cfg = rt.config;
+    const headers = req.headers;
+    const socket = req.socket;
+    const h2 = req.httpVersionMajor === 2;
+    const peerIp = normalizeIp(socket.remoteAddress ?? '');
+    const peerTrusted = rt.trusted.has(peerIp);
+
+    const incomingId = headers[cfg.requestId.header];
+    const trustId = cfg.requestId.trustIncoming === 'always' || (cfg.requestId.trustIncoming === 'trusted-proxies' && peerTrusted);
+    const requestId = trustId && typeof incomingId === 'string' && validRequestId(incomingId) ? incomingId : randomUUID();
+
+    const url = req.url ?? '';
+    const q = url.indexOf('?');
+    const rawPath = q < 0 ? url : url.slice(0, q);
+    let cert: ClientCertificate | undefined;
+    let certInvalid = false;
+    if (listener.tls) {
+      const c = clientCertificate(socket as TLSSocket);
+      if (c === 'invalid') certInvalid = true;
+      else cert = c;
+    }
+    const ctx: RequestContext = {
+      requestId,
+      start,
+      method: req.method ?? 'GET',
+      path: rawPath,
+      rawQuery: q < 0 ? '' : url.slice(q + 1),
+      headers,
+      client: {
+        ip: rt.trusted.clientIp(peerIp, headers['x-forwarded-for']),
+        peerIp,
+        tls: listener.tls,
+        httpVersion: req.httpVersion,
+        certificate: cert,
+      },
+      route: NO_ROUTE,
+      params: {},
+      principal: undefined,
+      body: undefined,
+      findings: [],
+      timings: [],
+      responseHeaders: {},
+    };
+    this.sink.inflight(1);
+    this.inflight++;
+    const ex = new Exchange(this, rt, req, res, ctx, listener, h2);
+    ex.certInvalid = certInvalid;
+    res.once('close', () => {
+      if (!ex.done) {
+        ex.abort?.abort();
+        ex.complete(499, 'error', undefined, 'client closed the connection');
+      }
+    });
+
+    try {
+      this.dispatch(ex, rawPath, peerTrusted);
+    } catch (err) {
+      ex.deny('internal_error', `gateway error: ${err instanceof Error ? err.message : String(err)}`, undefined, undefined, 'error');
+    }
+  }
+
+  private dispatch(ex: Exchange, rawPath: string, peerTrusted: boolean): void {
+    const { rt, req, ctx } = ex;
+    const cfg = rt.config;
+    const limits = cfg.limits;
+    const headers = req.headers;
+
+    if (this.draining) return ex.deny('overloaded', 'draining for shutdown', { 'retry-after': '5' });
+    if (req.rawHeaders.length / 2 > limits.maxHeaderCount) return ex.deny('headers_too_large', 'too many header fields');
+    if (!ex.h2) {
+      // Node's parser already refuses Content-Length with Transfer-Encoding and bad chunking;
+      // these are the remaining ways two servers could frame this message differently.
+      const te = headers['transfer-encoding'];
+      if (te !== undefined && te.toLowerCase() !== 'chunked') return ex.deny('ambiguous_framing', `transfer-encoding ${te.slice(0, 40)}`);
+      let lengths = 0;
+      const raw = req.rawHeaders;
+      for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === 14 && raw[i]!.toLowerCase() === 'content-length') lengths++;
+      if (lengths > 1) return ex.deny('ambiguous_framing', 'several content-length fields');
+    }
+    if ((req.url ?? '').length > limits.maxUrlLength) return ex.deny('uri_too_long', 'request target over limit');
+
+    if (ex.certInvalid) {
+      return ex.deny('client_certificate_invalid', 'client certificate did not verify');
+    } else if (!ex.listener.tls && cfg.tls.required) {
+      const host = headers.host;
+      const method = ctx.method;
+      if (cfg.tls.redirectHttp && (method === 'GET' || method === 'HEAD') && typeof host === 'string' && isSafeHost(host) && rt.httpsPort !== undefined) {
+        const hostname = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.split(':', 1)[0]!;
+        const port = rt.httpsPort === 443 ? '' : `:${rt.httpsPort}`;
+        return ex.respond(308, { location: `https://${hostname}${port}${req.url ?? '/'}` });
+      }
+      return ex.deny('https_required', 'plain HTTP on a TLS-only gateway');
+    }
+
+    const verdict = checkPath(rawPath);
+    if (verdict !== 'ok') {
+      return ex.deny(verdict === 'malformed' ? 'malformed_request' : 'path_not_normalized', `path ${verdict}`);
+    }
+
+    // A CORS preflight is routed by the method it asks about.
+    const preflight = ctx.method === 'OPTIONS' && typeof headers['access-control-request-method'] === 'string';
+    const method = preflight ? (headers['access-control-request-method'] as string) : ctx.method;
+    const host = ex.h2 ? (headers[':authority'] as string | undefined) : headers.host;
+    const found = rt.table.lookup(method, rawPath, host);
+    if (found.kind === 'not-found') return ex.deny('route_not_found', 'no route');
+    if (found.kind === 'method-not-allowed') return ex.deny('method_not_allowed', 'method not declared', { allow: found.allow });
+
+    const route = found.value;
+    ex.route = route;
+    (ctx as { route: RouteInfo }).route = route.info;
+    (ctx as { params: RequestContext['params'] }).params = found.params;
+
+    if (preflight) {
+      if (route.preflight === undefined) return ex.deny('cors_origin_denied', 'preflight on a route without CORS');
+      const r = runPreflight(route, ctx);
+      // A preflight is never forwarded; in monitor mode a refused one is answered without CORS headers.
+      if (r.decision.action === 'continue') return ex.respond(204, {});
+      return this.afterRequestStages(ex, r, peerTrusted);
+    }
+
+    const cl = headers['content-length'];
+    if (cl !== undefined && Number(cl) > route.info.maxBodyBytes) return ex.deny('body_too_large', 'content-length over limit');
+
+    const result = runRequest(route.chain, ctx);
+    if (result instanceof Promise) {
+      result.then(
+        (r) => this.afterRequestStages(ex, r, peerTrusted),
+        (err: unknown) => ex.deny('internal_error', `runner: ${String(err)}`, undefined, undefined, 'error'),
+      );
+    } else {
+      this.afterRequestStages(ex, result, peerTrusted);
+    }
+  }
+
+  private afterRequestStages(ex: Exchange, result: RunResult, peerTrusted: boolean): void {
+    const d = result.decision;
+    if (d.action === 'deny') return ex.deny(d.code, d.reason, d.headers, d.status, d.code === 'stage_failed' ? 'error' : 'denied');
+    if (d.action === 'respond') return ex.respond(d.status, d.headers);
+    if (d.action === 'challenge') return ex.deny('internal_error', 'challenge not available', undefined, undefined, 'error');
+    const route = ex.route!;
+    if (route.needsBody && ex.bodyUnread) {
+      readBody(ex.req, route.info.maxBodyBytes, ex).then(
+        (body) => {
+          ex.ctx.body = body;
+          // Body-inspecting stages run once the body is complete.
+          const again = runRequest(route.chain.filter((e) => e.stage.needsBody === true), ex.ctx);
+          const go = (r: RunResult) => (r.decision.action === 'continue' ? this.forward(ex, peerTrusted) : this.afterRequestStages(ex, r, peerTrusted));
+          if (again instanceof Promise) again.then(go, (err: unknown) => ex.deny('internal_error', String(err), undefined, undefined, 'error'));
+          else go(again);
+        },
+        (err: unknown) => {
+          const c = classifyUpstreamError(err);
+          ex.deny(c.code, 'request body: ' + String(err));
+        },
+      );
+      return;
+    }
+    this.forward(ex, peerTrusted);
+  }
+
+  private forward(ex: Exchange, peerTrusted: boolean): void {
+    const { rt, req, ctx } = ex;
+    const route = ex.route!;
+    const upstreamCfg = route.upstream.cfg;
+    let path = ctx.path;
+    if (route.stripPrefix !== '') path = path.slice(route.stripPrefix.length) || '/';
+    if (route.upstreamPrefix !== '') path = route.upstreamPrefix + path;
+    if (ctx.rawQuery !== '') path += '?' + ctx.rawQuery;
+
+    const headers = upstreamRequestHeaders(req.headers, {
+      clientIp: ctx.client.ip,
+      peerIp: ctx.client.peerIp,
+      peerTrusted,
+      proto: ex.listener.tls ? 'https' : 'http',
+      host: ex.h2 ? (req.headers[':authority'] as string | undefined) : req.headers.host,
+      requestIdHeader: rt.config.requestId.header,
+      requestId: ctx.requestId,
+    });
+
+    let body: Dispatcher.DispatchOptions['body'];
+    if (ctx.body !== undefined) {
+      body = ctx.body;
+      headers['content-length'] = String(ctx.body.length);
+    } else if (ex.bodyUnread) {
+      const cl = req.headers['content-length'];
+      if (cl !== undefined && !ex.h2) {
+        // The parser guarantees exactly Content-Length bytes; it was checked against the limit.
+        body = req as IncomingMessage;
+        ex.bytesIn = Number(cl);
+      } else {
+        body = Readable.from(limitedBody(req as Readable, route.info.maxBodyBytes, ex), { objectMode: false });
+      }
+    }
+
+    const abort = new AbortController();
+    ex.abort = abort;
+    ex.timer = setTimeout(() => abort.abort(new TotalTimeoutError('total timeout')), upstreamCfg.totalTimeoutMs);
+
+    route.upstream.pool
+      .request({ origin: upstreamCfg.origin, method: ctx.method as Dispatcher.HttpMethod, path, headers, body, signal: abort.signal })
+      .then(
+        (up) => this.respondFromUpstream(ex, up),
+        (err: unknown) => this.upstreamFailed(ex, err),
+      );
+  }
+
+  private upstreamFailed(ex: Exchange, err: unknown): void {
+    if (ex.done) return;
+    const abortReason = ex.abort?.signal.aborted ? (ex.abort.signal.reason as unknown) : undefined;
+    const c = classifyUpstreamError(abortReason instanceof TotalTimeoutError ? abortReason : err);
+    if (c.kind !== 'client') this.sink.upstreamError(ex.route!.info.upstream, c.kind);
+    const message = err instanceof Error ? `${(err as { code?: string }).code ?? err.name}` : 'error';
+    if (c.kind === 'client') ex.bodyUnread = true;
+    ex.deny(c.code, `upstream exchange failed: ${message}`, undefined, undefined, c.kind === 'client' ? 'denied' : 'error');
+  }
+
+  private respondFromUpstream(ex: Exchange, up: Dispatcher.ResponseData): void {
+    const { rt, ctx } = ex;
+    const route = ex.route!;
+    if (ex.done) {
+      up.body.destroy();
+      return;
+    }
+    ex.upstreamUs = Number(hrtime.bigint() - ctx.start) / 1000;
+    const out = clientResponseHeaders(up.headers, route.banners);
+    Object.assign(out, ctx.responseHeaders);
+    out[rt.config.requestId.header] = ctx.requestId;
+    if (ex.listener.tls && rt.hsts !== undefined) out['strict-transport-security'] = rt.hsts;
+    const rctx: ResponseContext = { request: ctx, status: up.statusCode, headers: out };
+    const result = runResponse(route.reversed, rctx);
+    if (result instanceof Promise) {
+      result.then(
+        (r) => this.sendUpstreamResponse(ex, up, r, rctx),
+        (err: unknown) => {
+          up.body.destroy();
+          ex.deny('internal_error', String(err), undefined, undefined, 'error');
+        },
+      );
+    } else {
+      this.sendUpstreamResponse(ex, up, result, rctx);
+    }
+  }
+
+  private sendUpstreamResponse(ex: Exchange, up: Dispatcher.ResponseData, r: RunResult, rctx: ResponseContext): void {
+    const res = ex.res;
+    const d = r.decision;
+    if (d.action !== 'continue') {
+      up.body.destroy();
+      if (d.action === 'deny') return ex.deny(d.code, d.reason, d.headers, d.status, d.code === 'stage_failed' ? 'error' : 'denied');
+      return ex.deny('internal_error', 'unexpected response decision', undefined, undefined, 'error');
+    }
+    const status = up.statusCode;
+    if (this.draining && !ex.h2) rctx.headers.connection = 'close';
+    res.writeHead(status, rctx.headers);
+    const body = up.body;
+    body.on('data', (chunk: Buffer) => {
+      ex.bytesOut += chunk.length;
+      if (!(res as ServerResponse).write(chunk)) {
+        body.pause();
+        res.once('drain', () => body.resume());
+      }
+    });
+    body.once('end', () => {
+      ex.complete(status, 'allowed', undefined, undefined);
+      res.end();
+    });
+    body.once('error', (err: Error) => {
+      const c = classifyUpstreamError(ex.abort?.signal.aborted ? (ex.abort.signal.reason as unknown) : err);
+      if (c.kind !== 'client') this.sink.upstreamError(ex.route!.info.upstream, c.kind);
+      ex.complete(status, 'error', c.code, `upstream body: ${(err as { code?: string }).code ?? err.name}`);
+      destroyResponse(res);
+    });
+  }
+}
+
+function runPreflight(route: CompiledRoute, ctx: RequestContext): RunResult {
+  const p = route.preflight!;
+  // Runs through the runner so the stage's mode and failure policy apply to preflights too.
+  const result = runRequest([{ stage: { name: 'cors', onRequest: (c: RequestContext) => p.stage.preflight(c) }, mode: p.entry.mode, onError: p.entry.onError }], ctx);
+  return result as RunResult;
+}

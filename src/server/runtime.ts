@@ -1,0 +1,210 @@
+/**
+ * Compiles a loaded Config into what the data plane serves from: a route table whose entries
+ * carry their compiled stage chain and upstream pool. Built completely before it replaces the
+ * running one, so a reload is atomic and requests in flight finish on the runtime they started with.
+ */
+import type { ApiConfig, Config, Diagnostic, HttpMethodName, RoutePolicyConfig } from '../config/types.js';
+import { ApiKeyStage } from '../identity/apikey.js';
+import type { ChainEntry, RouteInfo, Stage, StageName } from '../pipeline/types.js';
+import { CorsStage } from '../proxy/cors.js';
+import { SecurityHeadersStage } from '../proxy/security-headers.js';
+import { UpstreamPool, upstreamKey } from '../proxy/upstream.js';
+import { RouteConflictError, RouteTable, type RouteSpec } from '../routing/router.js';
+import { TrustedProxies } from './clientip.js';
+
+export interface CompiledRoute {
+  readonly info: RouteInfo;
+  /** Request stages in order; response stages run over `reversed`. */
+  readonly chain: readonly ChainEntry[];
+  readonly reversed: readonly ChainEntry[];
+  /** The CORS stage entry, used alone for preflights (they carry no credentials). */
+  readonly preflight: { readonly stage: CorsStage; readonly entry: ChainEntry } | undefined;
+  readonly needsBody: boolean;
+  readonly upstream: UpstreamPool;
+  /** Public prefix removed before forwarding ('' for none). */
+  readonly stripPrefix: string;
+  /** Upstream URL path prefix added before forwarding ('' for none). */
+  readonly upstreamPrefix: string;
+  readonly banners: ReadonlySet<string>;
+}
+
+export interface Runtime {
+  readonly config: Config;
+  readonly table: RouteTable<CompiledRoute>;
+  readonly pools: ReadonlyMap<string, UpstreamPool>;
+  readonly trusted: TrustedProxies;
+  /** Strict-Transport-Security value for TLS responses, or undefined. */
+  readonly hsts: string | undefined;
+  readonly httpsPort: number | undefined;
+  readonly loadedAt: number;
+}
+
+export type BuildResult = { readonly ok: true; readonly runtime: Runtime } | { readonly ok: false; readonly diagnostics: readonly Diagnostic[] };
+
+function entry(stage: Stage, policy: RoutePolicyConfig, name: StageName): ChainEntry | undefined {
+  const s = policy.stages[name];
+  if (s.mode === 'off') return undefined;
+  return Object.freeze({ stage, mode: s.mode, onError: s.onError });
+}
+
+/** An operation is public when the API says so, or when the spec says `security: []` (or `[{}]`: anonymous allowed). */
+function operationIsPublic(api: ApiConfig, security: ApiConfig['spec']['operations'][number]['security']): boolean {
+  if (api.public) return true;
+  if (security === undefined) return false;
+  return security.length === 0 || security.some((req) => Object.keys(req).length === 0);
+}
+
+function joinPrefix(prefix: string, path: string): string {
+  if (prefix === '') return path;
+  return path === '/' ? prefix : prefix + path;
+}
+
+/**
+ * Builds a runtime. Pools from `previous` are reused when their settings are unchanged, so a
+ * reload keeps warm upstream connections.
+ */
+export function buildRuntime(config: Config, previous?: Runtime): BuildResult {
+  const pools = new Map<string, UpstreamPool>();
+  const poolFor = (name: string): UpstreamPool => {
+    let pool = pools.get(name);
+    if (pool !== undefined) return pool;
+    const cfg = config.upstreams[name];
+    if (cfg === undefined) throw new Error(`upstream ${name} missing after validation`);
+    const old = previous?.pools.get(name);
+    pool = old !== undefined && old.key === upstreamKey(cfg) ? old : new UpstreamPool(cfg);
+    pools.set(name, pool);
+    return pool;
+  };
+
+  const authn: Stage = new ApiKeyStage(config.identity.apiKeys?.header, config.identity.apiKeys?.keys ?? []);
+  const specs: RouteSpec<CompiledRoute>[] = [];
+  const owners: string[] = [];
+
+  const compile = (
+    policy: RoutePolicyConfig,
+    info: RouteInfo,
+    methods: readonly HttpMethodName[],
+    stripPrefix: string,
+  ): CompiledRoute => {
+    const upstream = poolFor(info.upstream);
+    const chain: ChainEntry[] = [];
+    let preflight: CompiledRoute['preflight'];
+    if (policy.cors !== undefined) {
+      const cors = new CorsStage(policy.cors, methods);
+      const e = entry(cors, policy, 'cors');
+      if (e !== undefined) {
+        chain.push(e);
+        preflight = { stage: cors, entry: e };
+      }
+    }
+    if (!info.public) {
+      const e = entry(authn, policy, 'authn');
+      if (e !== undefined) chain.push(e);
+    }
+    const sh = entry(new SecurityHeadersStage(policy.securityHeaders), policy, 'security-headers');
+    if (sh !== undefined) chain.push(sh);
+    return {
+      info,
+      chain,
+      reversed: [...chain].reverse(),
+      preflight,
+      needsBody: chain.some((e) => e.stage.needsBody === true),
+      upstream,
+      stripPrefix,
+      upstreamPrefix: upstream.cfg.pathPrefix,
+      banners: new Set(policy.securityHeaders.removeBanners.map((b) => b.toLowerCase())),
+    };
+  };
+
+  for (const api of config.apis) {
+    for (const op of api.spec.operations) {
+      const pub = operationIsPublic(api, op.security);
+      const info: RouteInfo = Object.freeze({
+        id: `${api.name}:${op.operationId}`,
+        api: api.name,
+        operationId: op.operationId,
+        public: pub,
+        upstream: api.upstream,
+        maxBodyBytes: api.maxBodyBytes,
+      });
+      specs.push({
+        methods: [op.method],
+        template: joinPrefix(api.basePath, op.path),
+        hosts: api.hosts,
+        value: compile({ ...api, public: pub }, info, [op.method], api.stripBasePath ? api.basePath : ''),
+      });
+      owners.push(api.keyPath);
+    }
+  }
+  for (const route of config.routes) {
+    const info: RouteInfo = Object.freeze({
+      id: `route:${route.name}`,
+      api: undefined,
+      operationId: undefined,
+      public: route.public,
+      upstream: route.upstream,
+      maxBodyBytes: route.maxBodyBytes,
+    });
+    specs.push({ methods: route.methods, template: route.path, hosts: route.hosts, value: compile(route, info, route.methods, '') });
+    owners.push(route.keyPath);
+  }
+
+  let table: RouteTable<CompiledRoute>;
+  try {
+    table = new RouteTable(specs);
+  } catch (err) {
+    // Close pools we created for nothing; never the ones still serving.
+    for (const pool of pools.values()) if (previous?.pools.get(pool.cfg.name) !== pool) void pool.destroy();
+    if (err instanceof RouteConflictError) {
+      const keyPath = owners[err.index] ?? '';
+      const loc = config.locate(parseKeyPath(keyPath));
+      return {
+        ok: false,
+        diagnostics: [{ severity: 'error', file: loc.file, line: loc.line, column: loc.column, path: keyPath, message: `route conflict: ${err.message}` }],
+      };
+    }
+    throw err;
+  }
+
+  const hsts = config.tls.hsts;
+  const firstTls = config.listeners.find((l) => l.tls !== undefined);
+  return {
+    ok: true,
+    runtime: {
+      config,
+      table,
+      pools,
+      trusted: new TrustedProxies(config.trustedProxies),
+      hsts:
+        hsts.maxAgeSeconds > 0
+          ? `max-age=${hsts.maxAgeSeconds}${hsts.includeSubDomains ? '; includeSubDomains' : ''}${hsts.preload ? '; preload' : ''}`
+          : undefined,
+      httpsPort: config.tls.httpsPort ?? firstTls?.port,
+      loadedAt: Date.now(),
+    },
+  };
+}
+
+/** `apis[0]` → ['apis', 0]. */
+function parseKeyPath(keyPath: string): (string | number)[] {
+  const out: (string | number)[] = [];
+  for (const part of keyPath.split('.')) {
+    const bracket = part.indexOf('[');
+    if (bracket < 0) {
+      if (part) out.push(part);
+      continue;
+    }
+    out.push(part.slice(0, bracket));
+    out.push(Number(part.slice(bracket + 1, part.indexOf(']'))));
+  }
+  return out;
+}
+
+/** Closes the pools of `old` that `next` does not use any more, after their in-flight exchanges. */
+export async function retireRuntime(old: Runtime, next: Runtime | undefined): Promise<void> {
+  const closing: Promise<void>[] = [];
+  for (const [name, pool] of old.pools) {
+    if (next?.pools.get(name) !== pool) closing.push(pool.close().catch(() => undefined));
+  }
+  await Promise.all(closing);
+}
