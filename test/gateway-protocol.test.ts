@@ -94,6 +94,7 @@ describe('protocol: smuggling, limits, slow clients, path normalization', () => 
     const elapsed = Date.now() - started;
     const raw = Buffer.concat(chunks).toString();
     assert.match(raw, /^HTTP\/1\.1 408/);
+    assert.equal(problemCode(raw.slice(raw.indexOf('\r\n\r\n') + 4)), 'request_timeout');
     assert.ok(elapsed < 3000, `closed after ${elapsed} ms`);
   });
 

@@ -163,6 +163,24 @@ routes:
     assertProblem((await res.body.json()) as Record<string, unknown>, 'upstream_timeout', 504);
   });
 
+  it('answers 502 upstream_bad_response when the upstream does not speak HTTP', async () => {
+    const { createServer } = await import('node:net');
+    const junk = createServer((sock) => {
+      sock.on('data', () => sock.end('SSH-2.0-OpenSSH_9.0\r\n\r\n'));
+    }).listen(0, '127.0.0.1');
+    await new Promise((r) => junk.once('listening', r));
+    const port = (junk.address() as { port: number }).port;
+    const other = await startTestGateway(passthroughConfig(`http://127.0.0.1:${port}`));
+    try {
+      const res = await request(`${other.url}/x`);
+      assert.equal(res.statusCode, 502);
+      assertProblem((await res.body.json()) as Record<string, unknown>, 'upstream_bad_response', 502);
+    } finally {
+      await other.close();
+      junk.close();
+    }
+  });
+
   it('answers 502 when the upstream drops the connection', async () => {
     const res = await request(`${gw.url}/drop`);
     assert.equal(res.statusCode, 502);

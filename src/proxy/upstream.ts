@@ -69,6 +69,9 @@ export function classifyUpstreamError(err: unknown): { code: ErrorCode; kind: 'c
   ) {
     return { code: 'upstream_timeout', kind: 'timeout' };
   }
+  if (err instanceof undiciErrors.HTTPParserError || err instanceof undiciErrors.ResponseContentLengthMismatchError) {
+    return { code: 'upstream_bad_response', kind: 'bad-response' };
+  }
   const code = (err as { code?: unknown } | null)?.code;
   if (typeof code === 'string' && (code.startsWith('HPE_') || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' || code === 'UND_ERR_INFO')) {
     return { code: 'upstream_bad_response', kind: 'bad-response' };
