@@ -1,0 +1,120 @@
+/**
+ * `npm start`: the whole demo in one command. Starts the example notes API on
+ * 127.0.0.1:3001 in this process, then Portcullis in a child process with
+ * examples/portcullis.yaml, and prints a few requests to try.
+ *
+ * Compiled to dist/examples/demo.js, so the repository root is two levels up.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import net from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createExampleApi } from './api/server.js';
+
+const API_HOST = '127.0.0.1';
+const API_PORT = 3001;
+const GATEWAY_PORT = 8080;
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const cliPath = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
+const configPath = join(repoRoot, 'examples', 'portcullis.yaml');
+
+const BANNER = `
+  Portcullis is protecting the notes API.
+    gateway  http://localhost:${GATEWAY_PORT}  ->  backend http://${API_HOST}:${API_PORT}
+
+  Passes (alice reads her notes):
+    curl -H 'x-api-key: demo-key-alice' http://localhost:${GATEWAY_PORT}/v1/users/u-1001/notes
+
+  Refused, no credentials (401):
+    curl -i http://localhost:${GATEWAY_PORT}/v1/users/u-1001/notes
+
+  Refused as an attack, path traversal (400 path_not_normalized):
+    curl -i --path-as-is 'http://localhost:${GATEWAY_PORT}/v1/users/../admin/stats'
+
+  Refused as malformed, request smuggling attempt (400 ambiguous_framing):
+    curl -i -H 'x-api-key: demo-key-alice' -H 'Content-Type: application/json' \\
+         -H 'Content-Length: 3' -H 'Transfer-Encoding: chunked' -d abc \\
+         http://localhost:${GATEWAY_PORT}/v1/users/u-1001/notes
+
+  Metrics (Prometheus):
+    curl http://127.0.0.1:9090/metrics
+
+  Audit events are printed below, one JSON line per request. Ctrl-C stops everything.
+`;
+
+/** Resolves true once something accepts TCP connections on the port, false after `timeoutMs`. */
+async function waitForPort(port: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const open = await new Promise<boolean>((done) => {
+      const socket = net.connect({ host: '127.0.0.1', port });
+      socket.once('connect', () => {
+        socket.destroy();
+        done(true);
+      });
+      socket.once('error', () => done(false));
+    });
+    if (open) return true;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return false;
+}
+
+async function main(): Promise<void> {
+  if (!existsSync(cliPath)) {
+    console.error(`demo: ${cliPath} not found. Build first: npm run build (npm start does it for you).`);
+    process.exit(1);
+  }
+
+  const api = createExampleApi();
+  await new Promise<void>((ok) => {
+    api.once('error', (err: NodeJS.ErrnoException) => {
+      const hint = err.code === 'EADDRINUSE' ? ' (is another demo still running?)' : '';
+      console.error(`demo: cannot start the notes API on ${API_HOST}:${API_PORT}: ${err.message}${hint}`);
+      process.exit(1);
+    });
+    api.listen(API_PORT, API_HOST, ok);
+  });
+  console.log(`demo: notes API listening on http://${API_HOST}:${API_PORT}`);
+
+  // Own process group: Ctrl-C in the terminal reaches only this process, which forwards
+  // exactly one signal to the gateway (a second SIGINT would skip its graceful drain).
+  const gateway = spawn(process.execPath, [cliPath, 'run', '-c', configPath], {
+    cwd: repoRoot,
+    stdio: 'inherit',
+    detached: true,
+  });
+
+  const forward = (signal: NodeJS.Signals) => () => {
+    if (gateway.exitCode === null && gateway.signalCode === null) gateway.kill(signal);
+  };
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, forward(signal));
+  // If this process dies for any other reason, do not leave the gateway behind.
+  process.on('exit', () => {
+    if (gateway.exitCode === null && gateway.signalCode === null) gateway.kill('SIGKILL');
+  });
+
+  gateway.once('error', (err) => {
+    console.error(`demo: cannot start the gateway: ${err.message}`);
+    process.exit(1);
+  });
+  gateway.once('exit', (code, signal) => {
+    api.closeAllConnections();
+    api.close();
+    if (signal !== null) console.error(`demo: gateway stopped by ${signal}`);
+    process.exit(code ?? (signal === 'SIGINT' || signal === 'SIGTERM' ? 0 : 1));
+  });
+
+  if (await waitForPort(GATEWAY_PORT, 20_000)) {
+    console.log(BANNER);
+  } else if (gateway.exitCode === null) {
+    console.error(`demo: the gateway did not open port ${GATEWAY_PORT} within 20 s; see its output above.`);
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error('demo: failed:', err);
+  process.exit(1);
+});
