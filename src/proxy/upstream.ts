@@ -59,8 +59,10 @@ export class TotalTimeoutError extends Error {
 }
 
 /** Maps an error from undici (or the request body) to the refusal the client gets. */
-export function classifyUpstreamError(err: unknown): { code: ErrorCode; kind: 'connect' | 'timeout' | 'bad-response' | 'client' } {
+export function classifyUpstreamError(err: unknown): { code: ErrorCode; kind: 'connect' | 'timeout' | 'bad-response' | 'client' | 'internal' } {
   if (err instanceof BodyTooLargeError) return { code: 'body_too_large', kind: 'client' };
+  // undici refused the options we built: a gateway bug, not the upstream's fault.
+  if (err instanceof undiciErrors.InvalidArgumentError || err instanceof undiciErrors.InvalidReturnValueError) return { code: 'internal_error', kind: 'internal' };
   if (err instanceof TotalTimeoutError) return { code: 'upstream_timeout', kind: 'timeout' };
   if (
     err instanceof undiciErrors.ConnectTimeoutError ||

@@ -6,10 +6,11 @@
  * Every refusal is a problem+json from the error registry; nothing internal reaches the client.
  */
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse, OutgoingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse, OutgoingHttpHeaders } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { hrtime } from 'node:process';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable, type Writable } from 'node:stream';
+import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Dispatcher } from 'undici';
 import type { ErrorCode } from '../pipeline/errors.js';
@@ -37,6 +38,8 @@ export interface GatewaySink {
   upstreamError(upstream: string, kind: 'connect' | 'timeout' | 'bad-response'): void;
   inflight(delta: 1 | -1): void;
   hookError(stage: StageName, err: unknown): void;
+  /** A bug in the gateway surfaced while serving a request (logged with the request id). */
+  internalError(requestId: string, err: unknown): void;
 }
 
 /** The route info of requests that matched no route (404, 405 and pre-route refusals). */
@@ -103,14 +106,21 @@ class Exchange {
   route: CompiledRoute | undefined;
   /** True when the client body was (or will be) left unread: the connection must then close. */
   bodyUnread: boolean;
-  abort: AbortController | undefined;
+  /** Lets the gateway abort the upstream exchange (total timeout, client gone). */
+  signal: UpstreamAbort | undefined;
   timer: NodeJS.Timeout | undefined;
+  /** Response status sent to the client (0 until headers are written). */
+  status = 0;
+  /** bytesWritten of the client socket when the response head was written, to count a body of unknown length. */
+  wireStart = -1;
   /** A client certificate was presented (optional mTLS) and did not verify. */
   certInvalid = false;
 
   constructor(
     readonly gw: Gateway,
     readonly rt: Runtime,
+    /** Node detaches `req.socket` once the request body is consumed; this reference stays. */
+    readonly socket: Socket | TLSSocket,
     readonly req: GatewayRequest,
     readonly res: GatewayResponse,
     readonly ctx: RequestContext,
@@ -144,6 +154,86 @@ class Exchange {
     sink.record(c);
     sink.inflight(-1);
     this.gw.inflight--;
+  }
+
+  abortUpstream(reason: Error): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.signal?.abort(reason);
+  }
+
+  /**
+   * Called by undici with the upstream status and headers; returns where the body goes: the
+   * client response itself, or a holding stream while asynchronous response stages run.
+   */
+  onUpstreamResponse(statusCode: number, headers: IncomingHttpHeaders): Writable {
+    if (this.done) throw new Error('exchange already completed');
+    const { rt, ctx } = this;
+    const route = this.route!;
+    this.upstreamUs = Number(hrtime.bigint() - ctx.start) / 1000;
+    const out = clientResponseHeaders(headers, route.banners);
+    Object.assign(out, ctx.responseHeaders);
+    out[rt.config.requestId.header] = ctx.requestId;
+    if (this.listener.tls && rt.hsts !== undefined) out['strict-transport-security'] = rt.hsts;
+    if (this.gw.draining && !this.h2) out.connection = 'close';
+    const rctx: ResponseContext = { request: ctx, status: statusCode, headers: out };
+    const result = runResponse(route.reversed, rctx);
+    if (!(result instanceof Promise)) {
+      if (!this.startResponse(result, rctx)) throw new Error('response refused');
+      return this.res as ServerResponse;
+    }
+    const holder = new PassThrough();
+    result.then(
+      (r) => (this.startResponse(r, rctx) ? holder.pipe(this.res as ServerResponse) : holder.destroy(new Error('response refused'))),
+      (err: unknown) => {
+        this.startResponse({ decision: { action: 'deny', code: 'internal_error', reason: String(err) }, stage: undefined }, rctx);
+        holder.destroy(new Error('response refused'));
+      },
+    );
+    return holder;
+  }
+
+  /** Writes the response head, or the refusal a response stage asked for. True when the body may follow. */
+  private startResponse(r: RunResult, rctx: ResponseContext): boolean {
+    const d = r.decision;
+    if (this.done) return false;
+    if (d.action !== 'continue') {
+      if (d.action === 'deny') this.deny(d.code, d.reason, d.headers, d.status, d.code === 'stage_failed' || d.code === 'internal_error' ? 'error' : 'denied');
+      else this.deny('internal_error', 'unexpected response decision', undefined, undefined, 'error');
+      return false;
+    }
+    this.status = rctx.status;
+    const cl = rctx.headers['content-length'];
+    this.bytesOut = cl === undefined ? -1 : Number(cl);
+    if (this.bytesOut < 0 && !this.h2) this.wireStart = this.socket.bytesWritten;
+    this.res.writeHead(rctx.status, rctx.headers);
+    return true;
+  }
+
+  /** The upstream exchange ended: the body reached the client, or something broke. */
+  upstreamSettled(err: Error | null): void {
+    if (this.done) return;
+    if (this.bytesOut < 0) this.bytesOut = this.wireStart < 0 ? 0 : this.socket.bytesWritten - this.wireStart;
+    if (err === null) {
+      this.complete(this.status, 'allowed', undefined, undefined);
+      return;
+    }
+    const reason = this.signal?.reason ?? err;
+    if (this.status !== 0 && (err as { code?: string }).code === 'ERR_STREAM_PREMATURE_CLOSE' && this.signal?.reason === undefined) {
+      this.complete(499, 'error', undefined, 'client closed the connection');
+      return;
+    }
+    const c = classifyUpstreamError(reason);
+    if (c.kind !== 'client' && c.kind !== 'internal') this.gw.sink.upstreamError(this.route!.info.upstream, c.kind);
+    const code = (reason as { code?: string }).code ?? reason.name;
+    if (this.status !== 0) {
+      // Headers already sent: the client sees the connection cut, the record says why.
+      this.complete(this.status, 'error', c.code, `upstream body: ${code}`);
+      destroyResponse(this.res);
+      return;
+    }
+    if (c.kind === 'client') this.bodyUnread = true;
+    this.deny(c.code, `upstream exchange failed: ${code}`, undefined, undefined, c.kind === 'client' ? 'denied' : 'error');
+    if (c.kind === 'internal') this.gw.sink.internalError(this.ctx.requestId, reason);
   }
 
   /** Security headers every gateway-made answer carries. */
@@ -180,7 +270,7 @@ class Exchange {
     res.writeHead(st, h);
     (res as ServerResponse).end(this.ctx.method === 'HEAD' ? undefined : body);
     if (!this.h2 && this.bodyUnread) {
-      (res as ServerResponse).once('finish', () => (this.req as IncomingMessage).socket.destroySoon());
+      (res as ServerResponse).once('finish', () => (this.socket as Socket).destroySoon());
     }
   }
 
@@ -282,18 +372,20 @@ export class Gateway {
     };
     this.sink.inflight(1);
     this.inflight++;
-    const ex = new Exchange(this, rt, req, res, ctx, listener, h2);
+    const ex = new Exchange(this, rt, socket, req, res, ctx, listener, h2);
     ex.certInvalid = certInvalid;
     res.once('close', () => {
-      if (!ex.done) {
-        ex.abort?.abort();
+      // Once the head is written undici watches the response itself and reports through upstreamSettled.
+      if (!ex.done && ex.status === 0) {
         ex.complete(499, 'error', undefined, 'client closed the connection');
+        ex.abortUpstream(new Error('client closed the connection'));
       }
     });
 
     try {
       this.dispatch(ex, rawPath, peerTrusted);
     } catch (err) {
+      this.sink.internalError(requestId, err);
       ex.deny('internal_error', `gateway error: ${err instanceof Error ? err.message : String(err)}`, undefined, undefined, 'error');
     }
   }
@@ -431,84 +523,58 @@ export class Gateway {
       }
     }
 
-    const abort = new AbortController();
-    ex.abort = abort;
-    ex.timer = setTimeout(() => abort.abort(new TotalTimeoutError('total timeout')), upstreamCfg.totalTimeoutMs);
-
+    const signal = new UpstreamAbort();
+    ex.signal = signal;
+    ex.timer = setTimeout(() => signal.abort(new TotalTimeoutError('total timeout')), upstreamCfg.totalTimeoutMs);
     route.upstream.pool
-      .request({ origin: upstreamCfg.origin, method: ctx.method as Dispatcher.HttpMethod, path, headers, body, signal: abort.signal })
+      .stream({ origin: upstreamCfg.origin, method: ctx.method as Dispatcher.HttpMethod, path, headers, body, signal, opaque: ex }, upstreamFactory)
       .then(
-        (up) => this.respondFromUpstream(ex, up),
-        (err: unknown) => this.upstreamFailed(ex, err),
+        () => settle(ex, null),
+        (err: Error) => settle(ex, err),
       );
   }
+}
 
-  private upstreamFailed(ex: Exchange, err: unknown): void {
-    if (ex.done) return;
-    const abortReason = ex.abort?.signal.aborted ? (ex.abort.signal.reason as unknown) : undefined;
-    const c = classifyUpstreamError(abortReason instanceof TotalTimeoutError ? abortReason : err);
-    if (c.kind !== 'client') this.sink.upstreamError(ex.route!.info.upstream, c.kind);
-    const message = err instanceof Error ? `${(err as { code?: string }).code ?? err.name}` : 'error';
-    if (c.kind === 'client') ex.bodyUnread = true;
-    ex.deny(c.code, `upstream exchange failed: ${message}`, undefined, undefined, c.kind === 'client' ? 'denied' : 'error');
+/** A bug here must cost one request, never the process. */
+function settle(ex: Exchange, err: Error | null): void {
+  try {
+    ex.upstreamSettled(err);
+  } catch (bug) {
+    ex.gw.sink.internalError(ex.ctx.requestId, bug);
+    if (!ex.done) ex.complete(500, 'error', 'internal_error', 'gateway error after the upstream exchange');
+    destroyResponse(ex.res);
+  }
+}
+
+/** undici stream() factory: the exchange decides where the body goes. */
+function upstreamFactory(data: Dispatcher.StreamFactoryData<Exchange>): Writable {
+  return data.opaque.onUpstreamResponse(data.statusCode, data.headers);
+}
+
+/**
+ * The abort handle passed to undici as `signal`: the two methods of the EventTarget form it
+ * uses, without the cost of an AbortController and its EventTarget per request.
+ */
+class UpstreamAbort {
+  aborted = false;
+  reason: Error | undefined;
+  private listener: (() => void) | undefined;
+
+  addEventListener(_type: 'abort', listener: () => void): void {
+    this.listener = listener;
   }
 
-  private respondFromUpstream(ex: Exchange, up: Dispatcher.ResponseData): void {
-    const { rt, ctx } = ex;
-    const route = ex.route!;
-    if (ex.done) {
-      up.body.destroy();
-      return;
-    }
-    ex.upstreamUs = Number(hrtime.bigint() - ctx.start) / 1000;
-    const out = clientResponseHeaders(up.headers, route.banners);
-    Object.assign(out, ctx.responseHeaders);
-    out[rt.config.requestId.header] = ctx.requestId;
-    if (ex.listener.tls && rt.hsts !== undefined) out['strict-transport-security'] = rt.hsts;
-    const rctx: ResponseContext = { request: ctx, status: up.statusCode, headers: out };
-    const result = runResponse(route.reversed, rctx);
-    if (result instanceof Promise) {
-      result.then(
-        (r) => this.sendUpstreamResponse(ex, up, r, rctx),
-        (err: unknown) => {
-          up.body.destroy();
-          ex.deny('internal_error', String(err), undefined, undefined, 'error');
-        },
-      );
-    } else {
-      this.sendUpstreamResponse(ex, up, result, rctx);
-    }
+  removeEventListener(_type: 'abort', _listener: () => void): void {
+    this.listener = undefined;
   }
 
-  private sendUpstreamResponse(ex: Exchange, up: Dispatcher.ResponseData, r: RunResult, rctx: ResponseContext): void {
-    const res = ex.res;
-    const d = r.decision;
-    if (d.action !== 'continue') {
-      up.body.destroy();
-      if (d.action === 'deny') return ex.deny(d.code, d.reason, d.headers, d.status, d.code === 'stage_failed' ? 'error' : 'denied');
-      return ex.deny('internal_error', 'unexpected response decision', undefined, undefined, 'error');
-    }
-    const status = up.statusCode;
-    if (this.draining && !ex.h2) rctx.headers.connection = 'close';
-    res.writeHead(status, rctx.headers);
-    const body = up.body;
-    body.on('data', (chunk: Buffer) => {
-      ex.bytesOut += chunk.length;
-      if (!(res as ServerResponse).write(chunk)) {
-        body.pause();
-        res.once('drain', () => body.resume());
-      }
-    });
-    body.once('end', () => {
-      ex.complete(status, 'allowed', undefined, undefined);
-      res.end();
-    });
-    body.once('error', (err: Error) => {
-      const c = classifyUpstreamError(ex.abort?.signal.aborted ? (ex.abort.signal.reason as unknown) : err);
-      if (c.kind !== 'client') this.sink.upstreamError(ex.route!.info.upstream, c.kind);
-      ex.complete(status, 'error', c.code, `upstream body: ${(err as { code?: string }).code ?? err.name}`);
-      destroyResponse(res);
-    });
+  abort(reason: Error): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    const listener = this.listener;
+    this.listener = undefined;
+    listener?.();
   }
 }
 

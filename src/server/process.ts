@@ -103,6 +103,7 @@ export async function startGateway(opts: StartOptions): Promise<GatewayHandle> {
     upstreamError: (u, kind) => metrics.upstreamError(u, kind),
     inflight: (delta) => metrics.inflight.inc(delta),
     hookError: (stage, err) => logger.error({ stage, err: err instanceof Error ? err.message : String(err) }, 'onComplete hook failed'),
+    internalError: (requestId, err) => logger.error({ requestId, err: err instanceof Error ? (err.stack ?? err.message) : String(err) }, 'internal error while serving a request'),
   };
   const gateway = new Gateway(runtime, sink);
 
