@@ -1,17 +1,16 @@
 /**
  * The audit log: one JSON line per request, allowed or denied, written off the hot path.
  *
- * The event is built here field by field from the completed context (never by dumping
- * the context), with secrets removed by name sets compiled once in `createAuditLog`;
- * pino's compiled `redact` paths are a second belt. Writing is asynchronous (sonic-boom)
- * and bounded in memory: if the destination cannot keep up, lines are dropped and counted
- * rather than letting the buffer grow without end.
+ * The event is serialized here field by field from the completed context (never by dumping
+ * the context), with secrets removed by name sets compiled once in `createAuditLog`. It is
+ * written straight into a reused buffer (line-writer.ts: allocation on the hot path is what
+ * costs under load). Writing is asynchronous and bounded in memory: if the destination cannot
+ * keep up, lines are dropped and counted rather than letting the buffer grow without end.
  */
-import pino from 'pino';
-import type { DestinationStream } from 'pino';
 import type { Config } from '../config/types.js';
 import type { CompletedContext, Outcome, Principal } from '../pipeline/types.js';
 import type { ErrorCode } from '../pipeline/errors.js';
+import { FdWriter, jsonString as q } from './line-writer.js';
 import { createHeaderRedactor, redactQuery } from './redact.js';
 
 /**
@@ -85,7 +84,7 @@ export interface AuditLog {
   record(c: CompletedContext): void;
   /** Re-open the destination file (log rotation, wired to SIGUSR2 by the caller). No-op for stdout/stderr/streams. */
   reopen(): void;
-  /** Resolve once every queued line has been handed to the OS (and fsync'd for a file). */
+  /** Resolve once every queued line has been handed to the OS. */
   flush(): Promise<void>;
   /** Flush and release the destination. A caller-provided stream is not ended. */
   close(): Promise<void>;
@@ -101,14 +100,12 @@ export interface AuditLogOptions {
   readonly apiKeyHeaders?: readonly string[];
 }
 
-/** In-memory bound of the asynchronous file/stdout buffer; beyond it lines are dropped. */
+/** In-memory bound of lines waiting to be written; beyond it lines are dropped and counted. */
 const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
-/**
- * Lines are written in batches: when 8 KiB have gathered or every 200 ms, whichever comes
- * first (and on flush/close). One write per request would cost a thread-pool round trip each.
- */
-const BATCH_BYTES = 8 * 1024;
+/** Lines are written in batches: a 64 KiB chunk at a time, and at least every 200 ms. */
 const FLUSH_INTERVAL_MS = 200;
+/** Longest line in characters (a third of a 64 KiB chunk); a longer one (only possible with includeHeaders) is dropped and counted. */
+const MAX_LINE_BYTES = 21 * 1024;
 const MAX_PATH_CHARS = 2048;
 const MAX_USER_AGENT_CHARS = 256;
 const MAX_REASON_CHARS = 512;
@@ -123,17 +120,6 @@ function usToMs(us: number): number {
   return Math.round(us) / 1000;
 }
 
-/** Minimal view of sonic-boom used here (pino's `destination()` returns one). */
-interface SonicBoomLike extends DestinationStream {
-  reopen(file?: string): void;
-  flush(cb?: (err?: Error) => void): void;
-  end(): void;
-  on(event: string, fn: (...args: unknown[]) => void): unknown;
-  once(event: string, fn: (...args: unknown[]) => void): unknown;
-  readonly file: string | null;
-  readonly destroyed: boolean;
-}
-
 const DISABLED: AuditLog = Object.freeze({
   record(): void {},
   reopen(): void {},
@@ -142,10 +128,27 @@ const DISABLED: AuditLog = Object.freeze({
   failures: 0,
 });
 
+function num(n: number): string {
+  return Number.isFinite(n) ? String(n) : 'null';
+}
+
+/** ISO time, computed once per millisecond (many events share one at high rates). */
+let lastMs = 0;
+let lastIso = '';
+function isoNow(): string {
+  const now = Date.now();
+  if (now !== lastMs) {
+    lastMs = now;
+    lastIso = new Date(now).toISOString();
+  }
+  return lastIso;
+}
+
 /**
  * Create the audit log for `telemetry.audit`. With `enabled: false` it is a no-op that
  * opens nothing. The destination is `stdout`, `stderr` or an absolute file path (its
- * folder is created); file writes are asynchronous and `reopen()` supports rotation.
+ * folder is created, the file opened for appending now, so a bad path fails at start);
+ * writes are batched and asynchronous, and `reopen()` supports rotation.
  */
 export function createAuditLog(cfg: Config['telemetry']['audit'], opts: AuditLogOptions = {}): AuditLog {
   if (!cfg.enabled) return DISABLED;
@@ -153,126 +156,95 @@ export function createAuditLog(cfg: Config['telemetry']['audit'], opts: AuditLog
   const apiKeyHeaders = opts.apiKeyHeaders ?? [];
   const redactNames = [...apiKeyHeaders, ...cfg.redactHeaders];
   const redactHeaders = cfg.includeHeaders ? createHeaderRedactor(redactNames) : undefined;
-
-  let sonic: SonicBoomLike | undefined;
-  let dest: DestinationStream;
-  if (opts.stream !== undefined) {
-    dest = opts.stream as unknown as DestinationStream;
-  } else {
-    const target = cfg.destination === 'stdout' ? 1 : cfg.destination === 'stderr' ? 2 : cfg.destination;
-    sonic = pino.destination({
-      dest: target,
-      sync: false,
-      mkdir: typeof target === 'string',
-      minLength: BATCH_BYTES,
-      maxLength: MAX_BUFFERED_BYTES,
-    }) as unknown as SonicBoomLike;
-    dest = sonic;
-  }
-
+  const stream = opts.stream;
+  const writer = stream === undefined ? new FdWriter(cfg.destination, MAX_BUFFERED_BYTES, FLUSH_INTERVAL_MS) : undefined;
   let failures = 0;
   let closed = false;
-  if (sonic !== undefined) {
-    // An unwritable file must not crash the gateway; count and carry on.
-    sonic.on('error', () => {
-      failures++;
-    });
-    sonic.on('drop', () => {
-      failures++;
-    });
-  }
+  // A caller-provided stream that breaks must cost events, never the process.
+  stream?.on('error', () => failures++);
 
-  // Events are built from an allow-list of fields, with headers and query values redacted in
-  // `build`, so they are serialized directly (no logger, no second redaction pass).
-  const timer = sonic === undefined ? undefined : setInterval(() => sonic?.flush(), FLUSH_INTERVAL_MS);
-  timer?.unref();
-
-  const build = (c: CompletedContext): AuditEvent => {
+  /**
+   * Serializes the event field by field (the field list is the allow-list: nothing else of the
+   * request can reach the log). One string per event, written with one call into the batch
+   * buffer; field order and names are those of AuditEvent.
+   */
+  const serialize = (c: CompletedContext): string => {
     const r = c.request;
-    const stages: Record<string, number> = {};
-    for (const t of r.timings) stages[t.stage] = (stages[t.stage] ?? 0) + t.us;
+    let s = `{"v":1,"time":"${isoNow()}","event":"request","requestId":${q(cap(r.requestId, MAX_ID_CHARS))},"route":${q(r.route.id)}`;
+    if (r.route.api !== undefined) s += `,"api":${q(r.route.api)}`;
+    if (r.route.operationId !== undefined) s += `,"operationId":${q(r.route.operationId)}`;
+    s += `,"method":${q(cap(r.method, 32))},"path":${q(cap(r.path, MAX_PATH_CHARS))},"query":${q(redactQuery(r.rawQuery))},"clientIp":${q(r.client.ip)},"tls":${r.client.tls},"httpVersion":${q(r.client.httpVersion)}`;
     const cert = r.client.certificate;
+    if (cert !== undefined) s += `,"clientCert":{"subject":${q(cap(cert.subject, 1024))}}`;
     const p = r.principal;
+    if (p !== undefined) s += `,"principal":{"id":${q(cap(p.id, MAX_ID_CHARS))},"type":${q(p.type)},"credentialId":${q(cap(p.credentialId, MAX_ID_CHARS))}}`;
+    s += `,"outcome":"${c.outcome}"`;
+    if (c.code !== undefined) s += `,"code":"${c.code}"`;
+    if (c.reason !== undefined) s += `,"reason":${q(cap(c.reason, MAX_REASON_CHARS))}`;
+    s += `,"status":${num(c.status)},"bytesIn":${num(c.bytesIn)},"bytesOut":${num(c.bytesOut)},"durationMs":${num(usToMs(c.totalUs))}`;
+    if (c.upstreamUs !== undefined) s += `,"upstreamMs":${num(usToMs(c.upstreamUs))}`;
+    s += ',"stages":{';
+    const timings = r.timings;
+    let firstStage = true;
+    for (let i = 0; i < timings.length; i++) {
+      const t = timings[i]!;
+      // A stage can appear twice (request and response hooks): one key, times added.
+      let dup = false;
+      for (let j = 0; j < i; j++) if (timings[j]!.stage === t.stage) dup = true;
+      if (dup) continue;
+      let us = t.us;
+      for (let j = i + 1; j < timings.length; j++) if (timings[j]!.stage === t.stage) us += timings[j]!.us;
+      s += `${firstStage ? '' : ','}"${t.stage}":${num(us)}`;
+      firstStage = false;
+    }
+    s += '},"findings":[';
+    for (let i = 0; i < r.findings.length; i++) {
+      const f = r.findings[i]!;
+      s += `${i === 0 ? '' : ','}{"stage":"${f.stage}","code":"${f.code}","reason":${q(cap(f.reason, MAX_REASON_CHARS))},"monitored":${f.monitored}}`;
+    }
+    s += ']';
     const ua = r.headers['user-agent'];
-    return {
-      v: 1,
-      time: new Date().toISOString(),
-      event: 'request',
-      requestId: cap(r.requestId, MAX_ID_CHARS),
-      route: r.route.id,
-      api: r.route.api,
-      operationId: r.route.operationId,
-      method: cap(r.method, 32),
-      path: cap(r.path, MAX_PATH_CHARS),
-      query: redactQuery(r.rawQuery),
-      clientIp: r.client.ip,
-      tls: r.client.tls,
-      httpVersion: r.client.httpVersion,
-      clientCert: cert === undefined ? undefined : { subject: cap(cert.subject, 1024) },
-      principal: p === undefined ? undefined : { id: cap(p.id, MAX_ID_CHARS), type: p.type, credentialId: cap(p.credentialId, MAX_ID_CHARS) },
-      outcome: c.outcome,
-      code: c.code,
-      reason: c.reason === undefined ? undefined : cap(c.reason, MAX_REASON_CHARS),
-      status: c.status,
-      bytesIn: c.bytesIn,
-      bytesOut: c.bytesOut,
-      durationMs: usToMs(c.totalUs),
-      upstreamMs: c.upstreamUs === undefined ? undefined : usToMs(c.upstreamUs),
-      stages,
-      findings: r.findings.map((f) => ({ stage: f.stage, code: f.code, reason: cap(f.reason, MAX_REASON_CHARS), monitored: f.monitored })),
-      userAgent: typeof ua === 'string' ? cap(ua, MAX_USER_AGENT_CHARS) : undefined,
-      headers: redactHeaders === undefined ? undefined : redactHeaders(r.headers),
-    };
-  };
-
-  const flush = (): Promise<void> =>
-    new Promise<void>((resolve) => {
-      if (closed || sonic === undefined || sonic.destroyed) return resolve();
-      try {
-        // fsync of a pipe (stdout) fails with EINVAL; the data is written all the same.
-        sonic.flush(() => resolve());
-      } catch {
-        resolve();
+    if (typeof ua === 'string') s += `,"userAgent":${q(cap(ua, MAX_USER_AGENT_CHARS))}`;
+    if (redactHeaders !== undefined) {
+      s += ',"headers":{';
+      let first = true;
+      for (const [name, value] of Object.entries(redactHeaders(r.headers))) {
+        s += `${first ? '' : ','}${q(name)}:${q(value)}`;
+        first = false;
       }
-    });
+      s += '}';
+    }
+    return s + '}\n';
+  };
 
   return {
     record(c: CompletedContext): void {
       if (closed) return;
       try {
-        dest.write(JSON.stringify(build(c)) + '\n');
+        const text = serialize(c);
+        if (text.length > MAX_LINE_BYTES) {
+          failures++;
+          return;
+        }
+        if (writer !== undefined) writer.appendString(text);
+        else stream!.write(text);
       } catch {
         failures++;
       }
     },
     reopen(): void {
-      if (closed || sonic === undefined || sonic.file === null) return;
-      try {
-        sonic.reopen();
-      } catch {
-        failures++;
-      }
+      if (!closed) writer?.reopen();
     },
-    flush,
+    flush(): Promise<void> {
+      return writer === undefined ? Promise.resolve() : writer.flush();
+    },
     async close(): Promise<void> {
       if (closed) return;
-      if (timer !== undefined) clearInterval(timer);
-      await flush();
       closed = true;
-      const s = sonic;
-      if (s === undefined || s.destroyed) return;
-      await new Promise<void>((resolve) => {
-        s.once('close', () => resolve());
-        s.once('error', () => resolve());
-        try {
-          s.end();
-        } catch {
-          resolve();
-        }
-      });
+      await writer?.close();
     },
     get failures(): number {
-      return failures;
+      return failures + (writer === undefined ? 0 : writer.dropped + writer.errors);
     },
   };
 }
