@@ -8,6 +8,29 @@ import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { passthroughConfig, rawRequest, startTestGateway, startUpstream, type TestGateway, type Upstream } from './helpers.js';
 
+describe('connection limit', () => {
+  it('closes connections beyond limits.maxConnections at once, and serves again when one frees up', async () => {
+    const up = await startUpstream();
+    const gw = await startTestGateway(passthroughConfig(up.url, 'limits: { maxConnections: 2 }\n'));
+    try {
+      const open = [connect(gw.port, '127.0.0.1'), connect(gw.port, '127.0.0.1')];
+      await Promise.all(open.map((s) => once(s, 'connect')));
+      await new Promise((r) => setTimeout(r, 50));
+      const third = connect(gw.port, '127.0.0.1');
+      third.on('error', () => undefined);
+      await once(third, 'close');
+      open[0]!.destroy();
+      await new Promise((r) => setTimeout(r, 50));
+      const res = await rawRequest(gw.port, 'GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      assert.equal(res.status, 200);
+      open[1]!.destroy();
+    } finally {
+      await gw.close();
+      await up.close();
+    }
+  });
+});
+
 describe('protocol: smuggling, limits, slow clients, path normalization', () => {
   let up: Upstream;
   let gw: TestGateway;
