@@ -3,6 +3,7 @@
  * The `portcullis` command. Commands are registered as data, one file each. A UserError prints
  * one line and exits 1; anything else is a bug: stack trace, exit 2.
  */
+import './v8-flags.js'; // first: before anything fills the heap
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.js';
 import { registerCheck } from './check.js';

@@ -68,6 +68,9 @@ function stripPort(host: string): string {
   return (colon < 0 ? host : host.slice(0, colon)).toLowerCase();
 }
 
+const NO_CONSTRAINTS = Object.freeze({});
+const NO_PARAMS: Readonly<Record<string, string | undefined>> = Object.freeze({});
+
 interface Store<T> {
   readonly value: T;
   readonly names: readonly string[];
@@ -77,8 +80,10 @@ export class RouteTable<T> {
   private readonly routes = FindMyWay({ maxParamLength: 2048, caseSensitive: true, ignoreTrailingSlash: false });
   private readonly paths = FindMyWay({ maxParamLength: 2048, caseSensitive: true, ignoreTrailingSlash: false });
   readonly size: number;
+  private readonly hostConstrained: boolean;
 
   constructor(specs: readonly RouteSpec<T>[]) {
+    this.hostConstrained = specs.some((s) => s.hosts !== undefined && s.hosts.length > 0);
     const allowByPath = new Map<string, { path: string; hosts: readonly string[] | undefined; methods: Set<string> }>();
     specs.forEach((spec, index) => {
       const compiled = compileTemplate(spec.template);
@@ -107,12 +112,14 @@ export class RouteTable<T> {
   }
 
   lookup(method: string, path: string, host: string | undefined): Lookup<T> {
-    const constraints = { host: host === undefined ? '' : stripPort(host) };
+    // Host matching costs a string per request; skip it when no route is host-specific.
+    const constraints = this.hostConstrained ? { host: host === undefined ? '' : stripPort(host) } : NO_CONSTRAINTS;
     const found = this.routes.find(method as HTTPMethod, path, constraints);
     if (found !== null) {
       const store = found.store as Store<T>;
-      const params: Record<string, string | undefined> = {};
       const raw = found.params as Record<string, string | undefined>;
+      if (store.names.length === 0 && raw['*'] === undefined) return { kind: 'found', value: store.value, params: NO_PARAMS };
+      const params: Record<string, string | undefined> = {};
       for (let i = 0; i < store.names.length; i++) params[store.names[i]!] = raw[`p${i}`];
       if (raw['*'] !== undefined) params['*'] = raw['*'];
       return { kind: 'found', value: store.value, params };

@@ -8,7 +8,7 @@
  * keep up, lines are dropped and counted rather than letting the buffer grow without end.
  */
 import type { Config } from '../config/types.js';
-import type { CompletedContext, Outcome, Principal } from '../pipeline/types.js';
+import type { CompletedContext, Outcome, Principal, RouteInfo } from '../pipeline/types.js';
 import type { ErrorCode } from '../pipeline/errors.js';
 import { FdWriter, jsonString as q } from './line-writer.js';
 import { createHeaderRedactor, redactQuery } from './redact.js';
@@ -128,6 +128,19 @@ const DISABLED: AuditLog = Object.freeze({
   failures: 0,
 });
 
+/** `,"route":…,"api":…,"operationId":…` is fixed per route: built once per compiled route. */
+const routeFieldCache = new WeakMap<RouteInfo, string>();
+function routeFields(route: RouteInfo): string {
+  let text = routeFieldCache.get(route);
+  if (text === undefined) {
+    text = `,"route":${q(route.id)}`;
+    if (route.api !== undefined) text += `,"api":${q(route.api)}`;
+    if (route.operationId !== undefined) text += `,"operationId":${q(route.operationId)}`;
+    routeFieldCache.set(route, text);
+  }
+  return text;
+}
+
 function num(n: number): string {
   return Number.isFinite(n) ? String(n) : 'null';
 }
@@ -170,9 +183,7 @@ export function createAuditLog(cfg: Config['telemetry']['audit'], opts: AuditLog
    */
   const serialize = (c: CompletedContext): string => {
     const r = c.request;
-    let s = `{"v":1,"time":"${isoNow()}","event":"request","requestId":${q(cap(r.requestId, MAX_ID_CHARS))},"route":${q(r.route.id)}`;
-    if (r.route.api !== undefined) s += `,"api":${q(r.route.api)}`;
-    if (r.route.operationId !== undefined) s += `,"operationId":${q(r.route.operationId)}`;
+    let s = `{"v":1,"time":"${isoNow()}","event":"request","requestId":${q(cap(r.requestId, MAX_ID_CHARS))}${routeFields(r.route)}`;
     s += `,"method":${q(cap(r.method, 32))},"path":${q(cap(r.path, MAX_PATH_CHARS))},"query":${q(redactQuery(r.rawQuery))},"clientIp":${q(r.client.ip)},"tls":${r.client.tls},"httpVersion":${q(r.client.httpVersion)}`;
     const cert = r.client.certificate;
     if (cert !== undefined) s += `,"clientCert":{"subject":${q(cap(cert.subject, 1024))}}`;

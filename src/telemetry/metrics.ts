@@ -5,7 +5,10 @@
  * error codes come from the config and the registry, the method label is one of the
  * known methods or `OTHER`, the status label is a 3-digit status or `other`. Nothing a
  * client sends (raw path, query, IP, header) ever becomes a label. Child handles are
- * cached per label tuple so `observe` does map look-ups, not prom-client's label hashing.
+ * resolved once per label tuple: on the hot path `observe` and `upstreamError` do a few
+ * map look-ups (a route id, a number combining method, status and outcome, a code, a
+ * stage or upstream name) and add to typed arrays; they allocate nothing once each label
+ * combination has been seen (see `fast-metrics.ts`). Label objects are built at scrape time.
  *
  * Cluster mode: each worker keeps its own registry and calls `exposeToPrimary(registry)`;
  * the primary serves `createAggregator().metrics()` (prom-client's `AggregatorRegistry`),
@@ -13,8 +16,9 @@
  * alike (`config_info`, `config_loaded_timestamp_seconds`, `config_reload_total`) are
  * aggregated with `max`, so they are not multiplied by the number of workers.
  */
-import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { AggregatorRegistry, Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { CompletedContext } from '../pipeline/types.js';
+import { FastCounter, FastGauge, FastHistogram } from './fast-metrics.js';
 
 /** Kinds of upstream failure counted in `upstream_errors_total`. */
 export type UpstreamErrorKind = 'connect' | 'timeout' | 'bad-response';
@@ -31,7 +35,13 @@ export interface GatewayMetrics {
   /** Count a config reload attempt. */
   reloadResult(ok: boolean): void;
   /** Requests in flight; the listener increments on arrival and decrements on completion. */
-  inflight: Gauge;
+  inflight: InflightGauge;
+}
+
+/** The `inflight_requests` gauge: a plain number (prom-client's `Gauge.inc` allocates per call). */
+export interface InflightGauge {
+  inc(delta?: number): void;
+  dec(delta?: number): void;
 }
 
 /** Options of `createMetrics`. */
@@ -53,12 +63,14 @@ export const STAGE_BUCKETS: readonly number[] = Object.freeze([
   0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
 ]);
 
-const KNOWN_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE', 'CONNECT']);
-const UPSTREAM_ERROR_KINDS: ReadonlySet<string> = new Set<UpstreamErrorKind>(['connect', 'timeout', 'bad-response']);
+/** Method labels; the index of `OTHER` is 0. */
+const METHODS: readonly string[] = ['OTHER', 'GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE', 'CONNECT'];
+const METHOD_INDEX: ReadonlyMap<string, number> = new Map(METHODS.slice(1).map((m, i) => [m, i + 1]));
+const UPSTREAM_ERROR_KINDS: readonly UpstreamErrorKind[] = ['connect', 'timeout', 'bad-response'];
 
 /** The `method` label: a known method, else `OTHER`. */
 export function methodLabel(method: string): string {
-  return KNOWN_METHODS.has(method) ? method : 'OTHER';
+  return METHOD_INDEX.has(method) ? method : 'OTHER';
 }
 
 /** The `status` label: a 3-digit status, else `other`. */
@@ -80,12 +92,44 @@ export function upstreamLabel(upstream: string): string {
   }
 }
 
-interface RouteHandles {
-  readonly duration: Histogram.Internal<string>;
-  /** `method status outcome` → child. */
-  readonly requests: Map<string, Counter.Internal>;
-  /** code → child. */
-  readonly denials: Map<string, Counter.Internal>;
+/** Outcome labels by index; the four known ones first, others (not in the type) appended when seen. */
+const OUTCOMES: string[] = ['allowed', 'denied', 'responded', 'error'];
+const OUTCOME_DENIED = 1;
+
+function outcomeIndex(outcome: string): number {
+  switch (outcome) {
+    case 'allowed':
+      return 0;
+    case 'denied':
+      return 1;
+    case 'responded':
+      return 2;
+    case 'error':
+      return 3;
+    default: {
+      let i = OUTCOMES.indexOf(outcome);
+      if (i < 0) i = OUTCOMES.push(String(outcome)) - 1;
+      return i;
+    }
+  }
+}
+
+/**
+ * The request counter key of a method index (0-9), a status (100-599, or 0 for `other`)
+ * and an outcome index: a small integer, so the per-route look-up hashes no string.
+ */
+function requestKey(method: number, status: number, outcome: number): number {
+  return (outcome * 16 + method) * 1024 + status;
+}
+
+/** The series slots of one route. */
+interface RouteSeries {
+  /** `request_duration_seconds{route}`. */
+  readonly duration: number;
+  /** `requestKey(...)` → `requests_total{route,method,status,outcome}`. */
+  readonly requests: Map<number, number>;
+  /** code → `denials_total{route,code}`. */
+  readonly denials: Map<string, number>;
 }
 
 /** Create the gateway metrics on `opts.registry` (or a new registry). */
@@ -96,46 +140,46 @@ export function createMetrics(opts: MetricsOptions = {}): GatewayMetrics {
 
   if (opts.collectDefault ?? true) collectDefaultMetrics({ register: registry });
 
-  const requests = new Counter({
+  const requests = new FastCounter({
     name: `${p}requests_total`,
     help: 'Requests completed, by route, method, status and outcome.',
-    labelNames: ['route', 'method', 'status', 'outcome'] as const,
+    labelNames: ['route', 'method', 'status', 'outcome'],
     registers,
   });
-  const denials = new Counter({
+  const denials = new FastCounter({
     name: `${p}denials_total`,
     help: 'Requests denied, by route and error code.',
-    labelNames: ['route', 'code'] as const,
+    labelNames: ['route', 'code'],
     registers,
   });
-  const duration = new Histogram({
+  const duration = new FastHistogram({
     name: `${p}request_duration_seconds`,
     help: 'Time from request arrival to the end of the response, by route.',
-    labelNames: ['route'] as const,
-    buckets: [...REQUEST_BUCKETS],
+    labelNames: ['route'],
+    buckets: REQUEST_BUCKETS,
     registers,
   });
-  const stageDuration = new Histogram({
+  const stageDuration = new FastHistogram({
     name: `${p}stage_duration_seconds`,
     help: 'Time spent in each pipeline stage.',
-    labelNames: ['stage'] as const,
-    buckets: [...STAGE_BUCKETS],
+    labelNames: ['stage'],
+    buckets: STAGE_BUCKETS,
     registers,
   });
-  const upstreamDuration = new Histogram({
+  const upstreamDuration = new FastHistogram({
     name: `${p}upstream_duration_seconds`,
     help: 'Time from request arrival to upstream response headers, by upstream.',
-    labelNames: ['upstream'] as const,
-    buckets: [...REQUEST_BUCKETS],
+    labelNames: ['upstream'],
+    buckets: REQUEST_BUCKETS,
     registers,
   });
-  const upstreamErrors = new Counter({
+  const upstreamErrors = new FastCounter({
     name: `${p}upstream_errors_total`,
     help: 'Upstream failures, by upstream and kind (connect, timeout, bad-response).',
-    labelNames: ['upstream', 'kind'] as const,
+    labelNames: ['upstream', 'kind'],
     registers,
   });
-  const inflight = new Gauge({
+  const inflight = new FastGauge({
     name: `${p}inflight_requests`,
     help: 'Requests being processed.',
     registers,
@@ -164,61 +208,68 @@ export function createMetrics(opts: MetricsOptions = {}): GatewayMetrics {
   reloads.labels('success').inc(0);
   reloads.labels('failure').inc(0);
 
-  const routes = new Map<string, RouteHandles>();
-  const stages = new Map<string, Histogram.Internal<string>>();
-  const upstreams = new Map<string, Histogram.Internal<string>>();
+  // Hot-path caches: raw key → series slot. Keys are config-bound (route ids, stage
+  // names, upstream names as configured, error codes), so these maps stay small.
+  const routes = new Map<string, RouteSeries>();
+  const stages = new Map<string, number>();
+  /** Raw upstream (as configured) → `upstream_duration_seconds{upstream}`. */
+  const upstreams = new Map<string, number>();
+  /** Raw upstream → `upstream_errors_total{upstream,kind}` slot per kind index (-1: not yet). */
+  const upstreamErrorSlots = new Map<string, Int32Array>();
 
-  const routeHandles = (id: string): RouteHandles => {
-    let h = routes.get(id);
-    if (h === undefined) {
-      h = { duration: duration.labels(id), requests: new Map(), denials: new Map() };
-      routes.set(id, h);
-    }
-    return h;
+  const newRoute = (id: string): RouteSeries => {
+    const rs: RouteSeries = { duration: duration.series(id), requests: new Map(), denials: new Map() };
+    routes.set(id, rs);
+    return rs;
   };
 
   const observe = (c: CompletedContext): void => {
     const r = c.request;
-    const route = r.route.id;
-    const h = routeHandles(route);
+    const route = r.route;
+    const id = route.id;
+    const rs = routes.get(id) ?? newRoute(id);
 
-    const method = methodLabel(r.method);
-    const status = statusLabel(c.status);
-    const key = method + ' ' + status + ' ' + c.outcome;
-    let req = h.requests.get(key);
+    const method = METHOD_INDEX.get(r.method) ?? 0;
+    const st = c.status;
+    const status = st >= 100 && st <= 599 && Number.isInteger(st) ? st : 0;
+    const outcome = outcomeIndex(c.outcome);
+    const key = requestKey(method, status, outcome);
+    let req = rs.requests.get(key);
     if (req === undefined) {
-      req = requests.labels(route, method, status, c.outcome);
-      h.requests.set(key, req);
+      req = requests.series(id, METHODS[method]!, status === 0 ? 'other' : String(status), OUTCOMES[outcome]!);
+      rs.requests.set(key, req);
     }
-    req.inc();
+    requests.inc(req);
 
-    if (c.outcome === 'denied' && c.code !== undefined) {
-      let d = h.denials.get(c.code);
+    if (outcome === OUTCOME_DENIED && c.code !== undefined) {
+      let d = rs.denials.get(c.code);
       if (d === undefined) {
-        d = denials.labels(route, c.code);
-        h.denials.set(c.code, d);
+        d = denials.series(id, c.code);
+        rs.denials.set(c.code, d);
       }
-      d.inc();
+      denials.inc(d);
     }
 
-    h.duration.observe(c.totalUs / 1e6);
+    duration.observeMicros(rs.duration, c.totalUs);
 
-    for (const t of r.timings) {
+    const timings = r.timings;
+    for (let i = 0; i < timings.length; i++) {
+      const t = timings[i]!;
       let s = stages.get(t.stage);
       if (s === undefined) {
-        s = stageDuration.labels(t.stage);
+        s = stageDuration.series(t.stage);
         stages.set(t.stage, s);
       }
-      s.observe(t.us / 1e6);
+      stageDuration.observeMicros(s, t.us);
     }
 
     if (c.upstreamUs !== undefined) {
-      let u = upstreams.get(r.route.upstream);
+      let u = upstreams.get(route.upstream);
       if (u === undefined) {
-        u = upstreamDuration.labels(upstreamLabel(r.route.upstream));
-        upstreams.set(r.route.upstream, u);
+        u = upstreamDuration.series(upstreamLabel(route.upstream));
+        upstreams.set(route.upstream, u);
       }
-      u.observe(c.upstreamUs / 1e6);
+      upstreamDuration.observeMicros(u, c.upstreamUs);
     }
   };
 
@@ -233,7 +284,18 @@ export function createMetrics(opts: MetricsOptions = {}): GatewayMetrics {
       }
     },
     upstreamError(upstream: string, kind: UpstreamErrorKind): void {
-      upstreamErrors.labels(upstreamLabel(upstream), UPSTREAM_ERROR_KINDS.has(kind) ? kind : 'connect').inc();
+      const k = kind === 'timeout' ? 1 : kind === 'bad-response' ? 2 : 0; // unknown kinds count as connect
+      let slots = upstreamErrorSlots.get(upstream);
+      if (slots === undefined) {
+        slots = new Int32Array(UPSTREAM_ERROR_KINDS.length).fill(-1);
+        upstreamErrorSlots.set(upstream, slots);
+      }
+      let slot = slots[k]!;
+      if (slot < 0) {
+        slot = upstreamErrors.series(upstreamLabel(upstream), UPSTREAM_ERROR_KINDS[k]!);
+        slots[k] = slot;
+      }
+      upstreamErrors.inc(slot);
     },
     setConfigInfo(revision: string, loadedAtMs: number): void {
       configInfo.reset();
