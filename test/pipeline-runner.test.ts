@@ -6,26 +6,11 @@ import { describe, it } from 'node:test';
 import { request } from 'undici';
 import { runComplete, runRequest, runResponse, type RunResult } from '../src/pipeline/runner.js';
 import type { ChainEntry, CompletedContext, Decision, RequestContext, Stage, StageMode, FailureMode, StageName } from '../src/pipeline/types.js';
-import { NO_ROUTE } from '../src/server/gateway.js';
+import { newRequestContext } from '../src/server/gateway.js';
 import { passthroughConfig, startTestGateway, startUpstream } from './helpers.js';
 
 function ctx(): RequestContext {
-  return {
-    requestId: 'r1',
-    start: hrtime.bigint(),
-    method: 'GET',
-    path: '/',
-    rawQuery: '',
-    headers: {},
-    client: { ip: '127.0.0.1', peerIp: '127.0.0.1', tls: false, httpVersion: '1.1', certificate: undefined },
-    route: NO_ROUTE,
-    params: {},
-    principal: undefined,
-    body: undefined,
-    findings: [],
-    timings: [],
-    responseHeaders: {},
-  };
+  return newRequestContext('r1', hrtime.bigint(), 'GET', '/', '', {}, { ip: '127.0.0.1', peerIp: '127.0.0.1', tls: false, httpVersion: '1.1', certificate: undefined });
 }
 
 function stage(name: StageName, answer: () => Decision | Promise<Decision>, calls: string[]): Stage {

@@ -15,6 +15,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/types.js';
 import { ERRORS } from '../pipeline/errors.js';
 import type { ErrorCode } from '../pipeline/errors.js';
+import { PROBLEM_CONTENT_TYPE, problemBody } from '../pipeline/problem.js';
 
 /** What the admin server needs from the rest of the gateway. */
 export interface AdminDeps {
@@ -52,21 +53,6 @@ export const ADMIN_LIMITS = Object.freeze({
   closeGraceMs: 2_000,
 });
 
-const PROBLEM_TYPE_BASE = 'https://portcullis.dev/errors/';
-
-/** RFC 9457 body, same shape as the data plane's (`type`, `title`, `status`, `code`, `requestId`). */
-function problemBody(code: ErrorCode, requestId?: string): { type: string; title: string; status: number; code: ErrorCode; requestId?: string } {
-  const spec = ERRORS[code];
-  const body: { type: string; title: string; status: number; code: ErrorCode; requestId?: string } = {
-    type: PROBLEM_TYPE_BASE + code,
-    title: spec.title,
-    status: spec.status,
-    code,
-  };
-  if (requestId !== undefined) body.requestId = requestId;
-  return body;
-}
-
 const COMMON_HEADERS = Object.freeze({
   'cache-control': 'no-store',
   'x-content-type-options': 'nosniff',
@@ -88,8 +74,7 @@ function sendJson(res: ServerResponse, status: number, value: unknown): void {
 }
 
 function sendProblem(res: ServerResponse, code: ErrorCode, headers: Record<string, string> = {}): void {
-  const body = problemBody(code);
-  send(res, body.status, 'application/problem+json', JSON.stringify(body), headers);
+  send(res, ERRORS[code].status, PROBLEM_CONTENT_TYPE, problemBody(code, undefined), headers);
 }
 
 function sha256(s: string): Buffer {

@@ -54,6 +54,34 @@ export const NO_ROUTE: RouteInfo = Object.freeze({
 
 const EMPTY_CHAIN: CompiledRoute['chain'] = [];
 
+/** A request context before routing: no route, no principal, no findings yet. */
+export function newRequestContext(
+  requestId: string,
+  start: bigint,
+  method: string,
+  path: string,
+  rawQuery: string,
+  headers: RequestContext['headers'],
+  client: RequestContext['client'],
+): RequestContext {
+  return {
+    requestId,
+    start,
+    method,
+    path,
+    rawQuery,
+    headers,
+    client,
+    route: NO_ROUTE,
+    params: {},
+    principal: undefined,
+    body: undefined,
+    findings: [],
+    timings: [],
+    responseHeaders: {},
+  };
+}
+
 /** Request ids we keep from upstream hops: 1-128 of [A-Za-z0-9._:-]. */
 function validRequestId(v: string): boolean {
   if (v.length === 0 || v.length > 128) return false;
@@ -348,28 +376,13 @@ export class Gateway {
       if (c === 'invalid') certInvalid = true;
       else cert = c;
     }
-    const ctx: RequestContext = {
-      requestId,
-      start,
-      method: req.method ?? 'GET',
-      path: rawPath,
-      rawQuery: q < 0 ? '' : url.slice(q + 1),
-      headers,
-      client: {
-        ip: rt.trusted.clientIp(peerIp, headers['x-forwarded-for']),
-        peerIp,
-        tls: listener.tls,
-        httpVersion: req.httpVersion,
-        certificate: cert,
-      },
-      route: NO_ROUTE,
-      params: {},
-      principal: undefined,
-      body: undefined,
-      findings: [],
-      timings: [],
-      responseHeaders: {},
-    };
+    const ctx = newRequestContext(requestId, start, req.method ?? 'GET', rawPath, q < 0 ? '' : url.slice(q + 1), headers, {
+      ip: rt.trusted.clientIp(peerIp, headers['x-forwarded-for']),
+      peerIp,
+      tls: listener.tls,
+      httpVersion: req.httpVersion,
+      certificate: cert,
+    });
     this.sink.inflight(1);
     this.inflight++;
     const ex = new Exchange(this, rt, socket, req, res, ctx, listener, h2);

@@ -13,9 +13,9 @@ import type { Config, LimitsConfig, ListenerConfig, TlsListenerConfig } from '..
 import type { ErrorCode } from '../pipeline/errors.js';
 import { ERRORS } from '../pipeline/errors.js';
 import { rawProblemResponse } from '../pipeline/problem.js';
-import type { CompletedContext, RequestContext } from '../pipeline/types.js';
+import type { CompletedContext } from '../pipeline/types.js';
 import { normalizeIp } from './clientip.js';
-import { NO_ROUTE, type Gateway, type GatewayRequest, type GatewayResponse, type GatewaySink } from './gateway.js';
+import { newRequestContext, type Gateway, type GatewayRequest, type GatewayResponse, type GatewaySink } from './gateway.js';
 
 export interface StartedListener {
   readonly name: string;
@@ -88,22 +88,7 @@ function applyLimits(server: HttpServer | HttpsServer, limits: LimitsConfig): vo
 
 /** A minimal record for refusals that happen before there is a request (parser errors). */
 function protocolErrorRecord(peer: string, tls: boolean, code: ErrorCode, reason: string): CompletedContext {
-  const ctx: RequestContext = {
-    requestId: '-',
-    start: hrtime.bigint(),
-    method: '-',
-    path: '-',
-    rawQuery: '',
-    headers: {},
-    client: { ip: peer, peerIp: peer, tls, httpVersion: '1.1', certificate: undefined },
-    route: NO_ROUTE,
-    params: {},
-    principal: undefined,
-    body: undefined,
-    findings: [],
-    timings: [],
-    responseHeaders: {},
-  };
+  const ctx = newRequestContext('-', hrtime.bigint(), '-', '-', '', {}, { ip: peer, peerIp: peer, tls, httpVersion: '1.1', certificate: undefined });
   return { request: ctx, status: ERRORS[code].status, outcome: 'denied', code, reason, bytesIn: 0, bytesOut: 0, upstreamUs: undefined, totalUs: 0 };
 }
 
