@@ -540,11 +540,8 @@ export class Gateway {
     ex.signal = signal;
     ex.timer = setTimeout(() => signal.abort(new TotalTimeoutError('total timeout')), upstreamCfg.totalTimeoutMs);
     route.upstream.pool
-      .stream({ origin: upstreamCfg.origin, method: ctx.method as Dispatcher.HttpMethod, path, headers, body, signal, opaque: ex }, upstreamFactory)
-      .then(
-        () => settle(ex, null),
-        (err: Error) => settle(ex, err),
-      );
+      // Callback form with static functions: no promise and no closures per request.
+      .stream({ origin: upstreamCfg.origin, method: ctx.method as Dispatcher.HttpMethod, path, headers, body, signal, opaque: ex }, upstreamFactory, upstreamDone);
   }
 }
 
@@ -557,6 +554,11 @@ function settle(ex: Exchange, err: Error | null): void {
     if (!ex.done) ex.complete(500, 'error', 'internal_error', 'gateway error after the upstream exchange');
     destroyResponse(ex.res);
   }
+}
+
+/** undici stream() callback: every path (done, failed, refused at construction) carries the exchange as `opaque`. */
+function upstreamDone(err: Error | null, data: Dispatcher.StreamData<Exchange>): void {
+  settle(data.opaque, err);
 }
 
 /** undici stream() factory: the exchange decides where the body goes. */
