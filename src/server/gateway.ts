@@ -141,6 +141,10 @@ class Exchange {
   status = 0;
   /** bytesWritten of the client socket when the response head was written, to count a body of unknown length. */
   wireStart = -1;
+  /** Async response stages are deciding; the upstream body waits in a holding stream. */
+  holding = false;
+  /** The upstream finished while its body was held. */
+  upstreamFinished = false;
   /** A client certificate was presented (optional mTLS) and did not verify. */
   certInvalid = false;
 
@@ -209,7 +213,14 @@ class Exchange {
       if (!this.startResponse(result, rctx)) throw new Error('response refused');
       return this.res as ServerResponse;
     }
+    // The upstream may finish into the holder before the stages decide: completion then waits
+    // for the held body to reach the client (see upstreamSettled).
     const holder = new PassThrough();
+    this.holding = true;
+    holder.once('end', () => {
+      this.holding = false;
+      if (this.upstreamFinished) this.upstreamSettled(null);
+    });
     result.then(
       (r) => (this.startResponse(r, rctx) ? holder.pipe(this.res as ServerResponse) : holder.destroy(new Error('response refused'))),
       (err: unknown) => {
@@ -240,6 +251,10 @@ class Exchange {
   /** The upstream exchange ended: the body reached the client, or something broke. */
   upstreamSettled(err: Error | null): void {
     if (this.done) return;
+    if (err === null && this.holding) {
+      this.upstreamFinished = true;
+      return;
+    }
     if (this.bytesOut < 0) this.bytesOut = this.wireStart < 0 ? 0 : this.socket.bytesWritten - this.wireStart;
     if (err === null) {
       this.complete(this.status, 'allowed', undefined, undefined);
