@@ -29,8 +29,8 @@ describe('asynchronous stages on a running gateway', () => {
     await up.close();
   });
 
-  function install(entry: ChainEntry, where: 'request' | 'response'): () => void {
-    const list = (where === 'request' ? route.chain : route.reversed) as ChainEntry[];
+  function install(entry: ChainEntry, where: 'request' | 'response' | 'body'): () => void {
+    const list = (where === 'request' ? route.headChain : where === 'body' ? route.bodyChain : route.reversed) as ChainEntry[];
     list.unshift(entry);
     return () => list.shift();
   }
@@ -106,5 +106,42 @@ describe('asynchronous stages on a running gateway', () => {
     const after = await request(`${gw.url}/x`);
     assert.equal(after.statusCode, 200, 'the gateway keeps serving');
     await after.body.dump();
+  });
+
+  it('a stage that needs the body runs once, on the whole body (empty without one), before anything is forwarded', async () => {
+    const seen: (string | undefined)[] = [];
+    const undo = install(
+      {
+        stage: {
+          name: 'authn',
+          needsBody: true,
+          onRequest: async (c: RequestContext) => {
+            seen.push(c.body?.toString('utf8'));
+            return c.body?.toString('utf8').includes('forbidden') ? { action: 'deny', code: 'unauthenticated', reason: 'body says no' } : { action: 'continue' };
+          },
+        },
+        mode: 'enforce',
+        onError: 'fail-closed',
+      },
+      'body',
+    );
+    try {
+      const { Readable } = await import('node:stream');
+      const ok = await request(`${gw.url}/upload`, { method: 'POST', body: Readable.from(['part-1 ', 'part-2']) });
+      assert.equal(ok.statusCode, 200);
+      assert.equal(((await ok.body.json()) as { body: string }).body, 'part-1 part-2', 'the buffered body is forwarded intact');
+      const before = up.seen.length;
+      const no = await request(`${gw.url}/upload`, { method: 'POST', body: 'this is forbidden' });
+      assert.equal(no.statusCode, 401);
+      await no.body.dump();
+      assert.equal(up.seen.length, before, 'refused on the body: nothing forwarded');
+      const get = await request(`${gw.url}/plain`);
+      assert.equal(get.statusCode, 200);
+      const echo = (await get.body.json()) as { headers: Record<string, string> };
+      assert.equal(echo.headers['content-length'], undefined, 'a request without a body is forwarded without one');
+      assert.deepEqual(seen, ['part-1 part-2', 'this is forbidden', ''], 'once per request, always with the whole body');
+    } finally {
+      undo();
+    }
   });
 });

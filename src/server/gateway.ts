@@ -53,6 +53,7 @@ export const NO_ROUTE: RouteInfo = Object.freeze({
 });
 
 const EMPTY_CHAIN: CompiledRoute['chain'] = [];
+const EMPTY_BODY = Buffer.alloc(0);
 
 /** A request context before routing: no route, no principal, no findings yet. */
 export function newRequestContext(
@@ -480,7 +481,7 @@ export class Gateway {
     const cl = headers['content-length'];
     if (cl !== undefined && Number(cl) > route.info.maxBodyBytes) return ex.deny('body_too_large', 'content-length over limit');
 
-    const result = runRequest(route.chain, ctx);
+    const result = runRequest(route.headChain, ctx);
     if (result instanceof Promise) {
       result.then(
         (r) => this.afterRequestStages(ex, r, peerTrusted),
@@ -497,24 +498,22 @@ export class Gateway {
     if (d.action === 'respond') return ex.respond(d.status, d.headers);
     if (d.action === 'challenge') return ex.deny('internal_error', 'challenge not available', undefined, undefined, 'error');
     const route = ex.route!;
-    if (route.needsBody && ex.bodyUnread) {
-      readBody(ex.req, route.info.maxBodyBytes, ex).then(
-        (body) => {
-          ex.ctx.body = body;
-          // Body-inspecting stages run once the body is complete.
-          const again = runRequest(route.chain.filter((e) => e.stage.needsBody === true), ex.ctx);
-          const go = (r: RunResult) => (r.decision.action === 'continue' ? this.forward(ex, peerTrusted) : this.afterRequestStages(ex, r, peerTrusted));
-          if (again instanceof Promise) again.then(go, (err: unknown) => ex.deny('internal_error', String(err), undefined, undefined, 'error'));
-          else go(again);
-        },
-        (err: unknown) => {
-          const c = classifyUpstreamError(err);
-          ex.deny(c.code, 'request body: ' + String(err));
-        },
-      );
-      return;
-    }
-    this.forward(ex, peerTrusted);
+    if (route.bodyChain.length === 0 || ex.ctx.body !== undefined) return this.forward(ex, peerTrusted);
+    // Body-inspecting stages run once, on the complete body (empty when the request has none).
+    const body = ex.bodyUnread ? readBody(ex.req, route.info.maxBodyBytes, ex) : Promise.resolve(EMPTY_BODY);
+    body.then(
+      (buf) => {
+        ex.ctx.body = buf;
+        const r = runRequest(route.bodyChain, ex.ctx);
+        const go = (res: RunResult) => this.afterRequestStages(ex, res, peerTrusted);
+        if (r instanceof Promise) r.then(go, (err: unknown) => ex.deny('internal_error', String(err), undefined, undefined, 'error'));
+        else go(r);
+      },
+      (err: unknown) => {
+        const c = classifyUpstreamError(err);
+        ex.deny(c.code, 'request body: ' + String(err));
+      },
+    );
   }
 
   private forward(ex: Exchange, peerTrusted: boolean): void {
@@ -537,7 +536,7 @@ export class Gateway {
     });
 
     let body: Dispatcher.DispatchOptions['body'];
-    if (ctx.body !== undefined) {
+    if (ctx.body !== undefined && ctx.body !== EMPTY_BODY) {
       body = ctx.body;
       headers['content-length'] = String(ctx.body.length);
     } else if (ex.bodyUnread) {

@@ -17,9 +17,14 @@ export interface CompiledRoute {
   /** Request stages in order; response stages run over `reversed`. */
   readonly chain: readonly ChainEntry[];
   readonly reversed: readonly ChainEntry[];
+  /**
+   * `chain` split for requests: stages that only look at the head run first (a refusal then
+   * costs no buffering); stages with `needsBody` run once the body is read, in chain order.
+   */
+  readonly headChain: readonly ChainEntry[];
+  readonly bodyChain: readonly ChainEntry[];
   /** The CORS stage entry, used alone for preflights (they carry no credentials). */
   readonly preflight: { readonly stage: CorsStage; readonly entry: ChainEntry } | undefined;
-  readonly needsBody: boolean;
   readonly upstream: UpstreamPool;
   /** Public prefix removed before forwarding ('' for none). */
   readonly stripPrefix: string;
@@ -108,7 +113,8 @@ export function buildRuntime(config: Config, previous?: Runtime): BuildResult {
       chain,
       reversed: [...chain].reverse(),
       preflight,
-      needsBody: chain.some((e) => e.stage.needsBody === true),
+      headChain: chain.filter((e) => e.stage.needsBody !== true),
+      bodyChain: chain.filter((e) => e.stage.needsBody === true),
       upstream,
       stripPrefix,
       upstreamPrefix: upstream.cfg.pathPrefix,
