@@ -234,7 +234,8 @@ describe('normalization', () => {
     assert.deepEqual(pets?.cors?.allowHeaders, ['content-type', 'authorization']);
     assert.equal(orders?.basePath, '/orders-api', 'config basePath wins, trailing slash removed');
     assert.equal(orders?.stripBasePath, true);
-    assert.deepEqual(orders?.stages, { cors: { mode: 'enforce', onError: 'fail-closed' }, authn: { mode: 'monitor', onError: 'fail-closed' }, 'security-headers': { mode: 'enforce', onError: 'fail-closed' } });
+    const enforce = { mode: 'enforce', onError: 'fail-closed' };
+    assert.deepEqual(orders?.stages, { cors: enforce, authn: { mode: 'monitor', onError: 'fail-closed' }, authz: enforce, properties: enforce, 'security-headers': enforce });
 
     const [status] = config.routes;
     assert.deepEqual([status?.public, status?.maxBodyBytes, status?.keyPath, status?.upstream], [true, 0, 'routes[0]', 'http://orders.internal:8080']);
@@ -243,8 +244,8 @@ describe('normalization', () => {
     for (const f of ['petstore.yaml', 'paths/pet.yaml', 'common.yaml', 'orders.json']) assert.ok(config.files.includes(openapi(f)), f);
     assert.equal(config.files[0], fixture('full.yaml'));
 
-    assert.deepEqual(config.locate(['apis', 1, 'upstream']), { file: fixture('full.yaml'), line: 43, column: 15 });
-    assert.deepEqual(config.locate(['apis', 1, 'cors', 'allowOrigins']), { file: fixture('full.yaml'), line: 41, column: 5 }, 'nearest ancestor');
+    assert.deepEqual(config.locate(['apis', 1, 'upstream']), { file: fixture('full.yaml'), line: 49, column: 15 });
+    assert.deepEqual(config.locate(['apis', 1, 'cors', 'allowOrigins']), { file: fixture('full.yaml'), line: 47, column: 5 }, 'nearest ancestor');
   });
 
   test('defaults of a minimal config', async () => {
@@ -260,6 +261,7 @@ describe('normalization', () => {
       requestTimeoutMs: 30000,
       keepAliveTimeoutMs: 5000,
       maxConnections: 10000,
+      maxFilteredResponseBytes: 8388608,
       maxRequestsPerConnection: 0,
     });
     assert.deepEqual(config.admin, { enabled: true, host: '127.0.0.1', port: 9090, token: undefined, metricsRequireToken: false });
@@ -268,7 +270,10 @@ describe('normalization', () => {
     assert.deepEqual(config.shutdown, { drainTimeoutMs: 10000 });
     assert.deepEqual(config.tls, { required: false, redirectHttp: false, httpsPort: undefined, hsts: { maxAgeSeconds: 31536000, includeSubDomains: false, preload: false } });
     assert.deepEqual(config.trustedProxies, []);
-    assert.deepEqual(config.identity, { apiKeys: undefined });
+    assert.deepEqual(config.identity, {
+      apiKeys: { header: 'x-api-key', store: undefined, allowQuery: false, keys: [] },
+      schemes: { apiKey: { type: 'apiKey', name: 'apiKey', keyPath: 'identity.apiKeys', in: 'header', param: 'x-api-key' } },
+    });
     const api = config.apis[0];
     assert.deepEqual([api?.public, api?.maxBodyBytes, api?.basePath, api?.cors, api?.hosts], [false, 1048576, '', undefined, undefined]);
     assert.deepEqual(api?.securityHeaders, {
@@ -279,7 +284,7 @@ describe('normalization', () => {
       noStoreWhenAuthenticated: true,
       removeBanners: ['server', 'x-powered-by', 'x-aspnet-version', 'x-aspnetmvc-version', 'x-runtime', 'x-version', 'via'],
     });
-    assert.deepEqual(Object.keys(api?.stages ?? {}), ['cors', 'authn', 'security-headers']);
+    assert.deepEqual(Object.keys(api?.stages ?? {}), ['cors', 'authn', 'authz', 'properties', 'security-headers']);
     assert.deepEqual(Object.keys(config.upstreams), ['http://127.0.0.1:3000']);
     // The spec's warning comes back with the config.
     assert.ok(r.ok && r.warnings.some((w) => w.file === openapi('no-servers.yaml') && w.message.includes('path parameter "id"')));

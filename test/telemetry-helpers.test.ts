@@ -64,6 +64,7 @@ export function completed(i: ContextInput = {}): CompletedContext {
     params: { id: '42' },
     principal: i.principal,
     body: undefined,
+    json: undefined,
     findings: i.findings ?? [],
     timings: i.timings ?? [{ stage: 'authn', us: 42 }],
     responseHeaders: {},

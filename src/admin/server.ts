@@ -6,6 +6,9 @@
  * needs `Authorization: Bearer <token>`. Tokens are compared as SHA-256 digests with
  * `timingSafeEqual`, so neither content nor length leaks through timing. The token is read
  * from `getConfig()` on every request (a reload may change it) and is never logged.
+ *
+ * `/admin/keys…` is the key store's API (identity/keys-admin.ts), served when the running
+ * config has `identity.apiKeys.store`.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -13,6 +16,8 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Config } from '../config/types.js';
+import { answerNoKeyStore, handleKeysAdmin } from '../identity/keys-admin.js';
+import type { KeyStore } from '../identity/keystore.js';
 import { ERRORS } from '../pipeline/errors.js';
 import type { ErrorCode } from '../pipeline/errors.js';
 import { PROBLEM_CONTENT_TYPE, problemBody } from '../pipeline/problem.js';
@@ -29,6 +34,11 @@ export interface AdminDeps {
   reload(): Promise<{ ok: boolean; revision?: string; errors?: string[] }>;
   /** Prometheus text: one registry, or the cluster aggregate in the primary. */
   metrics(): Promise<{ contentType: string; body: string }>;
+  /**
+   * The key store behind `/admin/keys`, read per request (a reload may change it): undefined
+   * when the running config sets no `identity.apiKeys.store`. Absent: no key store.
+   */
+  keyStore?(): KeyStore | undefined;
   /** Where failures of the deps are reported (message only; never the request headers). */
   logger?: Pick<Logger, 'warn' | 'error'>;
 }
@@ -192,7 +202,7 @@ export function startAdminServer(cfg: Config['admin'], deps: AdminDeps): Promise
   };
 
   /** 'ok', or the refusal to send: 404 when no token is configured (deny by default), 401 on a bad token. */
-  const authorize = (req: IncomingMessage, ep: Endpoint, admin: Config['admin']): 'ok' | 'not-found' | 'unauthorized' => {
+  const authorize = (req: IncomingMessage, ep: Pick<Endpoint, 'auth'>, admin: Config['admin']): 'ok' | 'not-found' | 'unauthorized' => {
     if (ep.auth === 'none' || (ep.auth === 'metrics' && !admin.metricsRequireToken)) return 'ok';
     const configured = admin.token;
     if (configured === undefined || configured === '') return 'not-found';
@@ -201,10 +211,35 @@ export function startAdminServer(cfg: Config['admin'], deps: AdminDeps): Promise
     return timingSafeEqual(sha256(given), tokenDigest(configured)) ? 'ok' : 'unauthorized';
   };
 
+  /**
+   * `/admin/keys…`: keys-admin.ts reads the body itself (its own, smaller bound), so the
+   * request is handed over unread once the token checks out. Refusals drain it as usual.
+   */
+  const handleKeys = async (req: IncomingMessage, res: ServerResponse, path: string): Promise<void> => {
+    const verdict = authorize(req, { auth: 'admin' }, deps.getConfig());
+    let store: KeyStore | undefined;
+    try {
+      store = verdict === 'ok' ? deps.keyStore?.() : undefined;
+      if (store !== undefined && (await handleKeysAdmin(req, res, store, path))) return;
+    } catch (err) {
+      return fail(res, path, err);
+    }
+    const body = await drainBody(req, ADMIN_LIMITS.maxBodyBytes);
+    if (body === 'aborted') return;
+    if (body === 'too-large') return sendProblem(res, 'body_too_large', { connection: 'close' });
+    if (verdict === 'not-found') return sendProblem(res, 'route_not_found');
+    if (verdict === 'unauthorized') {
+      return sendProblem(res, 'admin_unauthorized', { 'www-authenticate': 'Bearer realm="portcullis-admin"' });
+    }
+    if (store === undefined) return answerNoKeyStore(res);
+    sendProblem(res, 'route_not_found');
+  };
+
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
+    if (path === '/admin/keys' || path.startsWith('/admin/keys/')) return handleKeys(req, res, path);
 
     const body = await drainBody(req, ADMIN_LIMITS.maxBodyBytes);
     if (body === 'aborted') return;

@@ -9,9 +9,10 @@ import { VERSION } from '../version.js';
 import { registerCheck } from './check.js';
 import { UserError } from './errors.js';
 import { registerHashKey } from './hash-key.js';
+import { registerKeys } from './keys.js';
 import { registerRun } from './run.js';
 
-const COMMANDS: readonly ((program: Command) => void)[] = [registerRun, registerCheck, registerHashKey];
+const COMMANDS: readonly ((program: Command) => void)[] = [registerRun, registerCheck, registerHashKey, registerKeys];
 
 export async function main(argv: readonly string[]): Promise<void> {
   const program = new Command()

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { loadOpenApi, normalizeBasePath, type LoadOpenApiResult } from '../contract/index.js';
 import { describeFsError, displayPath, keyPath } from './diagnostics.js';
+import { normalizeSchemes, operationAccess, routeAccess } from './identity.js';
 import { ConfigSchema, type RawApi, type RawConfig, type RawCors, type RawListener, type RawRoute, type RawSecurityHeaders, type RawUpstream } from './schema.js';
 import type { SchemaNode } from './schema-walk.js';
 import type { ParsedSource, Segment } from './source.js';
@@ -140,6 +141,9 @@ export async function normalize(raw: RawConfig, filled: RawConfig, ctx: LoadCont
     }),
   );
 
+  const { schemes } = await normalizeSchemes(raw, filled, ctx);
+  const allowQuery = filled.identity?.apiKeys?.allowQuery ?? false;
+
   const apis: ApiConfig[] = [];
   for (const { a, i, specFile, result } of apiResults) {
     const at: Segment[] = ['apis', i];
@@ -157,6 +161,7 @@ export async function normalize(raw: RawConfig, filled: RawConfig, ctx: LoadCont
       stripBasePath: must(a.stripBasePath, 'stripBasePath'),
       hosts: a.hosts,
       keyPath: `apis[${i}]`,
+      access: operationAccess(a, i, result.spec, schemes, allowQuery, ctx),
     });
   }
 
@@ -174,6 +179,7 @@ export async function normalize(raw: RawConfig, filled: RawConfig, ctx: LoadCont
       hosts: r.hosts,
       upstream: useUpstream(r.upstream, [...at, 'upstream']),
       keyPath: `routes[${i}]`,
+      access: routeAccess(r, i, schemes, ctx),
     });
   });
 
@@ -181,7 +187,7 @@ export async function normalize(raw: RawConfig, filled: RawConfig, ctx: LoadCont
   let keys: ApiKeyConfig[] | undefined;
   if (apiKeys) {
     const ids = new Map<string, number>();
-    keys = apiKeys.keys.map((k, i) => {
+    keys = must(apiKeys.keys, 'apiKeys.keys').map((k, i) => {
       const at: Segment[] = ['identity', 'apiKeys', 'keys', i];
       const first = ids.get(k.id);
       if (first !== undefined) error([...at, 'id'], `duplicate key id ${JSON.stringify(k.id)}; already used by identity.apiKeys.keys[${first}]`);
@@ -191,7 +197,7 @@ export async function normalize(raw: RawConfig, filled: RawConfig, ctx: LoadCont
         expiresAt = Date.parse(k.expiresAt);
         if (Number.isNaN(expiresAt)) error([...at, 'expiresAt'], 'expected a date and time such as 2026-01-31T00:00:00Z');
       }
-      return { id: k.id, sha256: Buffer.from(k.sha256, 'hex'), owner: k.owner ?? k.id, scopes: must(k.scopes, 'scopes'), expiresAt };
+      return { id: k.id, sha256: Buffer.from(k.sha256, 'hex'), owner: k.owner ?? k.id, scopes: must(k.scopes, 'scopes'), roles: must(k.roles, 'roles'), expiresAt };
     });
   }
 
@@ -232,7 +238,18 @@ export async function normalize(raw: RawConfig, filled: RawConfig, ctx: LoadCont
       },
       logLevel: must(telemetry.logLevel, 'telemetry.logLevel') as Config['telemetry']['logLevel'],
     },
-    identity: { apiKeys: apiKeys && keys ? { header: must(apiKeys.header, 'apiKeys.header'), keys } : undefined },
+    identity: {
+      apiKeys:
+        apiKeys && keys
+          ? {
+              header: must(apiKeys.header, 'apiKeys.header'),
+              store: apiKeys.store === undefined ? undefined : path.resolve(ctx.dir, apiKeys.store),
+              allowQuery: must(apiKeys.allowQuery, 'apiKeys.allowQuery'),
+              keys,
+            }
+          : undefined,
+      schemes,
+    },
     upstreams,
     apis,
     routes,
@@ -342,7 +359,7 @@ function checkListenerClashes(listeners: readonly ListenerConfig[], ctx: LoadCon
 
 function policy(x: RawApi | RawRoute, at: Segment[], limits: LimitsConfig, ctx: LoadContext): RoutePolicyConfig {
   const stages = must(x.stages, 'stages');
-  const stage = (name: 'cors' | 'authn' | 'security-headers'): StageSettingsConfig => {
+  const stage = (name: keyof RoutePolicyConfig['stages']): StageSettingsConfig => {
     const s = must(stages[name], `stages.${name}`);
     return { mode: must(s.mode, 'mode'), onError: must(s.onError, 'onError') } as StageSettingsConfig;
   };
@@ -351,7 +368,13 @@ function policy(x: RawApi | RawRoute, at: Segment[], limits: LimitsConfig, ctx: 
     maxBodyBytes: x.maxBodyBytes ?? limits.maxBodyBytes,
     cors: x.cors ? cors(x.cors, [...at, 'cors'], ctx) : undefined,
     securityHeaders: securityHeaders(must(x.securityHeaders, 'securityHeaders')),
-    stages: { cors: stage('cors'), authn: stage('authn'), 'security-headers': stage('security-headers') },
+    stages: {
+      cors: stage('cors'),
+      authn: stage('authn'),
+      authz: stage('authz'),
+      properties: stage('properties'),
+      'security-headers': stage('security-headers'),
+    },
   };
 }
 

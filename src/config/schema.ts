@@ -113,6 +113,112 @@ const SecurityHeaders = Obj(
   { description: 'Response security headers.' },
 );
 
+const SecurityRequirement = Type.Record(Type.String({ pattern: '^[A-Za-z0-9._-]{1,64}$' }), Type.Array(Type.String({ minLength: 1 }), { uniqueItems: true }), {
+  additionalProperties: false,
+  description: 'Scheme name (in `identity.schemes`, or `apiKey` for the key store) → scopes the credential must carry. All schemes of one requirement must pass (AND).',
+});
+
+const JwtKey = Obj(
+  {
+    file: Type.Optional(Type.String({ minLength: 1, description: 'A PEM public key or certificate, or a JSON JWK / JWK Set file, relative to this config file.' })),
+    jwk: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'An inline public JWK.' })),
+    secret: Type.Optional(Secret('An HMAC secret for HS256/384/512 (use `${ENV}` or `file:`).')),
+    kid: Type.Optional(Type.String({ minLength: 1, description: 'Key id to match the token `kid` (default: the JWK `kid`).' })),
+  },
+  { description: 'One local verification key: exactly one of `file`, `jwk`, `secret`.' },
+);
+
+const MtlsRule = Obj(
+  {
+    match: Obj(
+      {
+        subjectCn: Type.Optional(Type.String({ minLength: 1 })),
+        subject: Type.Optional(Type.String({ minLength: 1 })),
+        sanDns: Type.Optional(Type.String({ minLength: 1 })),
+        sanUri: Type.Optional(Type.String({ minLength: 1 })),
+        sanEmail: Type.Optional(Type.String({ minLength: 1 })),
+        fingerprint256: Type.Optional(Type.String({ minLength: 1 })),
+        issuerCn: Type.Optional(Type.String({ minLength: 1 })),
+      },
+      { description: 'Certificate fields to match: exact, or a trailing `*` for a prefix. All given fields must match.' },
+    ),
+    id: Type.Optional(Type.String({ minLength: 1, description: 'Principal id (default: from `principalFrom`).' })),
+    roles: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { uniqueItems: true, default: [] })),
+    scopes: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { uniqueItems: true, default: [] })),
+  },
+  { description: 'Maps matching client certificates to a principal. The first matching rule wins.' },
+);
+
+const ClaimName = (description: string, def?: string) =>
+  Type.String({ pattern: '^[A-Za-z0-9_:.-]{1,128}$', ...(def === undefined ? {} : { default: def }), description });
+
+const IdentityScheme = Obj(
+  {
+    type: Type.Union([Type.Literal('apiKey'), Type.Literal('jwt'), Type.Literal('introspection'), Type.Literal('mtls')], {
+      description: '`apiKey` (the key store and static keys), `jwt` (signed bearer tokens), `introspection` (opaque OAuth2 tokens, RFC 7662) or `mtls` (the verified client certificate).',
+    }),
+    // apiKey
+    in: Type.Optional(Type.Union([Type.Literal('header'), Type.Literal('query')], { description: 'apiKey: where the key is sent (`query` needs `identity.apiKeys.allowQuery`). Default `header`.' })),
+    name: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$', description: 'apiKey: header or query parameter name. Default: `identity.apiKeys.header`.' })),
+    // jwt
+    issuer: Type.Optional(Type.String({ minLength: 1, description: 'jwt, introspection: the exact `iss` tokens must carry (required for jwt).' })),
+    audiences: Type.Optional(
+      Type.Array(Type.String({ minLength: 1 }), { uniqueItems: true, description: 'jwt (required), introspection: the token `aud` must contain one of these.' }),
+    ),
+    algorithms: Type.Optional(
+      Type.Array(
+        Type.Union(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'HS256', 'HS384', 'HS512'].map((a) => Type.Literal(a))),
+        { minItems: 1, uniqueItems: true, description: 'jwt: accepted signature algorithms. Default `[RS256, ES256]`. `none` can never be allowed.' },
+      ),
+    ),
+    jwksUri: Type.Optional(Type.String({ pattern: '^https?://', description: 'jwt: the JWKS URL (https, or http on loopback only).' })),
+    discovery: Type.Optional(
+      Type.String({ pattern: '^https?://', description: 'jwt: the OpenID provider URL; keys come from its `.well-known/openid-configuration` `jwks_uri`. Its `issuer` must equal `issuer`.' }),
+    ),
+    keys: Type.Optional(Type.Array(JwtKey, { minItems: 1, description: 'jwt: local verification keys instead of a JWKS URL.' })),
+    clockSkewSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 600, default: 30, description: 'jwt: tolerance for `exp`, `nbf` and `iat`.' })),
+    requiredClaims: Type.Optional(Type.Array(ClaimName('A claim name.'), { uniqueItems: true, default: [], description: 'jwt: claims every token must carry.' })),
+    requireExp: Type.Optional(Type.Boolean({ default: true, description: 'jwt: refuse tokens without `exp`.' })),
+    maxTokenBytes: Type.Optional(Type.Integer({ minimum: 256, maximum: 65536, default: 8192, description: 'jwt, introspection: longer tokens are refused unparsed.' })),
+    subjectClaim: Type.Optional(ClaimName('jwt, introspection: claim that names the principal.', 'sub')),
+    scopeClaim: Type.Optional(ClaimName('jwt, introspection: claim with the granted scopes (space-separated string or array).', 'scope')),
+    rolesClaim: Type.Optional(ClaimName('jwt, introspection: claim with the roles (array or space-separated string; dots walk into objects, e.g. `realm_access.roles`).')),
+    jwksCacheSeconds: Type.Optional(Type.Integer({ minimum: 10, maximum: 86400, default: 600, description: 'jwt: how long fetched keys are used before a refresh.' })),
+    jwksRefreshCooldownSeconds: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: 3600, default: 30, description: 'jwt: least time between refreshes caused by an unknown `kid` (no refetch storms).' }),
+    ),
+    cacheMaxEntries: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: 1_000_000, default: 10000, description: 'jwt, introspection: verified tokens kept (by hash, never beyond `exp`); 0 turns the cache off.' }),
+    ),
+    certificateBound: Type.Optional(
+      Type.Union([Type.Literal('optional'), Type.Literal('required')], {
+        default: 'optional',
+        description: 'jwt, introspection: RFC 8705 binding. `optional` checks `cnf.x5t#S256` when the token has one; `required` refuses tokens that are not bound to the client certificate.',
+      }),
+    ),
+    // introspection
+    endpoint: Type.Optional(Type.String({ pattern: '^https?://', description: 'introspection: the RFC 7662 endpoint (https, or http on loopback only).' })),
+    clientId: Type.Optional(Type.String({ minLength: 1, description: 'introspection: client id for the endpoint.' })),
+    clientSecret: Type.Optional(Secret('introspection: client secret (use `${ENV}` or `file:`).')),
+    clientAuth: Type.Optional(
+      Type.Union([Type.Literal('client_secret_basic'), Type.Literal('client_secret_post')], { default: 'client_secret_basic', description: 'introspection: how the client authenticates.' }),
+    ),
+    timeoutMs: Type.Optional(Ms('introspection, jwt: time for one call to the identity provider', 3000)),
+    cacheMaxSeconds: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: 86400, default: 60, description: 'introspection: an active answer is reused for at most this long (never past the token `exp`).' }),
+    ),
+    // mtls
+    principalFrom: Type.Optional(
+      Type.Union(['subject-cn', 'san-uri', 'san-dns', 'san-email', 'fingerprint'].map((v) => Type.Literal(v)), {
+        default: 'subject-cn',
+        description: 'mtls: which certificate field becomes the principal id.',
+      }),
+    ),
+    rules: Type.Optional(Type.Array(MtlsRule, { default: [], description: 'mtls: certificate → principal rules; when empty every verified certificate is accepted with no roles.' })),
+  },
+  { description: 'An authentication scheme. Which keys apply depends on `type`.' },
+);
+
 const RoutePolicy = {
   public: Type.Optional(
     Type.Boolean({
@@ -129,7 +235,11 @@ const RoutePolicy = {
     Obj(
       {
         cors: Type.Optional(StageSettings('The CORS stage.')),
-        authn: Type.Optional(StageSettings('The authentication stage.')),
+        authn: Type.Optional(StageSettings('The authentication stage (credentials, and the scopes of the security requirement).')),
+        authz: Type.Optional(StageSettings('The authorization stage: roles (`x-portcullis-roles`) and object-level ownership (`x-portcullis-owner`).')),
+        properties: Type.Optional(
+          StageSettings('Property-level authorization: writes to `readOnly` or role-restricted properties, and removal of role-restricted response properties.'),
+        ),
         'security-headers': Type.Optional(StageSettings('The response security-headers stage.')),
       },
       { description: 'Per-stage mode and failure mode for this route.' },
@@ -174,6 +284,13 @@ const Api = Obj(
       Type.Boolean({ default: false, description: 'Remove `basePath` before forwarding (the upstream serves the operations at its root).' }),
     ),
     hosts: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { uniqueItems: true, description: 'Only match these Host names (default: any).' })),
+    schemes: Type.Optional(
+      Type.Record(Type.String({ pattern: '^[A-Za-z0-9._-]{1,64}$' }), Type.String({ pattern: '^[A-Za-z0-9._-]{1,64}$' }), {
+        additionalProperties: false,
+        description:
+          "OpenAPI security scheme name → `identity.schemes` entry that verifies it. Default: the entry of the same name; an `apiKey` scheme without one uses the key store with the spec's `in`/`name`.",
+      }),
+    ),
     ...RoutePolicy,
   },
   { description: 'An API described by an OpenAPI document: every operation becomes a route.' },
@@ -189,6 +306,15 @@ const Route = Obj(
     }),
     hosts: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { uniqueItems: true, description: 'Only match these Host names (default: any).' })),
     upstream: UpstreamRef,
+    security: Type.Optional(
+      Type.Array(SecurityRequirement, {
+        description: 'Accepted credentials, as in OpenAPI: a list of alternatives (OR), each naming schemes that must all pass (AND) with their required scopes. Default: an API key.',
+      }),
+    ),
+    roles: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { uniqueItems: true, description: 'The caller needs one of these roles.' })),
+    owner: Type.Optional(
+      Type.Unknown({ description: 'Object-level ownership rules, the same shape as the `x-portcullis-owner` operation extension (see docs/identity.md).' }),
+    ),
     ...RoutePolicy,
   },
   { description: 'An explicit route, for endpoints without an OpenAPI document.' },
@@ -273,6 +399,14 @@ export const ConfigSchema = Obj(
           maxUrlLength: Type.Optional(Type.Integer({ minimum: 64, maximum: 1_048_576, default: 8192, description: 'Longest request target (414 beyond).' })),
           maxBodyBytes: Type.Optional(
             Type.Integer({ minimum: 0, maximum: 1_073_741_824, default: 1_048_576, description: 'Default request body limit (413 beyond).' }),
+          ),
+          maxFilteredResponseBytes: Type.Optional(
+            Type.Integer({
+              minimum: 1024,
+              maximum: 1_073_741_824,
+              default: 8_388_608,
+              description: 'Largest upstream response body that is buffered to remove role-restricted properties; a larger one is refused (502), never passed unfiltered.',
+            }),
           ),
           headersTimeoutMs: Type.Optional(Ms('Time a client has to send the complete request headers', 10000)),
           requestTimeoutMs: Type.Optional(Ms('Time a client has to send the complete request', 30000)),
@@ -368,8 +502,24 @@ export const ConfigSchema = Obj(
           apiKeys: Type.Optional(
             Obj(
               {
-                header: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9-]+$', default: 'x-api-key', description: 'Header that carries the API key.' })),
-                keys: Type.Array(
+                header: Type.Optional(
+                  Type.String({ pattern: '^[A-Za-z0-9-]+$', default: 'x-api-key', description: 'Header that carries the API key (for schemes that do not name one).' }),
+                ),
+                store: Type.Optional(
+                  Type.String({
+                    minLength: 1,
+                    description:
+                      'SQLite file of the key store (`portcullis keys create|list|revoke|rotate`), relative to this file. Created when missing. Without it only the static `keys` below are accepted.',
+                  }),
+                ),
+                allowQuery: Type.Optional(
+                  Type.Boolean({
+                    default: false,
+                    description:
+                      'Accept keys from a query parameter when an OpenAPI `apiKey` scheme says `in: query`. Off by default: URLs end up in logs and browser history. The parameter is always redacted from events.',
+                  }),
+                ),
+                keys: Type.Optional(Type.Array(
                   Obj({
                     id: Type.String({ pattern: '^[A-Za-z0-9._-]{1,64}$', description: 'Key id (shown in events; not secret).' }),
                     sha256: Type.String({
@@ -379,13 +529,23 @@ export const ConfigSchema = Obj(
                     }),
                     owner: Type.Optional(Type.String({ minLength: 1, description: 'Principal id of the key holder. Default: the key id.' })),
                     scopes: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { uniqueItems: true, default: [], description: 'Scopes granted.' })),
+                    roles: Type.Optional(
+                      Type.Array(Type.String({ minLength: 1 }), { uniqueItems: true, default: [], description: 'Roles of the key holder (`x-portcullis-roles`, `bypassRoles`).' }),
+                    ),
                     expiresAt: Type.Optional(Type.String({ format: 'date-time', description: 'Refused after this instant.' })),
                   }),
-                  { description: 'Static keys, stored as hashes.' },
-                ),
+                  { default: [], description: 'Static keys, stored as hashes.' },
+                )),
               },
-              { description: 'Static API keys (the key store with create/rotate/revoke comes with the identity capability).' },
+              { description: 'API keys: the key store and static keys. Keys are only ever stored as hashes.' },
             ),
+          ),
+          schemes: Type.Optional(
+            Type.Record(Type.String({ pattern: '^[A-Za-z0-9._-]{1,64}$' }), IdentityScheme, {
+              additionalProperties: false,
+              default: {},
+              description: 'Named authentication schemes. OpenAPI security schemes bind to these by name (or through `apis[].schemes`).',
+            }),
           ),
         },
         { description: 'Authentication methods available to non-public routes.' },

@@ -59,6 +59,8 @@ export interface LoadedSpec {
   readonly operations: readonly ApiOperation[];
   /** The parsed document, for later capabilities (contract validation). */
   readonly document: unknown;
+  /** Every file of the document (the main one included), parsed, by absolute path: `$ref`s to other files resolve here. */
+  readonly documents: ReadonlyMap<string, unknown>;
 }
 
 export interface TlsListenerConfig {
@@ -86,6 +88,7 @@ export interface LimitsConfig {
   readonly maxHeaderBytes: number;
   readonly maxUrlLength: number;
   readonly maxBodyBytes: number;
+  readonly maxFilteredResponseBytes: number;
   readonly headersTimeoutMs: number;
   readonly requestTimeoutMs: number;
   readonly keepAliveTimeoutMs: number;
@@ -128,6 +131,88 @@ export interface SecurityHeadersConfig {
   readonly removeBanners: readonly string[];
 }
 
+interface SchemeBase {
+  /** Key in `identity.schemes` (or a synthetic name for OpenAPI apiKey schemes without an entry). */
+  readonly name: string;
+  /** Where it was defined, for messages: `identity.schemes.corp` or `apis[0] (OpenAPI scheme "key")`. */
+  readonly keyPath: string;
+}
+
+export interface ApiKeySchemeConfig extends SchemeBase {
+  readonly type: 'apiKey';
+  readonly in: 'header' | 'query';
+  /** Header name (lowercase) or query parameter name. */
+  readonly param: string;
+}
+
+export interface TokenClaimsConfig {
+  readonly maxTokenBytes: number;
+  readonly subjectClaim: string;
+  readonly scopeClaim: string;
+  readonly rolesClaim: string | undefined;
+  readonly audiences: readonly string[];
+  readonly cacheMaxEntries: number;
+  readonly timeoutMs: number;
+  readonly certificateBound: 'optional' | 'required';
+}
+
+export interface JwtSchemeConfig extends SchemeBase, TokenClaimsConfig {
+  readonly type: 'jwt';
+  readonly issuer: string;
+  readonly algorithms: readonly string[];
+  readonly keys:
+    | { readonly kind: 'jwks'; readonly uri: string }
+    | { readonly kind: 'discovery'; readonly url: string }
+    | { readonly kind: 'local'; readonly keys: readonly Record<string, unknown>[] };
+  readonly clockSkewSeconds: number;
+  readonly requiredClaims: readonly string[];
+  readonly requireExp: boolean;
+  readonly jwksCacheSeconds: number;
+  readonly jwksRefreshCooldownSeconds: number;
+}
+
+export interface IntrospectionSchemeConfig extends SchemeBase, TokenClaimsConfig {
+  readonly type: 'introspection';
+  readonly endpoint: string;
+  readonly clientId: string;
+  readonly clientSecret: string;
+  readonly clientAuth: 'client_secret_basic' | 'client_secret_post';
+  readonly cacheMaxSeconds: number;
+  readonly issuer: string | undefined;
+}
+
+export interface MtlsRuleConfig {
+  readonly match: Readonly<Record<'subjectCn' | 'subject' | 'sanDns' | 'sanUri' | 'sanEmail' | 'fingerprint256' | 'issuerCn', string | undefined>>;
+  readonly id: string | undefined;
+  readonly roles: readonly string[];
+  readonly scopes: readonly string[];
+}
+
+export interface MtlsSchemeConfig extends SchemeBase {
+  readonly type: 'mtls';
+  readonly principalFrom: 'subject-cn' | 'san-uri' | 'san-dns' | 'san-email' | 'fingerprint';
+  readonly rules: readonly MtlsRuleConfig[];
+}
+
+export type IdentitySchemeConfig = ApiKeySchemeConfig | JwtSchemeConfig | IntrospectionSchemeConfig | MtlsSchemeConfig;
+
+/** One alternative of a security requirement: every scheme must pass and carry its scopes. */
+export interface RequirementConfig {
+  readonly schemes: readonly { readonly scheme: string; readonly scopes: readonly string[] }[];
+}
+
+/** Who may call an operation or route, and on which objects. */
+export interface AccessConfig {
+  /** Alternatives (OR). Undefined: the default, an API key (`identity.schemes.apiKey`). */
+  readonly security: readonly RequirementConfig[] | undefined;
+  /** The caller needs one of these roles (undefined: no role check). */
+  readonly roles: readonly string[] | undefined;
+  /** Raw ownership rules (`x-portcullis-owner` or `routes[].owner`), compiled by access/. */
+  readonly owner: unknown;
+  /** Where `owner` came from, for messages. */
+  readonly ownerAt: SourceLocation & { readonly path: string };
+}
+
 export interface StageSettingsConfig {
   readonly mode: 'enforce' | 'monitor' | 'off';
   readonly onError: 'fail-closed' | 'fail-open';
@@ -139,7 +224,7 @@ export interface RoutePolicyConfig {
   readonly cors: CorsConfig | undefined;
   readonly securityHeaders: SecurityHeadersConfig;
   /** Every stage has an entry (defaults filled). */
-  readonly stages: Readonly<Record<'cors' | 'authn' | 'security-headers', StageSettingsConfig>>;
+  readonly stages: Readonly<Record<'cors' | 'authn' | 'authz' | 'properties' | 'security-headers', StageSettingsConfig>>;
 }
 
 export interface ApiConfig extends RoutePolicyConfig {
@@ -153,6 +238,8 @@ export interface ApiConfig extends RoutePolicyConfig {
   readonly hosts: readonly string[] | undefined;
   /** Key path of this entry in the config file, e.g. `apis[0]`. */
   readonly keyPath: string;
+  /** Access rules per operationId. */
+  readonly access: ReadonlyMap<string, AccessConfig>;
 }
 
 export interface RouteConfig extends RoutePolicyConfig {
@@ -162,6 +249,7 @@ export interface RouteConfig extends RoutePolicyConfig {
   readonly hosts: readonly string[] | undefined;
   readonly upstream: string;
   readonly keyPath: string;
+  readonly access: AccessConfig;
 }
 
 export interface ApiKeyConfig {
@@ -170,6 +258,7 @@ export interface ApiKeyConfig {
   readonly sha256: Buffer;
   readonly owner: string;
   readonly scopes: readonly string[];
+  readonly roles: readonly string[];
   /** Epoch ms, or undefined for no expiry. */
   readonly expiresAt: number | undefined;
 }
@@ -211,7 +300,17 @@ export interface Config {
     readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug';
   };
   readonly identity: {
-    readonly apiKeys: { readonly header: string; readonly keys: readonly ApiKeyConfig[] } | undefined;
+    readonly apiKeys:
+      | {
+          readonly header: string;
+          /** Absolute path of the SQLite key store, when configured. */
+          readonly store: string | undefined;
+          readonly allowQuery: boolean;
+          readonly keys: readonly ApiKeyConfig[];
+        }
+      | undefined;
+    /** Every scheme routes may name, including `apiKey` (the default) and synthetic ones from OpenAPI apiKey schemes. */
+    readonly schemes: Readonly<Record<string, IdentitySchemeConfig>>;
   };
   /** Named upstreams plus one entry per inline URL used by an API or route (keyed by the URL). */
   readonly upstreams: Readonly<Record<string, UpstreamConfig>>;

@@ -73,7 +73,7 @@ export async function loadOpenApi(file: string, opts: LoadOpenApiOptions = {}): 
   const ok = !loader.diagnostics.some((d) => d.severity === 'error');
   return loader.result(
     ok && title !== undefined && apiVersion !== undefined
-      ? { file: main, openapi: version, title, version: apiVersion, serverBasePath, operations, document: doc }
+      ? { file: main, openapi: version, title, version: apiVersion, serverBasePath, operations, document: doc, documents: documentsOf(loader) }
       : undefined,
   );
 }
@@ -507,6 +507,13 @@ function basePathOf(loader: Loader, file: string, doc: Json): string {
 }
 
 /** '' or `/a/b`: leading slash, no trailing slash. */
+/** Every parsed file of the document, by absolute path (for resolving `$ref`s across files). */
+function documentsOf(loader: Loader): ReadonlyMap<string, unknown> {
+  const out = new Map<string, unknown>();
+  for (const [file, src] of loader.parsed) if (src.value !== undefined) out.set(file, src.value);
+  return out;
+}
+
 export function normalizeBasePath(p: string): string {
   let s = p.startsWith('/') ? p : `/${p}`;
   while (s.endsWith('/')) s = s.slice(0, -1);

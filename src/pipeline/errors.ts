@@ -83,6 +83,136 @@ export const ERRORS = {
     title: 'The client certificate is not valid.',
     doc: 'The listener asks for client certificates (`clientCertificate: optional`) and the one presented does not verify against `clientCaFile` (untrusted issuer, expired, not yet valid). With `clientCertificate: required` the TLS handshake itself fails instead.',
   },
+  client_certificate_required: {
+    status: 401,
+    title: 'A client certificate is required.',
+    doc: 'The operation requires mutual TLS and the request did not come with a verified client certificate.',
+  },
+  client_certificate_unmapped: {
+    status: 401,
+    title: 'The client certificate is not allowed here.',
+    doc: 'The client certificate verified against the CA bundle but matches none of the `mtls` scheme\'s principal rules.',
+  },
+  token_missing: {
+    status: 401,
+    title: 'A bearer token is required.',
+    doc: 'The operation accepts bearer tokens and the request has no `Authorization: Bearer` header (or the header is not a bearer token).',
+  },
+  token_too_large: {
+    status: 401,
+    title: 'The token is too large.',
+    doc: 'The bearer token is longer than the scheme\'s `maxTokenBytes`. It is refused before any parsing.',
+  },
+  token_malformed: {
+    status: 401,
+    title: 'The token is malformed.',
+    doc: 'The bearer token is not a compact JWS (three base64url parts with a JSON header and JSON claims).',
+  },
+  token_alg_none: {
+    status: 401,
+    title: 'Unsigned tokens are not accepted.',
+    doc: 'The token header says `alg: none`. Unsigned tokens are always refused.',
+  },
+  token_alg_not_allowed: {
+    status: 401,
+    title: 'The token algorithm is not allowed.',
+    doc: 'The token is signed with an algorithm outside the issuer\'s `algorithms` list, or one that does not fit the key (e.g. HS256 with an RSA public key used as an HMAC secret: algorithm confusion).',
+  },
+  token_header_forbidden: {
+    status: 401,
+    title: 'The token header names its own key.',
+    doc: 'The token header carries `jku`, `x5u`, `jwk` or `x5c`. Portcullis never takes keys from a token; keys come only from configured JWKS, discovery or local keys.',
+  },
+  token_crit_unsupported: {
+    status: 401,
+    title: 'The token has an unsupported critical header.',
+    doc: 'The token header lists `crit` extensions that Portcullis does not understand (RFC 7515 says such tokens must be refused).',
+  },
+  token_key_unknown: {
+    status: 401,
+    title: 'The token was signed with an unknown key.',
+    doc: 'No key of the issuer matches the token\'s `kid` (after a rate-limited JWKS refresh).',
+  },
+  token_signature_missing: {
+    status: 401,
+    title: 'The token signature is missing.',
+    doc: 'The token has an empty signature part (a stripped signature).',
+  },
+  token_signature_invalid: {
+    status: 401,
+    title: 'The token signature is not valid.',
+    doc: 'The signature does not verify with the issuer\'s key.',
+  },
+  token_expired: {
+    status: 401,
+    title: 'The token has expired.',
+    doc: 'The token\'s `exp` is in the past (beyond the allowed clock skew). Get a new token.',
+  },
+  token_not_yet_valid: {
+    status: 401,
+    title: 'The token is not yet valid.',
+    doc: 'The token\'s `nbf`, or its `iat`, is in the future beyond the allowed clock skew.',
+  },
+  token_issuer_invalid: {
+    status: 401,
+    title: 'The token issuer is not accepted.',
+    doc: 'The token\'s `iss` is not an issuer this operation accepts.',
+  },
+  token_audience_invalid: {
+    status: 401,
+    title: 'The token audience is not accepted.',
+    doc: 'The token\'s `aud` does not include any of the scheme\'s `audiences`.',
+  },
+  token_claim_invalid: {
+    status: 401,
+    title: 'The token lacks a required claim.',
+    doc: 'A claim listed in `requiredClaims` (or `exp` when required) is missing or has the wrong type.',
+  },
+  token_inactive: {
+    status: 401,
+    title: 'The token is not active.',
+    doc: 'The OAuth2 introspection endpoint (RFC 7662) says the token is not active: revoked, expired or unknown.',
+  },
+  token_binding_mismatch: {
+    status: 401,
+    title: 'The token is bound to a different client certificate.',
+    doc: 'The token carries a certificate binding (`cnf.x5t#S256`, RFC 8705) that does not match the client certificate of this connection, or the scheme requires bound tokens and the token has none.',
+  },
+  identity_provider_unavailable: {
+    status: 503,
+    title: 'The identity provider could not be reached.',
+    doc: 'Verifying the credential needs the JWKS, discovery document or introspection endpoint, and it could not be reached with nothing usable in the cache. Retry later.',
+  },
+  insufficient_scope: {
+    status: 403,
+    title: 'The credential lacks a required scope.',
+    doc: 'The caller is authenticated but the credential does not carry every scope the operation requires (`WWW-Authenticate` says `error="insufficient_scope"` and lists them).',
+  },
+  role_required: {
+    status: 403,
+    title: 'The caller lacks a required role.',
+    doc: 'The operation is restricted to roles (`x-portcullis-roles` or the route\'s `roles`) that the caller does not have. Admin operations are unreachable to ordinary users.',
+  },
+  object_access_denied: {
+    status: 403,
+    title: 'The caller may not access this object.',
+    doc: 'Object-level authorization (BOLA): the object named in the request belongs to someone else according to the operation\'s ownership rule or ownership lookup.',
+  },
+  ownership_lookup_failed: {
+    status: 503,
+    title: 'Object ownership could not be checked.',
+    doc: 'The ownership lookup for this object failed or timed out. The request is refused (fail closed); retry later.',
+  },
+  property_not_writable: {
+    status: 403,
+    title: 'The request writes a property the caller may not write.',
+    doc: 'Property-level authorization (mass assignment): the body sets a `readOnly` property, or one restricted to other roles with `x-portcullis-write-roles`. The body\'s JSON pointer is in the audit event.',
+  },
+  body_not_json: {
+    status: 400,
+    title: 'The request body is not valid JSON.',
+    doc: 'A stage that checks the body (property-level or object-level authorization) needs JSON, and the body does not parse or declares another content type.',
+  },
   admin_unauthorized: {
     status: 401,
     title: 'A valid admin token is required.',

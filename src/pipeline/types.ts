@@ -24,7 +24,7 @@ export type StageMode = 'enforce' | 'monitor' | 'off';
 export type FailureMode = 'fail-closed' | 'fail-open';
 
 /** Names of the stages a chain may hold, in chain order. */
-export type StageName = 'cors' | 'authn' | 'security-headers';
+export type StageName = 'cors' | 'authn' | 'authz' | 'properties' | 'security-headers';
 
 export interface ClientCertificate {
   readonly subject: string;
@@ -99,6 +99,8 @@ export interface RequestContext {
   principal: Principal | undefined;
   /** The request body, only when a stage in the chain has `needsBody`. */
   body: Buffer | undefined;
+  /** The body parsed as JSON, by the first stage that needed it (see access/stages.ts). */
+  json: { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly reason: string } | undefined;
   readonly findings: Finding[];
   readonly timings: StageTiming[];
   /** Headers stages want on the final response, allowed or denied (CORS, rate-limit budget …). */
@@ -134,6 +136,18 @@ export interface Stage {
   readonly needsBody?: boolean;
   onRequest?(ctx: RequestContext): Decision | Promise<Decision>;
   onResponse?(ctx: ResponseContext): Decision | Promise<Decision>;
+  /**
+   * For stages that rewrite response bodies (property-level filtering): whether this response's
+   * body must be buffered and handed to `onResponseBody`. Asked once the head has passed the
+   * response stages; keep it cheap (status, content type).
+   */
+  wantsResponseBody?(ctx: ResponseContext): boolean;
+  /**
+   * The whole response body (never more than `limits.maxFilteredResponseBytes`). Returns the
+   * body to send (the same Buffer when unchanged) or a refusal. In monitor mode the original
+   * body is sent whatever this returns.
+   */
+  onResponseBody?(ctx: ResponseContext, body: Buffer): Buffer | Decision;
   /** Always called once per request. Must not throw (the runner guards it anyway). */
   onComplete?(ctx: CompletedContext): void;
 }

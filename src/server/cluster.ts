@@ -1,7 +1,8 @@
 /**
  * `workers: N > 1`: a primary that validates config, forks the workers, runs the admin listener
- * (metrics aggregated over the workers), and coordinates reload and drain. Workers each run a
- * full gateway process (process.ts) on the shared listening sockets.
+ * (metrics aggregated over the workers; its own handle on the key store for `/admin/keys`), and
+ * coordinates reload and drain. Workers each run a full gateway process (process.ts) on the
+ * shared listening sockets.
  *
  * Messages primary → worker: reload, shutdown. Worker → primary: ready, reloaded.
  */
@@ -11,6 +12,7 @@ import { basename, dirname } from 'node:path';
 import pino from 'pino';
 import { startAdminServer, type AdminServer } from '../admin/index.js';
 import type { Config } from '../config/types.js';
+import { KeyStore } from '../identity/keystore.js';
 import { createAggregator } from '../telemetry/index.js';
 import { VERSION } from '../version.js';
 import { prepare, startGateway, type ReloadOutcome } from './process.js';
@@ -89,6 +91,22 @@ export async function runPrimary(config: Config, env: Record<string, string | un
 
   for (let i = 0; i < want; i++) fork();
 
+  // The primary serves no requests, so the admin API gets its own key store: opened on first
+  // use, closed when a reload changes (or drops) identity.apiKeys.store, and on shutdown.
+  let keyStore: KeyStore | undefined;
+  const closeStaleKeyStore = (): void => {
+    if (keyStore !== undefined && keyStore.file !== current.identity.apiKeys?.store) {
+      keyStore.close();
+      keyStore = undefined;
+    }
+  };
+  const currentKeyStore = (): KeyStore | undefined => {
+    closeStaleKeyStore();
+    const file = current.identity.apiKeys?.store;
+    if (keyStore === undefined && file !== undefined) keyStore = KeyStore.open(file); // throws: the admin API answers 500 and logs why
+    return keyStore;
+  };
+
   let reloading: Promise<ReloadOutcome> | undefined;
   const doReload = async (): Promise<ReloadOutcome> => {
     // Validate and compile here first, so a bad file is reported once and never reaches the workers.
@@ -99,6 +117,7 @@ export async function runPrimary(config: Config, env: Record<string, string | un
     }
     void retireRuntime(next.runtime, undefined); // only a check: close its pools
     current = next.runtime.config;
+    closeStaleKeyStore();
     const id = ++reloadSeq;
     const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
     const outcome = await new Promise<ReloadOutcome>((resolve) => {
@@ -147,6 +166,7 @@ export async function runPrimary(config: Config, env: Record<string, string | un
       status: () => ({ version: VERSION, revision: current.revision, workers: want, workersReady: ready.size, startedAt: new Date(startedAt).toISOString() }),
       reload,
       metrics: () => source.metrics(),
+      keyStore: currentKeyStore,
       logger,
     });
     logger.info({ address: `${config.admin.host}:${admin.port}` }, 'admin listener');
@@ -168,7 +188,10 @@ export async function runPrimary(config: Config, env: Record<string, string | un
         if (Object.keys(cluster.workers ?? {}).length === 0) {
           clearInterval(check);
           clearTimeout(hard);
-          void admin?.close().then(() => resolve());
+          void admin?.close().then(() => {
+            keyStore?.close();
+            resolve();
+          });
           if (admin === undefined) resolve();
         }
       }, 50);

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse, OutgoingHttpHeaders } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { hrtime } from 'node:process';
-import { PassThrough, Readable, type Writable } from 'node:stream';
+import { PassThrough, Readable, Writable } from 'node:stream';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Dispatcher } from 'undici';
@@ -17,7 +17,7 @@ import type { ErrorCode } from '../pipeline/errors.js';
 import { ERRORS } from '../pipeline/errors.js';
 import { PROBLEM_CONTENT_TYPE, problemBody } from '../pipeline/problem.js';
 import { runComplete, runRequest, runResponse, type RunResult } from '../pipeline/runner.js';
-import type { ClientCertificate, CompletedContext, Outcome, RequestContext, ResponseContext, RouteInfo, StageName } from '../pipeline/types.js';
+import type { ChainEntry, ClientCertificate, CompletedContext, Decision, Outcome, RequestContext, ResponseContext, RouteInfo, StageName } from '../pipeline/types.js';
 import { clientResponseHeaders, isSafeHost, upstreamRequestHeaders } from '../proxy/headers.js';
 import { BodyTooLargeError, TotalTimeoutError, classifyUpstreamError } from '../proxy/upstream.js';
 import { checkPath } from '../routing/path.js';
@@ -77,6 +77,7 @@ export function newRequestContext(
     params: {},
     principal: undefined,
     body: undefined,
+    json: undefined,
     findings: [],
     timings: [],
     responseHeaders: {},
@@ -106,12 +107,8 @@ function clientCertificate(socket: TLSSocket): ClientCertificate | undefined | '
     return undefined;
   }
   if (!socket.authorized) return 'invalid';
-  const subject = Object.entries(cert.subject ?? {})
-    .map(([k, v]) => `${k}=${String(v)}`)
-    .join(',');
-  const issuer = Object.entries(cert.issuer ?? {})
-    .map(([k, v]) => `${k}=${String(v)}`)
-    .join(',');
+  const subject = distinguishedName(cert.subject);
+  const issuer = distinguishedName(cert.issuer);
   const info: ClientCertificate = Object.freeze({
     subject,
     issuer,
@@ -124,6 +121,32 @@ function clientCertificate(socket: TLSSocket): ClientCertificate | undefined | '
   });
   certCache.set(socket, info);
   return info;
+}
+
+/**
+ * A certificate name as an RFC 4514 string, values escaped, so a CN such as `admin,O=x` cannot
+ * pass for other attributes. Node gives repeated attributes as arrays.
+ */
+export function distinguishedName(name: Readonly<Record<string, string | string[] | undefined>> | undefined): string {
+  const parts: string[] = [];
+  for (const [k, v] of Object.entries(name ?? {})) {
+    if (v === undefined) continue;
+    for (const one of Array.isArray(v) ? v : [v]) parts.push(`${k}=${escapeDnValue(String(one))}`);
+  }
+  return parts.join(',');
+}
+
+function escapeDnValue(v: string): string {
+  let out = '';
+  for (let i = 0; i < v.length; i++) {
+    const c = v[i]!;
+    const special = c === ',' || c === '+' || c === '"' || c === '\\' || c === '<' || c === '>' || c === ';' || c === '=';
+    const edge = (i === 0 && (c === ' ' || c === '#')) || (i === v.length - 1 && c === ' ');
+    const code = c.charCodeAt(0);
+    if (code < 0x20 || code === 0x7f) out += '\\' + code.toString(16).padStart(2, '0');
+    else out += special || edge ? '\\' + c : c;
+  }
+  return out;
 }
 
 /** One request in flight. Holds what the final record needs and guarantees it is written once. */
@@ -148,6 +171,8 @@ class Exchange {
   upstreamFinished = false;
   /** A client certificate was presented (optional mTLS) and did not verify. */
   certInvalid = false;
+  /** The upstream body is being buffered for stages that rewrite it (see finishFiltered). */
+  filtering: { readonly sink: BodyCollector; readonly rctx: ResponseContext; readonly entries: readonly ChainEntry[]; readonly decided: RunResult | Promise<RunResult> } | undefined;
 
   constructor(
     readonly gw: Gateway,
@@ -210,6 +235,14 @@ class Exchange {
     if (this.gw.draining && !this.h2) out.connection = 'close';
     const rctx: ResponseContext = { request: ctx, status: statusCode, headers: out };
     const result = runResponse(route.reversed, rctx);
+    if (route.responseBodyChain.length > 0 && ctx.method !== 'HEAD') {
+      const entries = route.responseBodyChain.filter((e) => e.stage.wantsResponseBody?.(rctx) === true);
+      if (entries.length > 0) {
+        const sink = new BodyCollector(rt.config.limits.maxFilteredResponseBytes);
+        this.filtering = { sink, rctx, entries, decided: result };
+        return sink;
+      }
+    }
     if (!(result instanceof Promise)) {
       if (!this.startResponse(result, rctx)) throw new Error('response refused');
       return this.res as ServerResponse;
@@ -252,6 +285,25 @@ class Exchange {
   /** The upstream exchange ended: the body reached the client, or something broke. */
   upstreamSettled(err: Error | null): void {
     if (this.done) return;
+    if (this.filtering !== undefined) {
+      const f = this.filtering;
+      this.filtering = undefined;
+      if (err === null) {
+        if (f.decided instanceof Promise) {
+          f.decided.then(
+            (r) => this.finishFiltered(f, r),
+            (e: unknown) => this.deny('internal_error', `response stage: ${String(e)}`, undefined, undefined, 'error'),
+          );
+        } else {
+          this.finishFiltered(f, f.decided);
+        }
+        return;
+      }
+      if (f.sink.overflow) {
+        this.deny('upstream_bad_response', 'response body over limits.maxFilteredResponseBytes on a route that filters responses', undefined, undefined, 'error');
+        return;
+      }
+    }
     if (err === null && this.holding) {
       this.upstreamFinished = true;
       return;
@@ -278,6 +330,57 @@ class Exchange {
     if (c.kind === 'client') this.bodyUnread = true;
     this.deny(c.code, `upstream exchange failed: ${code}`, undefined, undefined, c.kind === 'client' ? 'denied' : 'error');
     if (c.kind === 'internal') this.gw.sink.internalError(this.ctx.requestId, reason);
+  }
+
+  /** The buffered upstream body has arrived: run the rewriting stages, then answer with the result. */
+  private finishFiltered(f: NonNullable<Exchange['filtering']>, decided: RunResult): void {
+    if (this.done) return;
+    if (decided.decision.action !== 'continue') {
+      this.startResponse(decided, f.rctx);
+      return;
+    }
+    const headers = f.rctx.headers;
+    const encoding = headers['content-encoding'];
+    let body = f.sink.body();
+    if (encoding !== undefined && encoding !== 'identity') {
+      this.deny('upstream_bad_response', `encoded (${String(encoding).slice(0, 20)}) response on a route that filters responses`, undefined, undefined, 'error');
+      return;
+    }
+    for (const e of f.entries) {
+      if (e.mode === 'off') continue;
+      const t0 = hrtime.bigint();
+      let out: Buffer | Decision;
+      try {
+        out = e.stage.onResponseBody!(f.rctx, body);
+      } catch (err) {
+        this.gw.sink.hookError(e.stage.name, err);
+        if (e.onError === 'fail-open') continue;
+        this.deny('stage_failed', `${e.stage.name} failed on the response body`, undefined, undefined, 'error');
+        return;
+      } finally {
+        this.ctx.timings.push({ stage: e.stage.name, us: Number(hrtime.bigint() - t0) / 1000 });
+      }
+      if (Buffer.isBuffer(out)) {
+        if (e.mode === 'enforce') body = out;
+      } else if (out.action === 'deny') {
+        this.ctx.findings.push({ stage: e.stage.name, code: out.code, reason: out.reason, monitored: e.mode === 'monitor' });
+        if (e.mode === 'enforce') {
+          this.deny(out.code, out.reason, out.headers, out.status);
+          return;
+        }
+      }
+    }
+    if (body !== f.sink.body()) {
+      // The representation changed: validators of the old one must not describe it.
+      delete headers.etag;
+      delete headers['content-md5'];
+    }
+    delete headers['transfer-encoding'];
+    headers['content-length'] = body.length;
+    if (!this.startResponse(decided, f.rctx)) return;
+    this.bytesOut = body.length;
+    (this.res as ServerResponse).end(body);
+    this.complete(this.status, 'allowed', undefined, undefined);
   }
 
   /** Security headers every gateway-made answer carries. */
@@ -334,6 +437,34 @@ function destroyResponse(res: GatewayResponse): void {
   const stream = (res as Http2ServerResponse).stream;
   if (stream !== undefined) stream.close(0x2 /* INTERNAL_ERROR */);
   else (res as ServerResponse).destroy();
+}
+
+/** Buffers an upstream response body up to a limit; past it, the exchange fails (and is refused). */
+class BodyCollector extends Writable {
+  private readonly chunks: Buffer[] = [];
+  private size = 0;
+  private joined: Buffer | undefined;
+  overflow = false;
+
+  constructor(private readonly limit: number) {
+    super();
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.size += chunk.length;
+    if (this.size > this.limit) {
+      this.overflow = true;
+      cb(new BodyTooLargeError('response body over limit'));
+      return;
+    }
+    this.chunks.push(chunk);
+    cb();
+  }
+
+  body(): Buffer {
+    this.joined ??= this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
+    return this.joined;
+  }
 }
 
 /** Counts body bytes and refuses past the limit. Used for bodies without a trusted length. */
@@ -535,6 +666,8 @@ export class Gateway {
       requestId: ctx.requestId,
     });
 
+    // A body that stages rewrite must arrive as is: no compression to undo.
+    if (route.responseBodyChain.length > 0) headers['accept-encoding'] = 'identity';
     let body: Dispatcher.DispatchOptions['body'];
     if (ctx.body !== undefined && ctx.body !== EMPTY_BODY) {
       body = ctx.body;

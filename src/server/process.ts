@@ -68,6 +68,14 @@ export async function prepare(
   return { ok: true, runtime: built.runtime, warnings: loaded.warnings };
 }
 
+/** Header or query parameter names that carry API keys, for log redaction. */
+function apiKeyParams(c: Config, where: 'header' | 'query'): string[] {
+  const out = new Set<string>();
+  if (where === 'header' && c.identity.apiKeys !== undefined) out.add(c.identity.apiKeys.header);
+  for (const s of Object.values(c.identity.schemes)) if (s.type === 'apiKey' && s.in === where) out.add(s.param);
+  return [...out].sort();
+}
+
 /** What changes only take effect on restart. */
 function restartOnlyChanges(a: Config, b: Config): string[] {
   const out: string[] = [];
@@ -77,6 +85,8 @@ function restartOnlyChanges(a: Config, b: Config): string[] {
   if (JSON.stringify([a.admin.enabled, a.admin.host, a.admin.port]) !== JSON.stringify([b.admin.enabled, b.admin.host, b.admin.port])) out.push('admin listener address');
   if (JSON.stringify(a.telemetry) !== JSON.stringify(b.telemetry)) out.push('telemetry');
   if (a.limits.maxHeaderBytes !== b.limits.maxHeaderBytes) out.push('limits.maxHeaderBytes');
+  const keyParams = (c: Config) => JSON.stringify([apiKeyParams(c, 'header'), apiKeyParams(c, 'query')]);
+  if (keyParams(a) !== keyParams(b)) out.push('API key header/query names (used for log redaction)');
   return out;
 }
 
@@ -84,12 +94,14 @@ export async function startGateway(opts: StartOptions): Promise<GatewayHandle> {
   const built = buildRuntime(opts.config);
   if (!built.ok) throw new Error(diagnosticsText(built.diagnostics).join('\n'));
   let runtime = built.runtime;
+  void runtime.identity.start(); // prefetch JWKS and discovery documents; never throws
   const config0 = opts.config;
 
   const registry = new Registry();
   const telemetry = createTelemetry(config0.telemetry, {
     registry,
-    apiKeyHeaders: config0.identity.apiKeys ? [config0.identity.apiKeys.header] : [],
+    apiKeyHeaders: apiKeyParams(config0, 'header'),
+    apiKeyQueryParams: apiKeyParams(config0, 'query'),
     auditStream: opts.auditStream,
     logStream: opts.logStream,
     reopenSignal: opts.signals ? 'SIGUSR2' : undefined,
@@ -132,6 +144,7 @@ export async function startGateway(opts: StartOptions): Promise<GatewayHandle> {
       return { ok: false, errors: next.errors };
     }
     runtime = next.runtime;
+    void runtime.identity.start();
     gateway.runtime = runtime; // atomic swap: requests in flight keep the runtime they started with
     for (const l of listeners) l.update(runtime.config);
     metrics.reloadResult(true);
@@ -197,6 +210,7 @@ export async function startGateway(opts: StartOptions): Promise<GatewayHandle> {
       }),
       reload,
       metrics: () => metricsSource.metrics(),
+      keyStore: () => runtime.identity.keyStore,
       logger,
     });
     logger.info({ address: `${config0.admin.host}:${admin.port}` }, 'admin listener');
@@ -218,6 +232,7 @@ export async function startGateway(opts: StartOptions): Promise<GatewayHandle> {
       await stopped;
       await admin?.close();
       await Promise.all([...runtime.pools.values()].map((p) => p.destroy().catch(() => undefined)));
+      runtime.identity.retire(undefined); // closes the key store, writing its last-used times
       logger.info('stopped');
       await telemetry.close();
     })();

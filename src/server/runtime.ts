@@ -3,8 +3,14 @@
  * carry their compiled stage chain and upstream pool. Built completely before it replaces the
  * running one, so a reload is atomic and requests in flight finish on the runtime they started with.
  */
-import type { ApiConfig, Config, Diagnostic, HttpMethodName, RoutePolicyConfig } from '../config/types.js';
-import { ApiKeyStage } from '../identity/apikey.js';
+import type { AccessConfig, ApiConfig, Config, Diagnostic, HttpMethodName, RequirementConfig, RoutePolicyConfig } from '../config/types.js';
+import { AuthnStage, type CompiledRequirement } from '../identity/authn.js';
+import { Identity } from '../identity/registry.js';
+import { compileOperationAccess, parseOwnershipExtension } from '../access/extensions.js';
+import { RolesStage } from '../access/roles.js';
+import { OwnershipStage, PropertiesStage } from '../access/stages.js';
+import type { OwnershipPolicy } from '../access/ownership.js';
+import type { ReadPolicy, WritePolicy } from '../access/properties.js';
 import type { ChainEntry, RouteInfo, Stage, StageName } from '../pipeline/types.js';
 import { CorsStage } from '../proxy/cors.js';
 import { SecurityHeadersStage } from '../proxy/security-headers.js';
@@ -23,6 +29,8 @@ export interface CompiledRoute {
    */
   readonly headChain: readonly ChainEntry[];
   readonly bodyChain: readonly ChainEntry[];
+  /** Stages that may rewrite the response body (in response order); empty for most routes. */
+  readonly responseBodyChain: readonly ChainEntry[];
   /** The CORS stage entry, used alone for preflights (they carry no credentials). */
   readonly preflight: { readonly stage: CorsStage; readonly entry: ChainEntry } | undefined;
   readonly upstream: UpstreamPool;
@@ -38,6 +46,8 @@ export interface Runtime {
   readonly table: RouteTable<CompiledRoute>;
   readonly pools: ReadonlyMap<string, UpstreamPool>;
   readonly trusted: TrustedProxies;
+  /** The identity schemes' verifiers (JWKS caches, token caches, the key store). */
+  readonly identity: Identity;
   /** Strict-Transport-Security value for TLS responses, or undefined. */
   readonly hsts: string | undefined;
   readonly httpsPort: number | undefined;
@@ -81,7 +91,27 @@ export function buildRuntime(config: Config, previous?: Runtime): BuildResult {
     return pool;
   };
 
-  const authn: Stage = new ApiKeyStage(config.identity.apiKeys?.header, config.identity.apiKeys?.keys ?? []);
+  let identity: Identity;
+  try {
+    identity = Identity.build(config, previous?.identity);
+  } catch (err) {
+    const loc = config.locate(['identity']);
+    return {
+      ok: false,
+      diagnostics: [
+        { severity: 'error', file: loc.file, line: loc.line, column: loc.column, path: 'identity', message: `cannot set up identity: ${err instanceof Error ? err.message : String(err)}` },
+      ],
+    };
+  }
+  const DEFAULT_SECURITY: readonly RequirementConfig[] = [{ schemes: [{ scheme: 'apiKey', scopes: [] }] }];
+  const requirements = (security: readonly RequirementConfig[] | undefined): CompiledRequirement[] =>
+    (security ?? DEFAULT_SECURITY).map((r) => ({
+      schemes: r.schemes.map(({ scheme, scopes }) => {
+        const verifier = identity.verifiers.get(scheme);
+        if (verifier === undefined) throw new Error(`identity scheme ${scheme} missing after validation`);
+        return { verifier, scopes };
+      }),
+    }));
   const specs: RouteSpec<CompiledRoute>[] = [];
   const owners: string[] = [];
 
@@ -90,6 +120,8 @@ export function buildRuntime(config: Config, previous?: Runtime): BuildResult {
     info: RouteInfo,
     methods: readonly HttpMethodName[],
     stripPrefix: string,
+    access: AccessConfig | undefined,
+    policies: { ownership: OwnershipPolicy | undefined; write: WritePolicy | undefined; read: ReadPolicy | undefined },
   ): CompiledRoute => {
     const upstream = poolFor(info.upstream);
     const chain: ChainEntry[] = [];
@@ -103,8 +135,20 @@ export function buildRuntime(config: Config, previous?: Runtime): BuildResult {
       }
     }
     if (!info.public) {
-      const e = entry(authn, policy, 'authn');
+      const e = entry(new AuthnStage(requirements(access?.security)), policy, 'authn');
       if (e !== undefined) chain.push(e);
+      if (access?.roles !== undefined) {
+        const r = entry(new RolesStage(access.roles), policy, 'authz');
+        if (r !== undefined) chain.push(r);
+      }
+      if (policies.ownership !== undefined) {
+        const o = entry(new OwnershipStage(policies.ownership), policy, 'authz');
+        if (o !== undefined) chain.push(o);
+      }
+    }
+    if (policies.write !== undefined || policies.read !== undefined) {
+      const p = entry(new PropertiesStage(policies.write, policies.read, methods[0] ?? 'GET'), policy, 'properties');
+      if (p !== undefined) chain.push(p);
     }
     const sh = entry(new SecurityHeadersStage(policy.securityHeaders), policy, 'security-headers');
     if (sh !== undefined) chain.push(sh);
@@ -115,6 +159,7 @@ export function buildRuntime(config: Config, previous?: Runtime): BuildResult {
       preflight,
       headChain: chain.filter((e) => e.stage.needsBody !== true),
       bodyChain: chain.filter((e) => e.stage.needsBody === true),
+      responseBodyChain: [...chain].reverse().filter((e) => e.stage.onResponseBody !== undefined),
       upstream,
       stripPrefix,
       upstreamPrefix: upstream.cfg.pathPrefix,
@@ -137,7 +182,7 @@ export function buildRuntime(config: Config, previous?: Runtime): BuildResult {
         methods: [op.method],
         template: joinPrefix(api.basePath, op.path),
         hosts: api.hosts,
-        value: compile({ ...api, public: pub }, info, [op.method], api.stripBasePath ? api.basePath : ''),
+        value: compile({ ...api, public: pub }, info, [op.method], api.stripBasePath ? api.basePath : '', api.access.get(op.operationId), compileOperationAccess(api.spec, op)),
       });
       owners.push(api.keyPath);
     }
@@ -151,7 +196,11 @@ export function buildRuntime(config: Config, previous?: Runtime): BuildResult {
       upstream: route.upstream,
       maxBodyBytes: route.maxBodyBytes,
     });
-    specs.push({ methods: route.methods, template: route.path, hosts: route.hosts, value: compile(route, info, route.methods, '') });
+    specs.push({ methods: route.methods, template: route.path, hosts: route.hosts, value: compile(route, info, route.methods, '', route.access, {
+        ownership: route.access.owner === undefined ? undefined : parseOwnershipExtension(route.access.owner, `${route.keyPath}.owner`).policy,
+        write: undefined,
+        read: undefined,
+      }) });
     owners.push(route.keyPath);
   }
 
@@ -161,6 +210,7 @@ export function buildRuntime(config: Config, previous?: Runtime): BuildResult {
   } catch (err) {
     // Close pools we created for nothing; never the ones still serving.
     for (const pool of pools.values()) if (previous?.pools.get(pool.cfg.name) !== pool) void pool.destroy();
+    identity.retire(previous?.identity);
     if (err instanceof RouteConflictError) {
       const keyPath = owners[err.index] ?? '';
       const loc = config.locate(parseKeyPath(keyPath));
@@ -181,6 +231,7 @@ export function buildRuntime(config: Config, previous?: Runtime): BuildResult {
       table,
       pools,
       trusted: new TrustedProxies(config.trustedProxies),
+      identity,
       hsts:
         hsts.maxAgeSeconds > 0
           ? `max-age=${hsts.maxAgeSeconds}${hsts.includeSubDomains ? '; includeSubDomains' : ''}${hsts.preload ? '; preload' : ''}`
@@ -213,4 +264,5 @@ export async function retireRuntime(old: Runtime, next: Runtime | undefined): Pr
     if (next?.pools.get(name) !== pool) closing.push(pool.close().catch(() => undefined));
   }
   await Promise.all(closing);
+  old.identity.retire(next?.identity);
 }

@@ -11,7 +11,7 @@ import type { Config } from '../config/types.js';
 import type { CompletedContext, Outcome, Principal, RouteInfo } from '../pipeline/types.js';
 import type { ErrorCode } from '../pipeline/errors.js';
 import { FdWriter, jsonString as q } from './line-writer.js';
-import { createHeaderRedactor, redactQuery } from './redact.js';
+import { MAX_QUERY_CHARS, createHeaderRedactor, redactQuery } from './redact.js';
 
 /**
  * One line of the audit log (schema version `v: 1`). Field names are stable; fields
@@ -98,6 +98,8 @@ export interface AuditLogOptions {
   readonly stream?: NodeJS.WritableStream;
   /** Configured API-key header names; their values are always redacted. */
   readonly apiKeyHeaders?: readonly string[];
+  /** Query parameters that carry API keys (`in: query` schemes): always redacted. */
+  readonly apiKeyQueryParams?: readonly string[];
 }
 
 /** In-memory bound of lines waiting to be written; beyond it lines are dropped and counted. */
@@ -167,6 +169,7 @@ export function createAuditLog(cfg: Config['telemetry']['audit'], opts: AuditLog
   if (!cfg.enabled) return DISABLED;
 
   const apiKeyHeaders = opts.apiKeyHeaders ?? [];
+  const queryNames = opts.apiKeyQueryParams === undefined || opts.apiKeyQueryParams.length === 0 ? undefined : new Set(opts.apiKeyQueryParams.map((n) => n.toLowerCase()));
   const redactNames = [...apiKeyHeaders, ...cfg.redactHeaders];
   const redactHeaders = cfg.includeHeaders ? createHeaderRedactor(redactNames) : undefined;
   const stream = opts.stream;
@@ -184,7 +187,7 @@ export function createAuditLog(cfg: Config['telemetry']['audit'], opts: AuditLog
   const serialize = (c: CompletedContext): string => {
     const r = c.request;
     let s = `{"v":1,"time":"${isoNow()}","event":"request","requestId":${q(cap(r.requestId, MAX_ID_CHARS))}${routeFields(r.route)}`;
-    s += `,"method":${q(cap(r.method, 32))},"path":${q(cap(r.path, MAX_PATH_CHARS))},"query":${q(redactQuery(r.rawQuery))},"clientIp":${q(r.client.ip)},"tls":${r.client.tls},"httpVersion":${q(r.client.httpVersion)}`;
+    s += `,"method":${q(cap(r.method, 32))},"path":${q(cap(r.path, MAX_PATH_CHARS))},"query":${q(redactQuery(r.rawQuery, MAX_QUERY_CHARS, queryNames))},"clientIp":${q(r.client.ip)},"tls":${r.client.tls},"httpVersion":${q(r.client.httpVersion)}`;
     const cert = r.client.certificate;
     if (cert !== undefined) s += `,"clientCert":{"subject":${q(cap(cert.subject, 1024))}}`;
     const p = r.principal;

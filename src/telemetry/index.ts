@@ -43,6 +43,7 @@ export type { HeaderRedactor, HeaderRedactorOptions } from './redact.js';
 export interface TelemetryOptions {
   /** Configured API-key header names; always redacted in events and logs. */
   readonly apiKeyHeaders?: readonly string[];
+  readonly apiKeyQueryParams?: readonly string[];
   /** Write audit events here instead of `cfg.audit.destination` (tests). */
   readonly auditStream?: NodeJS.WritableStream;
   /** Write operational logs here instead of stderr (tests). */
@@ -77,7 +78,7 @@ export interface Telemetry {
 /** Build the telemetry bundle from `telemetry` config. */
 export function createTelemetry(cfg: Config['telemetry'], opts: TelemetryOptions = {}): Telemetry {
   const apiKeyHeaders = opts.apiKeyHeaders ?? [];
-  const audit = createAuditLog(cfg.audit, { stream: opts.auditStream, apiKeyHeaders });
+  const audit = createAuditLog(cfg.audit, { stream: opts.auditStream, apiKeyHeaders, apiKeyQueryParams: opts.apiKeyQueryParams ?? [] });
   const metrics = createMetrics({ registry: opts.registry, collectDefault: opts.collectDefault, prefix: opts.metricsPrefix });
   const logger = pino(
     {

@@ -56,6 +56,10 @@ export function isSensitiveName(lowerName: string): boolean {
   return false;
 }
 
+function sensitive(lowerName: string, extra: ReadonlySet<string> | undefined): boolean {
+  return isSensitiveName(lowerName) || (extra !== undefined && extra.has(lowerName));
+}
+
 function decodeName(raw: string): string {
   let name = raw;
   if (name.includes('+')) name = name.replaceAll('+', ' ');
@@ -73,13 +77,13 @@ function decodeName(raw: string): string {
  * Redact one `&`-separated segment. Some servers also split on `;`, so each `;`-part is
  * checked too; from the first sensitive part on, the rest of the segment is redacted.
  */
-function redactSegment(seg: string): string {
+function redactSegment(seg: string, extra: ReadonlySet<string> | undefined): string {
   let start = 0;
   while (start < seg.length) {
     let end = seg.indexOf(';', start);
     if (end === -1) end = seg.length;
     const eq = seg.indexOf('=', start);
-    if (eq !== -1 && eq < end && isSensitiveName(decodeName(seg.slice(start, eq)))) {
+    if (eq !== -1 && eq < end && sensitive(decodeName(seg.slice(start, eq)), extra)) {
       return seg.slice(0, eq + 1) + REDACTED;
     }
     start = end + 1;
@@ -92,7 +96,7 @@ function redactSegment(seg: string): string {
  * by `[REDACTED]`, cut at `maxChars`. Work stops once the cap is reached, so a huge query
  * costs no more than a small one.
  */
-export function redactQuery(raw: string, maxChars: number = MAX_QUERY_CHARS): string {
+export function redactQuery(raw: string, maxChars: number = MAX_QUERY_CHARS, extra?: ReadonlySet<string>): string {
   if (raw === '') return '';
   let out = '';
   let start = 0;
@@ -100,7 +104,7 @@ export function redactQuery(raw: string, maxChars: number = MAX_QUERY_CHARS): st
     let end = raw.indexOf('&', start);
     if (end === -1) end = raw.length;
     if (start > 0) out += '&';
-    out += redactSegment(raw.slice(start, end));
+    out += redactSegment(raw.slice(start, end), extra);
     start = end + 1;
   }
   return out.length > maxChars ? out.slice(0, maxChars) : out;
