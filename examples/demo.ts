@@ -1,7 +1,7 @@
 /**
  * `npm start`: the whole demo in one command. Starts the example notes API on
- * 127.0.0.1:3001 in this process, then Portcullis in a child process with
- * examples/portcullis.yaml, and prints a few requests to try.
+ * 127.0.0.1:3001 and a stand-in identity provider on 127.0.0.1:9400 in this process, then
+ * Portcullis in a child process with examples/portcullis.yaml, and prints requests to try.
  *
  * Compiled to dist/examples/demo.js, so the repository root is two levels up.
  */
@@ -11,6 +11,7 @@ import net from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createExampleApi } from './api/server.js';
+import { IDP_PORT, createDemoIdp } from './idp.js';
 
 const API_HOST = '127.0.0.1';
 const API_PORT = 3001;
@@ -20,23 +21,41 @@ const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const cliPath = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
 const configPath = join(repoRoot, 'examples', 'portcullis.yaml');
 
+const G = `http://localhost:${GATEWAY_PORT}`;
 const BANNER = `
   Portcullis is protecting the notes API.
-    gateway  http://localhost:${GATEWAY_PORT}  ->  backend http://${API_HOST}:${API_PORT}
+    gateway  ${G}  ->  backend http://${API_HOST}:${API_PORT}
+    identity provider (demo)  http://127.0.0.1:${IDP_PORT}
 
-  Passes (alice reads her notes):
-    curl -H 'x-api-key: demo-key-alice' http://localhost:${GATEWAY_PORT}/v1/users/u-1001/notes
+  Passes (alice reads her notes with her API key):
+    curl -H 'x-api-key: demo-key-alice' ${G}/v1/users/u-1001/notes
 
-  Refused, no credentials (401):
-    curl -i http://localhost:${GATEWAY_PORT}/v1/users/u-1001/notes
+  Refused, no credentials (401 unauthenticated):
+    curl -i ${G}/v1/users/u-1001/notes
 
   Refused as an attack, path traversal (400 path_not_normalized):
-    curl -i --path-as-is 'http://localhost:${GATEWAY_PORT}/v1/users/../admin/stats'
+    curl -i --path-as-is '${G}/v1/users/../admin/stats'
 
   Refused as malformed, request smuggling attempt (400 ambiguous_framing):
     curl -i -H 'x-api-key: demo-key-alice' -H 'Content-Type: application/json' \\
          -H 'Content-Length: 3' -H 'Transfer-Encoding: chunked' -d abc \\
-         http://localhost:${GATEWAY_PORT}/v1/users/u-1001/notes
+         ${G}/v1/users/u-1001/notes
+
+  Access control:
+    # BOLA: alice asks for bob's note (403 object_access_denied)
+    curl -i -H 'x-api-key: demo-key-alice' ${G}/v1/notes/n-2004
+    # mass assignment: alice tries to give her note to bob (403 property_not_writable)
+    curl -i -X PUT -H 'x-api-key: demo-key-alice' -H 'Content-Type: application/json' \\
+         -d '{"title":"t","body":"b","ownerId":"u-1002"}' ${G}/v1/notes/n-2001
+    # data exposure: internalNotes is removed for alice, shown to carol (admin)
+    curl -H 'x-api-key: demo-key-alice' ${G}/v1/users/u-1001
+    curl -H 'x-api-key: demo-key-carol' ${G}/v1/users/u-1001
+    # admin only (403 role_required for alice)
+    curl -i -H 'x-api-key: demo-key-alice' ${G}/v1/admin/stats
+
+  A JWT instead of a key:
+    TOKEN=$(curl -s 'http://127.0.0.1:${IDP_PORT}/token?sub=u-1002')
+    curl -H "Authorization: Bearer $TOKEN" ${G}/v1/users/u-1002/notes
 
   Metrics (Prometheus):
     curl http://127.0.0.1:9090/metrics
@@ -79,6 +98,15 @@ async function main(): Promise<void> {
   });
   console.log(`demo: notes API listening on http://${API_HOST}:${API_PORT}`);
 
+  const idp = await createDemoIdp();
+  await new Promise<void>((ok) => {
+    idp.once('error', (err: NodeJS.ErrnoException) => {
+      console.error(`demo: cannot start the demo identity provider on 127.0.0.1:${IDP_PORT}: ${err.message}`);
+      process.exit(1);
+    });
+    idp.listen(IDP_PORT, '127.0.0.1', ok);
+  });
+
   // Own process group: Ctrl-C in the terminal reaches only this process, which forwards
   // exactly one signal to the gateway (a second SIGINT would skip its graceful drain).
   const gateway = spawn(process.execPath, [cliPath, 'run', '-c', configPath], {
@@ -103,6 +131,8 @@ async function main(): Promise<void> {
   gateway.once('exit', (code, signal) => {
     api.closeAllConnections();
     api.close();
+    idp.closeAllConnections();
+    idp.close();
     if (signal !== null) console.error(`demo: gateway stopped by ${signal}`);
     process.exit(code ?? (signal === 'SIGINT' || signal === 'SIGTERM' ? 0 : 1));
   });

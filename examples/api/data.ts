@@ -21,7 +21,8 @@ export interface User {
 /** A note owned by one user. */
 export interface Note {
   readonly id: string;
-  readonly ownerId: string;
+  /** Mutable on purpose: the naive PUT handler lets a client reassign it (mass assignment). */
+  ownerId: string;
   /** Copied from the owner: a typical over-sharing denormalization. */
   readonly ownerEmail: string;
   title: string;
@@ -36,6 +37,8 @@ export interface NoteInput {
   readonly title: string;
   readonly body: string;
   readonly tags: string[];
+  /** Honoured by the naive backend when present: the gateway refuses it (`readOnly`). */
+  readonly ownerId?: string;
 }
 
 /** The service's state. */

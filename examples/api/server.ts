@@ -11,10 +11,11 @@
  *   GET    /v1/users/{userId}/notes
  *   POST   /v1/users/{userId}/notes        body {title, body, tags?}
  *   GET    /v1/notes/{noteId}
- *   PUT    /v1/notes/{noteId}              body {title, body, tags?}
+ *   PUT    /v1/notes/{noteId}              body {title, body, tags?, ownerId?}  (ownerId: a mass-assignment bug)
  *   DELETE /v1/notes/{noteId}
  *   GET    /v1/search?q=&limit=
  *   GET    /v1/admin/stats
+ *   GET    /internal/owners/notes/{noteId}  the owner of a note (for the gateway's ownership lookup)
  *
  * Run: `node dist/examples/api/server.js --port 3001` (127.0.0.1 by default).
  */
@@ -109,7 +110,9 @@ function toNoteInput(value: unknown): NoteInput {
   if (!isStringArray(tags) || tags.length > 20 || tags.some((t) => t.length < 1 || t.length > 32)) {
     throw new HttpError(400, 'invalid_body', '`tags` must be an array of at most 20 strings of 1 to 32 characters.');
   }
-  return { title, body, tags };
+  const { ownerId } = value as Record<string, unknown>;
+  // The mistake many backends make: a field the client should never set is copied from the body.
+  return typeof ownerId === 'string' ? { title, body, tags, ownerId } : { title, body, tags };
 }
 
 function methodNotAllowed(allow: readonly string[]): HttpError {
@@ -137,6 +140,12 @@ async function handle(store: Store, req: IncomingMessage, res: ServerResponse): 
   const url = new URL(req.url ?? '/', 'http://notes.invalid');
   const method = req.method ?? 'GET';
   const seg = url.pathname.split('/').slice(1).map((s) => decodeURIComponent(s));
+  // GET /internal/owners/notes/{noteId}: who owns a note. For the gateway's ownership lookup;
+  // it is not in the OpenAPI document, so the gateway never forwards a client to it.
+  if (seg[0] === 'internal' && seg[1] === 'owners' && seg[2] === 'notes' && seg[3] !== undefined && seg.length === 4) {
+    if (method !== 'GET') throw methodNotAllowed(['GET']);
+    return send(res, 200, { ownerId: findNote(store, seg[3]).ownerId });
+  }
   if (seg[0] !== 'v1') throw new HttpError(404, 'not_found', 'No such route.');
   const [, a, b, c, ...rest] = seg;
   if (rest.length > 0) throw new HttpError(404, 'not_found', 'No such route.');
@@ -180,6 +189,7 @@ async function handle(store: Store, req: IncomingMessage, res: ServerResponse): 
       note.title = input.title;
       note.body = input.body;
       note.tags = input.tags;
+      if (input.ownerId !== undefined && USER_ID.test(input.ownerId)) note.ownerId = input.ownerId;
       note.updatedAt = new Date().toISOString();
       return send(res, 200, note);
     }
