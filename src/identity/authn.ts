@@ -90,10 +90,14 @@ export class AuthnStage implements Stage {
     return this.refuse([{ kind: 'refused', verifier: this.single!, failure: r }]);
   }
 
-  private async evaluate(ctx: RequestContext): Promise<Decision> {
-    const outcomes: Outcome[] = [];
-    const memo = new Map<SchemeVerifier, AuthResult | undefined>();
-    for (const req of this.requirements) {
+  /**
+   * Alternatives in order, schemes in order, each verifier asked at most once. Synchronous
+   * until a verifier answers with a promise (a signature to check, an introspection call):
+   * then it resumes at the same alternative once that answer is in.
+   */
+  private evaluate(ctx: RequestContext, memo = new Map<SchemeVerifier, AuthResult | undefined>(), from = 0, outcomes: Outcome[] = []): Decision | Promise<Decision> {
+    for (let i = from; i < this.requirements.length; i++) {
+      const req = this.requirements[i]!;
       let principal: Principal | undefined;
       let failed: Outcome | undefined;
       for (const { verifier, scopes } of req.schemes) {
@@ -101,7 +105,13 @@ export class AuthnStage implements Stage {
         if (memo.has(verifier)) r = memo.get(verifier);
         else {
           const got = verifier.authenticate(ctx);
-          r = got instanceof Promise ? await got : got;
+          if (got instanceof Promise) {
+            return got.then((res) => {
+              memo.set(verifier, res);
+              return this.evaluate(ctx, memo, i, outcomes);
+            });
+          }
+          r = got;
           memo.set(verifier, r);
         }
         if (r === undefined) failed = { kind: 'missing', verifier };
