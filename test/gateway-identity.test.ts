@@ -445,3 +445,79 @@ apis:
     assert.equal((await get('/bound', false, bound)).status, 401, 'no certificate: the mTLS half of the requirement fails');
   });
 });
+
+describe('API keys in the query string (opt-in) and JWTs checked with local keys', () => {
+  let up: Upstream;
+  let gw: TestGateway;
+  const secret = 'a-shared-hmac-secret-of-at-least-32-bytes!';
+  let rsaToken: string;
+
+  before(async () => {
+    up = await startUpstream();
+    const rsa = await generateKeyPair('RS256', { extractable: true });
+    const { exportSPKI } = await import('jose');
+    const pem = await exportSPKI(rsa.publicKey);
+    rsaToken = await new SignJWT({ scope: 'r' }).setProtectedHeader({ alg: 'RS256' }).setIssuer('local').setAudience('t').setSubject('pem-user').setExpirationTime('5m').sign(rsa.privateKey);
+    gw = await startTestGateway(
+      `version: 1
+listeners: [{ port: 0, host: 127.0.0.1 }]
+admin: { enabled: false }
+identity:
+  apiKeys:
+    allowQuery: true
+    keys: [{ id: q, sha256: ${hashApiKey('query-key-1')}, owner: q-user }]
+  schemes:
+    byQuery: { type: apiKey, in: query, name: k }
+    pem: { type: jwt, issuer: local, audiences: [t], algorithms: [RS256], keys: [{ file: ./rsa.pem }] }
+    hmac: { type: jwt, issuer: local, audiences: [t], algorithms: [HS256], keys: [{ secret: '\${HMAC_SECRET}' }] }
+routes:
+  - { name: q, methods: [GET], path: /q, upstream: ${up.url}, security: [{ byQuery: [] }] }
+  - { name: pem, methods: [GET], path: /pem, upstream: ${up.url}, security: [{ pem: [r] }] }
+  - { name: hmac, methods: [GET], path: /hmac, upstream: ${up.url}, security: [{ hmac: [] }] }
+`,
+      { 'rsa.pem': pem },
+      { HMAC_SECRET: secret },
+    );
+  });
+  after(async () => {
+    await gw.close();
+    await up.close();
+  });
+
+  test('the key is accepted from ?k= and redacted from the audit event; the config warns about it', async () => {
+    const ok = await request(`${gw.url}/q?k=query-key-1&x=1`);
+    await ok.body.dump();
+    assert.equal(ok.statusCode, 200);
+    const bad = await request(`${gw.url}/q?k=nope`);
+    assert.equal(bad.statusCode, 401);
+    assert.equal(((await bad.body.json()) as { code: string }).code, 'invalid_api_key');
+    const twice = await request(`${gw.url}/q?k=query-key-1&k=query-key-1`);
+    assert.equal(twice.statusCode, 401, 'a repeated key parameter is ambiguous');
+    await twice.body.dump();
+    const events = await gw.waitEvents(3);
+    const text = JSON.stringify(events);
+    assert.equal(text.includes('query-key-1'), false, 'the key reached the audit log');
+    assert.match(text, /k=\[REDACTED\]&x=1/);
+    const { loadConfig } = await import('../src/config/index.js');
+    const loaded = await loadConfig(gw.configFile, { env: { HMAC_SECRET: secret } });
+    assert.ok(loaded.ok);
+    assert.match(loaded.warnings.map((w) => `${w.path}: ${w.message}`).join('\n'), /identity\.apiKeys\.allowQuery: API keys in query strings end up in proxy logs/);
+  });
+
+  test('a PEM public key from a file and an HMAC secret from the environment verify tokens', async () => {
+    const pem = await request(`${gw.url}/pem`, { headers: { authorization: `Bearer ${rsaToken}` } });
+    await pem.body.dump();
+    assert.equal(pem.statusCode, 200);
+    const hs = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setIssuer('local').setAudience('t').setSubject('h').setExpirationTime('5m').sign(Buffer.from(secret));
+    const hmac = await request(`${gw.url}/hmac`, { headers: { authorization: `Bearer ${hs}` } });
+    await hmac.body.dump();
+    assert.equal(hmac.statusCode, 200);
+    const forged = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setIssuer('local').setAudience('t').setSubject('h').setExpirationTime('5m').sign(Buffer.from('another-secret-another-secret-another-secret'));
+    const refused = await request(`${gw.url}/hmac`, { headers: { authorization: `Bearer ${forged}` } });
+    assert.equal(((await refused.body.json()) as { code: string }).code, 'token_signature_invalid');
+    // HS256 against the RSA-keyed scheme: algorithm confusion is refused.
+    const confused = await new SignJWT({ scope: 'r' }).setProtectedHeader({ alg: 'HS256' }).setIssuer('local').setAudience('t').setSubject('x').setExpirationTime('5m').sign(Buffer.from(readFileSync(join(gw.dir, 'rsa.pem'))));
+    const c = await request(`${gw.url}/pem`, { headers: { authorization: `Bearer ${confused}` } });
+    assert.equal(((await c.body.json()) as { code: string }).code, 'token_alg_not_allowed');
+  });
+});

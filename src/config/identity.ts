@@ -79,6 +79,13 @@ export async function normalizeSchemes(raw: RawConfig, filled: RawConfig, ctx: L
   const allowQuery = apiKeys?.allowQuery ?? false;
   const schemes: Record<string, IdentitySchemeConfig> = {};
   const rawSchemes = raw.identity?.schemes ?? {};
+  if (allowQuery) {
+    ctx.report(
+      'warning',
+      ['identity', 'apiKeys', 'allowQuery'],
+      'API keys in query strings end up in proxy logs, browser history and Referer headers; prefer a header (the parameter is redacted from audit events)',
+    );
+  }
 
   for (const [name, s] of Object.entries(filled.identity?.schemes ?? {})) {
     const at: Segment[] = ['identity', 'schemes', name];
