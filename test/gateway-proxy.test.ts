@@ -17,10 +17,10 @@ paths:
   /health:
     get: { operationId: health, security: [], responses: { '200': { description: ok } } }
   /notes/{noteId}:
-    get: { operationId: getNote, responses: { '200': { description: ok } } }
+    get: { operationId: getNote, parameters: [{ name: full, in: query, schema: { type: integer } }], responses: { '200': { description: ok } } }
     delete: { operationId: deleteNote, responses: { '204': { description: ok } } }
   /notes:
-    post: { operationId: createNote, responses: { '201': { description: ok } } }
+    post: { operationId: createNote, requestBody: { content: { '*/*': {} } }, responses: { '201': { description: ok } } }
 `;
 
 describe('proxy: passthrough, header hygiene, request ids', () => {

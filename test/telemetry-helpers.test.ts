@@ -65,6 +65,7 @@ export function completed(i: ContextInput = {}): CompletedContext {
     principal: i.principal,
     body: undefined,
     json: undefined,
+    inputs: undefined,
     findings: i.findings ?? [],
     timings: i.timings ?? [{ stage: 'authn', us: 42 }],
     responseHeaders: {},

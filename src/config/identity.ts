@@ -429,9 +429,13 @@ export function operationAccess(
 
   const out = new Map<string, AccessConfig>();
   const reported = new Set<string>();
+  if (api.public === true && spec.operations.some((op) => op.security !== undefined && op.security.length > 0)) {
+    ctx.report('warning', ['apis', apiIndex, 'public'], 'public: true: the security requirements of the OpenAPI document are not enforced for this API');
+  }
   for (const op of spec.operations) {
     let security: RequirementConfig[] | undefined;
-    if (op.security !== undefined) {
+    // A public API checks no credentials, so its schemes need nothing to verify them.
+    if (op.security !== undefined && api.public !== true) {
       security = [];
       for (const req of op.security) {
         const alt: { scheme: string; scopes: readonly string[] }[] = [];

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { loadOpenApi, normalizeBasePath, type LoadOpenApiResult } from '../contract/index.js';
 import { describeFsError, displayPath, keyPath } from './diagnostics.js';
+import { compileContracts } from './contract.js';
 import { normalizeSchemes, operationAccess, routeAccess } from './identity.js';
 import { ConfigSchema, type RawApi, type RawConfig, type RawCors, type RawListener, type RawRoute, type RawSecurityHeaders, type RawUpstream } from './schema.js';
 import type { SchemaNode } from './schema-walk.js';
@@ -21,6 +22,7 @@ import type {
   ApiConfig,
   ApiKeyConfig,
   Config,
+  ContractConfig,
   CorsConfig,
   Diagnostic,
   HttpMethodName,
@@ -151,6 +153,7 @@ export async function normalize(raw: RawConfig, filled: RawConfig, ctx: LoadCont
     const up = useUpstream(a.upstream, [...at, 'upstream']);
     const pol = policy(a, at, limits, ctx);
     if (!result?.spec) continue;
+    const contractCfg = contractConfig(must(a.contract, 'contract'));
     apis.push({
       ...pol,
       name: a.name,
@@ -162,6 +165,8 @@ export async function normalize(raw: RawConfig, filled: RawConfig, ctx: LoadCont
       hosts: a.hosts,
       keyPath: `apis[${i}]`,
       access: operationAccess(a, i, result.spec, schemes, allowQuery, ctx),
+      contract: contractCfg,
+      contracts: compileContracts(result.spec, contractCfg, ctx),
     });
   }
 
@@ -372,8 +377,33 @@ function policy(x: RawApi | RawRoute, at: Segment[], limits: LimitsConfig, ctx: 
       cors: stage('cors'),
       authn: stage('authn'),
       authz: stage('authz'),
+      contract: stage('contract'),
       properties: stage('properties'),
+      'response-contract': stage('response-contract'),
       'security-headers': stage('security-headers'),
+    },
+  };
+}
+
+function contractConfig(c: NonNullable<RawApi['contract']>): ContractConfig {
+  const r = must(c.responses, 'contract.responses');
+  const l = must(c.limits, 'contract.limits');
+  return {
+    strict: must(c.strict, 'contract.strict'),
+    responses: {
+      validate: must(r.validate, 'responses.validate') as ContractConfig['responses']['validate'],
+      undeclaredProperties: must(r.undeclaredProperties, 'responses.undeclaredProperties') as ContractConfig['responses']['undeclaredProperties'],
+      leakGuard: must(r.leakGuard, 'responses.leakGuard') as ContractConfig['responses']['leakGuard'],
+      leakGuardInternalIps: must(r.leakGuardInternalIps, 'responses.leakGuardInternalIps'),
+    },
+    limits: {
+      maxQueryParams: must(l.maxQueryParams, 'limits.maxQueryParams'),
+      maxDepth: must(l.maxDepth, 'limits.maxDepth'),
+      maxKeys: must(l.maxKeys, 'limits.maxKeys'),
+      maxStringLength: must(l.maxStringLength, 'limits.maxStringLength'),
+      maxArrayLength: must(l.maxArrayLength, 'limits.maxArrayLength'),
+      maxParts: must(l.maxParts, 'limits.maxParts'),
+      maxPartBytes: must(l.maxPartBytes, 'limits.maxPartBytes'),
     },
   };
 }

@@ -237,15 +237,71 @@ const RoutePolicy = {
         cors: Type.Optional(StageSettings('The CORS stage.')),
         authn: Type.Optional(StageSettings('The authentication stage (credentials, and the scopes of the security requirement).')),
         authz: Type.Optional(StageSettings('The authorization stage: roles (`x-portcullis-roles`) and object-level ownership (`x-portcullis-owner`).')),
+        contract: Type.Optional(StageSettings('Request validation against the OpenAPI operation: parameters, Content-Type, body (see `contract`).')),
         properties: Type.Optional(
           StageSettings('Property-level authorization: writes to `readOnly` or role-restricted properties, and removal of role-restricted response properties.'),
         ),
+        'response-contract': Type.Optional(StageSettings('Response validation, removal of undeclared properties, and the leak guard (see `contract.responses`).')),
         'security-headers': Type.Optional(StageSettings('The response security-headers stage.')),
       },
       { description: 'Per-stage mode and failure mode for this route.' },
     ),
   ),
 };
+
+const Contract = Obj(
+  {
+    strict: Type.Optional(
+      Type.Boolean({
+        default: true,
+        description: 'Refuse query parameters and body properties the operation does not declare. An operation can override it with `x-portcullis-strict`.',
+      }),
+    ),
+    responses: Type.Optional(
+      Obj(
+        {
+          validate: Type.Optional(
+            Type.Union([Type.Literal('off'), Type.Literal('monitor'), Type.Literal('enforce')], {
+              default: 'monitor',
+              description: 'Check JSON responses against the declared schema: `monitor` records violations, `enforce` replaces a non-conforming response with 502 `response_invalid`.',
+            }),
+          ),
+          undeclaredProperties: Type.Optional(
+            Type.Union([Type.Literal('strip'), Type.Literal('report'), Type.Literal('off')], {
+              default: 'strip',
+              description: 'Properties a response carries but its schema does not declare: removed (`strip`), recorded (`report`) or left (`off`). Per operation: `x-portcullis-response-filter`.',
+            }),
+          ),
+          leakGuard: Type.Optional(
+            Type.Union([Type.Literal('off'), Type.Literal('monitor'), Type.Literal('enforce')], {
+              default: 'enforce',
+              description: 'Responses carrying stack traces, SQL/ORM errors, framework debug pages, private keys or well-known secrets are replaced by 502 `response_leak_blocked` (`enforce`) or recorded (`monitor`).',
+            }),
+          ),
+          leakGuardInternalIps: Type.Optional(
+            Type.Boolean({ default: false, description: 'Also treat private IPv4 addresses (10/8, 172.16/12, 192.168/16, 127/8) in a response as a leak.' }),
+          ),
+        },
+        { description: 'What is checked on the way back.' },
+      ),
+    ),
+    limits: Type.Optional(
+      Obj(
+        {
+          maxQueryParams: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000, default: 100, description: 'Most query parameters.' })),
+          maxDepth: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 64, description: 'Deepest JSON nesting.' })),
+          maxKeys: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000_000, default: 10000, description: 'Most object members in a JSON body, in total.' })),
+          maxStringLength: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_073_741_824, default: 1_000_000, description: 'Longest JSON string.' })),
+          maxArrayLength: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000_000, default: 10000, description: 'Longest JSON array.' })),
+          maxParts: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000, default: 100, description: 'Most parts of a multipart body.' })),
+          maxPartBytes: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_073_741_824, default: 10_485_760, description: 'Largest part of a multipart body.' })),
+        },
+        { description: 'Bounds on request bodies and queries, applied before schema validation.' },
+      ),
+    ),
+  },
+  { description: 'How the OpenAPI document is enforced (the positive security model).' },
+);
 
 const UpstreamRef = Type.String({
   minLength: 1,
@@ -284,6 +340,7 @@ const Api = Obj(
       Type.Boolean({ default: false, description: 'Remove `basePath` before forwarding (the upstream serves the operations at its root).' }),
     ),
     hosts: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { uniqueItems: true, description: 'Only match these Host names (default: any).' })),
+    contract: Type.Optional(Contract),
     schemes: Type.Optional(
       Type.Record(Type.String({ pattern: '^[A-Za-z0-9._-]{1,64}$' }), Type.String({ pattern: '^[A-Za-z0-9._-]{1,64}$' }), {
         additionalProperties: false,

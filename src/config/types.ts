@@ -4,6 +4,8 @@
  * (what the file says) is `RawConfig` in schema.ts.
  */
 
+import type { OperationContract } from './contract.js';
+
 export type Severity = 'error' | 'warning';
 
 /** One problem found in a config or OpenAPI file. */
@@ -213,6 +215,25 @@ export interface AccessConfig {
   readonly ownerAt: SourceLocation & { readonly path: string };
 }
 
+export interface ContractConfig {
+  readonly strict: boolean;
+  readonly responses: {
+    readonly validate: 'off' | 'monitor' | 'enforce';
+    readonly undeclaredProperties: 'strip' | 'report' | 'off';
+    readonly leakGuard: 'off' | 'monitor' | 'enforce';
+    readonly leakGuardInternalIps: boolean;
+  };
+  readonly limits: {
+    readonly maxQueryParams: number;
+    readonly maxDepth: number;
+    readonly maxKeys: number;
+    readonly maxStringLength: number;
+    readonly maxArrayLength: number;
+    readonly maxParts: number;
+    readonly maxPartBytes: number;
+  };
+}
+
 export interface StageSettingsConfig {
   readonly mode: 'enforce' | 'monitor' | 'off';
   readonly onError: 'fail-closed' | 'fail-open';
@@ -224,7 +245,7 @@ export interface RoutePolicyConfig {
   readonly cors: CorsConfig | undefined;
   readonly securityHeaders: SecurityHeadersConfig;
   /** Every stage has an entry (defaults filled). */
-  readonly stages: Readonly<Record<'cors' | 'authn' | 'authz' | 'properties' | 'security-headers', StageSettingsConfig>>;
+  readonly stages: Readonly<Record<'cors' | 'authn' | 'authz' | 'contract' | 'properties' | 'response-contract' | 'security-headers', StageSettingsConfig>>;
 }
 
 export interface ApiConfig extends RoutePolicyConfig {
@@ -240,6 +261,9 @@ export interface ApiConfig extends RoutePolicyConfig {
   readonly keyPath: string;
   /** Access rules per operationId. */
   readonly access: ReadonlyMap<string, AccessConfig>;
+  readonly contract: ContractConfig;
+  /** The compiled contract of each operation, by operationId. */
+  readonly contracts: ReadonlyMap<string, OperationContract>;
 }
 
 export interface RouteConfig extends RoutePolicyConfig {

@@ -213,6 +213,36 @@ export const ERRORS = {
     title: 'The request body is not valid JSON.',
     doc: 'A stage that checks the body (property-level or object-level authorization) needs JSON, and the body does not parse or declares another content type.',
   },
+  request_invalid: {
+    status: 400,
+    title: 'The request does not match the API contract.',
+    doc: 'A parameter or the body violates the OpenAPI operation: a missing required value, a wrong type or format, a value outside an enum, pattern or range, or (in strict mode) a query parameter or body property the operation does not declare. The problem body lists each violation as `location`, `name`, `pointer`, `rule` and `expected`, never the offending value.',
+  },
+  unsupported_media_type: {
+    status: 415,
+    title: 'The request body has a media type the operation does not accept.',
+    doc: 'The Content-Type is not one the operation declares in `requestBody.content`, or the operation takes no body at all. `Accept` lists the declared media types when there are any.',
+  },
+  json_limits_exceeded: {
+    status: 400,
+    title: 'The JSON body exceeds the allowed complexity.',
+    doc: 'The body is nested deeper, or has more members, longer strings or longer arrays than `contract.limits` allows. Checked before schema validation, so a hostile body costs little.',
+  },
+  operation_sunset: {
+    status: 410,
+    title: 'This operation has been retired.',
+    doc: 'The operation is deprecated and its sunset date (`x-portcullis-sunset`) has passed. Before that date, calls pass with `Deprecation` and `Sunset` headers.',
+  },
+  response_invalid: {
+    status: 502,
+    title: 'The upstream response does not match the API contract.',
+    doc: 'With `contract.responses.validate: enforce`, a JSON response that violates its declared schema (or has an undeclared status) is replaced by this answer. The violations are in the audit event.',
+  },
+  response_leak_blocked: {
+    status: 502,
+    title: 'The upstream response was withheld.',
+    doc: 'The response carried a stack trace, an SQL or ORM error, a framework debug page, a private key or a well-known secret (the leak guard, `contract.responses.leakGuard`). What was found is in the audit event, never in this answer.',
+  },
   admin_unauthorized: {
     status: 401,
     title: 'A valid admin token is required.',

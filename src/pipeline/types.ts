@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { ErrorCode } from './errors.js';
+import type { ProblemError } from './problem.js';
 
 /** What a stage answers. A stage never writes to the socket; the runner does. */
 export type Decision =
@@ -13,6 +14,8 @@ export type Decision =
       readonly status?: number;
       /** Extra headers for the refusal, e.g. WWW-Authenticate, Allow, Retry-After. */
       readonly headers?: Readonly<Record<string, string>>;
+      /** Contract violations listed in the problem body (location, pointer, rule; never values). */
+      readonly errors?: readonly ProblemError[];
     }
   /** Answer locally without an error (e.g. a CORS preflight). */
   | { readonly action: 'respond'; readonly status: number; readonly headers: Readonly<Record<string, string>> }
@@ -24,7 +27,7 @@ export type StageMode = 'enforce' | 'monitor' | 'off';
 export type FailureMode = 'fail-closed' | 'fail-open';
 
 /** Names of the stages a chain may hold, in chain order. */
-export type StageName = 'cors' | 'authn' | 'authz' | 'properties' | 'security-headers';
+export type StageName = 'cors' | 'authn' | 'authz' | 'contract' | 'properties' | 'response-contract' | 'security-headers';
 
 export interface ClientCertificate {
   readonly subject: string;
@@ -79,6 +82,8 @@ export interface RouteInfo {
   readonly public: boolean;
   readonly upstream: string;
   readonly maxBodyBytes: number;
+  /** The OpenAPI operation is `deprecated: true`. */
+  readonly deprecated?: boolean;
 }
 
 export interface RequestContext {
@@ -99,12 +104,29 @@ export interface RequestContext {
   principal: Principal | undefined;
   /** The request body, only when a stage in the chain has `needsBody`. */
   body: Buffer | undefined;
+  /**
+   * Every request input that passed contract validation, with its declared type: later stages
+   * (threat detection) skip values that proved to be an integer, an enum member, a uuid …
+   * Undefined until the contract stage ran.
+   */
+  inputs: readonly TypedInputInfo[] | undefined;
   /** The body parsed as JSON, by the first stage that needed it (see access/stages.ts). */
   json: { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly reason: string } | undefined;
   readonly findings: Finding[];
   readonly timings: StageTiming[];
   /** Headers stages want on the final response, allowed or denied (CORS, rate-limit budget …). */
   readonly responseHeaders: Record<string, string>;
+}
+
+/** A validated request input and what the contract declares about it. */
+export interface TypedInputInfo {
+  readonly location: 'path' | 'query' | 'header' | 'cookie' | 'body';
+  /** Parameter name, or a JSON pointer into the body. */
+  readonly name: string;
+  readonly type: string | undefined;
+  readonly format: string | undefined;
+  readonly enumerated: boolean;
+  readonly patterned: boolean;
 }
 
 export interface ResponseContext {

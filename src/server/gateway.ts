@@ -15,7 +15,7 @@ import type { TLSSocket } from 'node:tls';
 import type { Dispatcher } from 'undici';
 import type { ErrorCode } from '../pipeline/errors.js';
 import { ERRORS } from '../pipeline/errors.js';
-import { PROBLEM_CONTENT_TYPE, problemBody } from '../pipeline/problem.js';
+import { PROBLEM_CONTENT_TYPE, problemBody, type ProblemError } from '../pipeline/problem.js';
 import { runComplete, runRequest, runResponse, type RunResult } from '../pipeline/runner.js';
 import type { ChainEntry, ClientCertificate, CompletedContext, Decision, Outcome, RequestContext, ResponseContext, RouteInfo, StageName } from '../pipeline/types.js';
 import { clientResponseHeaders, isSafeHost, upstreamRequestHeaders } from '../proxy/headers.js';
@@ -78,6 +78,7 @@ export function newRequestContext(
     principal: undefined,
     body: undefined,
     json: undefined,
+    inputs: undefined,
     findings: [],
     timings: [],
     responseHeaders: {},
@@ -397,7 +398,7 @@ class Exchange {
   }
 
   /** Refuses with a problem+json answer. */
-  deny(code: ErrorCode, reason: string, extra?: Readonly<Record<string, string>>, status?: number, outcome: Outcome = 'denied'): void {
+  deny(code: ErrorCode, reason: string, extra?: Readonly<Record<string, string>>, status?: number, outcome: Outcome = 'denied', errors?: readonly ProblemError[]): void {
     const res = this.res;
     const st = status ?? ERRORS[code].status;
     if (res.headersSent) {
@@ -406,7 +407,7 @@ class Exchange {
       destroyResponse(res);
       return;
     }
-    const body = problemBody(code, this.ctx.requestId, status);
+    const body = problemBody(code, this.ctx.requestId, status, errors);
     const h = this.baseHeaders();
     if (extra !== undefined) Object.assign(h, extra);
     h['content-length'] = Buffer.byteLength(body);
@@ -625,7 +626,7 @@ export class Gateway {
 
   private afterRequestStages(ex: Exchange, result: RunResult, peerTrusted: boolean): void {
     const d = result.decision;
-    if (d.action === 'deny') return ex.deny(d.code, d.reason, d.headers, d.status, d.code === 'stage_failed' ? 'error' : 'denied');
+    if (d.action === 'deny') return ex.deny(d.code, d.reason, d.headers, d.status, d.code === 'stage_failed' ? 'error' : 'denied', d.errors);
     if (d.action === 'respond') return ex.respond(d.status, d.headers);
     if (d.action === 'challenge') return ex.deny('internal_error', 'challenge not available', undefined, undefined, 'error');
     const route = ex.route!;

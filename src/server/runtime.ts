@@ -9,6 +9,8 @@ import { Identity } from '../identity/registry.js';
 import { compileOperationAccess, parseOwnershipExtension } from '../access/extensions.js';
 import { RolesStage } from '../access/roles.js';
 import { OwnershipStage, PropertiesStage } from '../access/stages.js';
+import type { OperationContract } from '../config/contract.js';
+import { ContractBodyStage, ContractHeadStage, ResponseContractStage } from '../contract/stages.js';
 import type { OwnershipPolicy } from '../access/ownership.js';
 import type { ReadPolicy, WritePolicy } from '../access/properties.js';
 import type { ChainEntry, RouteInfo, Stage, StageName } from '../pipeline/types.js';
@@ -122,6 +124,7 @@ export function buildRuntime(config: Config, previous?: Runtime): BuildResult {
     stripPrefix: string,
     access: AccessConfig | undefined,
     policies: { ownership: OwnershipPolicy | undefined; write: WritePolicy | undefined; read: ReadPolicy | undefined },
+    contract?: { readonly op: OperationContract; readonly cfg: ApiConfig['contract'] },
   ): CompiledRoute => {
     const upstream = poolFor(info.upstream);
     const chain: ChainEntry[] = [];
@@ -146,12 +149,33 @@ export function buildRuntime(config: Config, previous?: Runtime): BuildResult {
         if (o !== undefined) chain.push(o);
       }
     }
+    if (contract !== undefined) {
+      const c = contract.op;
+      const head = entry(new ContractHeadStage(c.params, c.body, { deprecated: c.deprecated, sunset: c.sunset }), policy, 'contract');
+      if (head !== undefined) chain.push(head);
+      if (c.body !== undefined) {
+        const b = entry(new ContractBodyStage(c.body), policy, 'contract');
+        if (b !== undefined) chain.push(b);
+      }
+    }
     if (policies.write !== undefined || policies.read !== undefined) {
       const p = entry(new PropertiesStage(policies.write, policies.read, methods[0] ?? 'GET'), policy, 'properties');
       if (p !== undefined) chain.push(p);
     }
     const sh = entry(new SecurityHeadersStage(policy.securityHeaders), policy, 'security-headers');
     if (sh !== undefined) chain.push(sh);
+    if (contract !== undefined) {
+      // Last in the chain, so first on the way back: the leak guard sees the upstream's bytes.
+      const r = contract.cfg.responses;
+      const stage = new ResponseContractStage(contract.op.responses, {
+        validate: r.validate,
+        undeclared: contract.op.undeclared,
+        leakGuard: r.leakGuard,
+        internalIps: r.leakGuardInternalIps,
+      });
+      const e = entry(stage, policy, 'response-contract');
+      if (e !== undefined) chain.push(e);
+    }
     return {
       info,
       chain,
@@ -177,12 +201,13 @@ export function buildRuntime(config: Config, previous?: Runtime): BuildResult {
         public: pub,
         upstream: api.upstream,
         maxBodyBytes: api.maxBodyBytes,
+        deprecated: op.deprecated,
       });
       specs.push({
         methods: [op.method],
         template: joinPrefix(api.basePath, op.path),
         hosts: api.hosts,
-        value: compile({ ...api, public: pub }, info, [op.method], api.stripBasePath ? api.basePath : '', api.access.get(op.operationId), compileOperationAccess(api.spec, op)),
+        value: compile({ ...api, public: pub }, info, [op.method], api.stripBasePath ? api.basePath : '', api.access.get(op.operationId), compileOperationAccess(api.spec, op), contractOf(api, op.operationId)),
       });
       owners.push(api.keyPath);
     }
@@ -240,6 +265,11 @@ export function buildRuntime(config: Config, previous?: Runtime): BuildResult {
       loadedAt: Date.now(),
     },
   };
+}
+
+function contractOf(api: ApiConfig, operationId: string): { op: OperationContract; cfg: ApiConfig['contract'] } | undefined {
+  const op = api.contracts.get(operationId);
+  return op === undefined ? undefined : { op, cfg: api.contract };
 }
 
 /** `apis[0]` → ['apis', 0]. */

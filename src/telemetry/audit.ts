@@ -23,6 +23,7 @@ import { MAX_QUERY_CHARS, createHeaderRedactor, redactQuery } from './redact.js'
  * - `requestId` — the request id (also sent to the client and upstream).
  * - `route` — the matched route's stable id (`<api>:<operationId>` or `route:<name>`).
  * - `api`, `operationId` — the API and OpenAPI operation, when the route comes from a spec.
+ * - `deprecated` — `true` when the operation is deprecated (absent otherwise).
  * - `method` — the HTTP method.
  * - `path` — the normalized path (percent-decoded, dot-segment free), capped at 2 KiB.
  * - `query` — the raw query string; the value of every parameter whose name contains
@@ -138,6 +139,8 @@ function routeFields(route: RouteInfo): string {
     text = `,"route":${q(route.id)}`;
     if (route.api !== undefined) text += `,"api":${q(route.api)}`;
     if (route.operationId !== undefined) text += `,"operationId":${q(route.operationId)}`;
+    // A deprecated operation still being called is a zombie endpoint: every call says so.
+    if (route.deprecated === true) text += `,"deprecated":true`;
     routeFieldCache.set(route, text);
   }
   return text;
