@@ -68,7 +68,10 @@ export interface Located {
 
 /** Escape one JSON pointer segment (RFC 6901). */
 export function escapePointerSegment(s: string | number): string {
-  return String(s).replaceAll('~', '~0').replaceAll('/', '~1');
+  if (typeof s === 'number') return String(s);
+  // Most names need no escaping: no new strings on that path (it runs per body member).
+  if (s.indexOf('~') < 0 && s.indexOf('/') < 0) return s;
+  return s.replaceAll('~', '~0').replaceAll('/', '~1');
 }
 
 /** Split a JSON pointer into unescaped segments; undefined when it is not a pointer. */

@@ -9,7 +9,8 @@
  *
  * - JSON (`application/json`, `…+json`): a linear byte pre-scan refuses bodies over the depth,
  *   member-count and array-length bounds before anything is allocated (`json_limits_exceeded`);
- *   then {@link parseJsonBody} (strict UTF-8, duplicate member names refused → `body_not_json`);
+ *   then strict UTF-8 and JSON.parse; a duplicate member name (fewer members parsed than the
+ *   pre-scan counted) is refused → `body_not_json`;
  *   then a walk for string lengths and the keys `__proto__`, `constructor`, `prototype`
  *   (`request_invalid`, rule `forbiddenKey`); then the media type's schema (ajv).
  * - `application/x-www-form-urlencoded`: pairs (`+` is a space, percent-decoding is strict, the
@@ -44,7 +45,7 @@
  * the schema (at most {@link MAX_EXPR_LEAVES} schemas are considered for one place of a body).
  * No regular expression sees the body.
  */
-import { parseJsonBody } from '../access/properties.js';
+import { isUtf8 } from 'node:buffer';
 import { escapePointerSegment, isObject, SchemaResolver, type JsonObject } from '../access/schema-resolve.js';
 import type { ApiOperation, LoadedSpec } from '../config/types.js';
 import type { CompiledSchema, SchemaCompiler, TypedInput, Violation } from './schema-compiler.js';
@@ -408,7 +409,15 @@ class SchemaView {
   }
 
   /** The schema of member `key` of an object described by `e`. */
+  /** `member` and `declared` answers per expression and member name, a bounded number of names each. */
+  private readonly memberMemo = new Map<Expr, Map<string, Expr>>();
+  private readonly declaredMemo = new Map<Expr, Map<string, Declared>>();
+
   member(e: Expr, key: string): Expr {
+    return memo(this.memberMemo, e, key, () => this.memberOf(e, key));
+  }
+
+  private memberOf(e: Expr, key: string): Expr {
     switch (e.k) {
       case 'own': {
         const s = e.s;
@@ -464,6 +473,10 @@ class SchemaView {
 
   /** Whether member `key` is declared for an object described by `e` (strict mode). */
   declared(e: Expr, key: string): Declared {
+    return memo(this.declaredMemo, e, key, () => this.declaredOf(e, key));
+  }
+
+  private declaredOf(e: Expr, key: string): Declared {
     switch (e.k) {
       case 'own': {
         const s = e.s;
@@ -536,6 +549,19 @@ function fail(code: BodyErrorCode, reason: string, violations: Violation[]): Fai
 
 function v(pointer: string, rule: string, expected: string): Violation {
   return { location: 'body', name: '', pointer, rule, expected };
+}
+
+/** Names remembered per expression: member names come from requests, so the memo is bounded. */
+const MEMO_NAMES = 256;
+
+function memo<V>(store: Map<Expr, Map<string, V>>, e: Expr, key: string, compute: () => V): V {
+  let names = store.get(e);
+  const hit = names?.get(key);
+  if (hit !== undefined) return hit;
+  const value = compute();
+  if (names === undefined) store.set(e, (names = new Map()));
+  if (names.size < MEMO_NAMES) names.set(key, value);
+  return value;
 }
 
 function ptr(parent: string, key: string | number): string {
@@ -635,58 +661,81 @@ function jsonPrescan(buf: Uint8Array, limits: BodyLimits, budget: JsonBudget, ba
  * re-checks the counts (the pre-scan is exact on valid JSON; this makes it certain).
  * Iterative, so depth costs no stack.
  */
-function jsonWalk(root: unknown, limits: BodyLimits, base: string): { limit?: Violation; forbidden: Violation[] } {
+function jsonWalk(root: unknown, limits: BodyLimits, base: string): { limit?: Violation; forbidden: Violation[]; keys: number } {
   const forbidden: Violation[] = [];
-  const stack: { value: unknown; pointer: string }[] = [{ value: root, pointer: base }];
+  // Pointers are built only for a violation: a node knows its parent and its key.
+  interface Node {
+    readonly value: unknown;
+    readonly parent: Node | undefined;
+    readonly key: string | number;
+  }
+  const pointerOf = (n: Node | undefined, last?: string | number): string => {
+    const keys: (string | number)[] = last === undefined ? [] : [last];
+    for (let x = n; x !== undefined && x.parent !== undefined; x = x.parent) keys.push(x.key);
+    let out = base;
+    for (let i = keys.length - 1; i >= 0; i--) out = ptr(out, keys[i]!);
+    return out;
+  };
+  const stack: Node[] = [{ value: root, parent: undefined, key: '' }];
   let keys = 0;
-  const tooLong = (s: string) => s.length > limits.maxStringLength;
+  const max = limits.maxStringLength;
   for (let top = stack.pop(); top; top = stack.pop()) {
-    const { value, pointer } = top;
+    const value = top.value;
     if (typeof value === 'string') {
-      if (tooLong(value)) return { limit: v(pointer, 'maxStringLength', `strings of at most ${limits.maxStringLength} characters`), forbidden };
+      if (value.length > max) return { limit: v(pointerOf(top), 'maxStringLength', `strings of at most ${max} characters`), forbidden, keys };
     } else if (Array.isArray(value)) {
-      if (value.length > limits.maxArrayLength) return { limit: v(pointer, 'maxArrayLength', `at most ${limits.maxArrayLength} items in an array`), forbidden };
+      if (value.length > limits.maxArrayLength) return { limit: v(pointerOf(top), 'maxArrayLength', `at most ${limits.maxArrayLength} items in an array`), forbidden, keys };
       for (let i = value.length - 1; i >= 0; i--) {
         const item: unknown = value[i];
-        if (typeof item === 'object' && item !== null) stack.push({ value: item, pointer: ptr(pointer, i) });
-        else if (typeof item === 'string' && tooLong(item)) return { limit: v(ptr(pointer, i), 'maxStringLength', `strings of at most ${limits.maxStringLength} characters`), forbidden };
+        if (typeof item === 'object' && item !== null) stack.push({ value: item, parent: top, key: i });
+        else if (typeof item === 'string' && item.length > max) return { limit: v(pointerOf(top, i), 'maxStringLength', `strings of at most ${max} characters`), forbidden, keys };
       }
     } else if (isObject(value)) {
       const names = Object.keys(value);
       keys += names.length;
-      if (keys > limits.maxKeys) return { limit: v(pointer, 'maxKeys', `at most ${limits.maxKeys} object members in the body`), forbidden };
+      if (keys > limits.maxKeys) return { limit: v(pointerOf(top), 'maxKeys', `at most ${limits.maxKeys} object members in the body`), forbidden, keys };
       for (let i = names.length - 1; i >= 0; i--) {
         const name = names[i] as string;
-        const here = ptr(pointer, name);
-        if (tooLong(name)) return { limit: v(here, 'maxStringLength', `member names of at most ${limits.maxStringLength} characters`), forbidden };
+        if (name.length > max) return { limit: v(pointerOf(top, name), 'maxStringLength', `member names of at most ${max} characters`), forbidden, keys };
         if (FORBIDDEN_KEYS.has(name)) {
-          if (forbidden.length < MAX_VIOLATIONS) forbidden.push(v(here, 'forbiddenKey', `no member named ${name}`));
+          if (forbidden.length < MAX_VIOLATIONS) forbidden.push(v(pointerOf(top, name), 'forbiddenKey', `no member named ${name}`));
           continue;
         }
-        stack.push({ value: value[name], pointer: here });
+        const child: unknown = value[name];
+        if (typeof child === 'object' && child !== null) stack.push({ value: child, parent: top, key: name });
+        else if (typeof child === 'string' && child.length > max) return { limit: v(pointerOf(top, name), 'maxStringLength', `strings of at most ${max} characters`), forbidden, keys };
       }
     }
   }
-  return { forbidden };
+  return { forbidden, keys };
 }
 
 type JsonRead = { ok: true; value: unknown } | Failure;
 
 /** Pre-scan, parse, walk. `base` prefixes pointers (a multipart part's name). */
-function readJson(buf: Buffer, contentType: string, limits: BodyLimits, budget: JsonBudget, base: string, notJson: BodyErrorCode): JsonRead {
+function readJson(buf: Buffer, _contentType: string, limits: BodyLimits, budget: JsonBudget, base: string, notJson: BodyErrorCode): JsonRead {
+  const keysBefore = budget.keys;
   const over = jsonPrescan(buf, limits, budget, base);
   if (over) return fail('json_limits_exceeded', `the JSON body exceeds ${over.rule} at ${over.pointer || '/'}`, [over]);
-  const parsed = parseJsonBody(buf, contentType, limits.maxDepth);
-  if (!parsed.ok) {
-    if (parsed.reason.includes('nested deeper than')) return fail('json_limits_exceeded', parsed.reason, [v(base, 'maxDepth', `nesting at most ${limits.maxDepth} deep`)]);
-    const rule = parsed.reason.includes('duplicate member') ? 'duplicateKey' : parsed.reason.includes('UTF-8') ? 'encoding' : 'json';
-    const expected = rule === 'duplicateKey' ? 'no duplicate member names' : rule === 'encoding' ? 'UTF-8 text' : 'a well-formed JSON text';
-    return fail(notJson, parsed.reason, [v(base, rule, expected)]);
+  const scannedKeys = budget.keys - keysBefore;
+  // The content type was matched by the caller (JSON, UTF-8 or no charset); depth and counts by
+  // the pre-scan. What is left: strict UTF-8, syntax, and duplicate member names.
+  if (!isUtf8(buf)) return fail(notJson, 'the body is not valid UTF-8', [v(base, 'encoding', 'UTF-8 text')]);
+  const start = buf.length >= 3 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf ? 3 : 0;
+  let value: unknown;
+  try {
+    value = JSON.parse(buf.toString('utf8', start));
+  } catch {
+    return fail(notJson, 'the body is not well-formed JSON', [v(base, 'json', 'a well-formed JSON text')]);
   }
-  const walked = jsonWalk(parsed.value, limits, base);
+  const walked = jsonWalk(value, limits, base);
   if (walked.limit) return fail('json_limits_exceeded', `the JSON body exceeds ${walked.limit.rule} at ${walked.limit.pointer || '/'}`, [walked.limit]);
+  // JSON.parse keeps one member per name, so fewer members than the pre-scan counted means a
+  // duplicate: two parsers could disagree on which one counts (smuggling a second value).
+  // (Members under a forbidden name are not walked, so that refusal comes first.)
   if (walked.forbidden.length > 0) return fail('request_invalid', 'the body sets a forbidden member name (prototype pollution)', walked.forbidden);
-  return { ok: true, value: parsed.value };
+  if (walked.keys !== scannedKeys) return fail(notJson, 'the body has a duplicate member name', [v(base, 'duplicateKey', 'no duplicate member names')]);
+  return { ok: true, value };
 }
 
 // ---------------------------------------------------------------------------------------
