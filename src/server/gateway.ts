@@ -478,11 +478,45 @@ async function* limitedBody(req: Readable, limit: number, ex: Exchange): AsyncGe
 }
 
 /** Reads the whole body (for stages that inspect it), up to the limit. */
-async function readBody(req: Readable, limit: number, ex: Exchange): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of limitedBody(req, limit, ex)) chunks.push(chunk);
-  ex.bodyUnread = false;
-  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+function readBody(req: Readable, limit: number, ex: Exchange): Promise<Buffer> {
+  // Events, not an async iterator: one promise per body instead of several per chunk.
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const onData = (chunk: Buffer) => {
+      ex.bytesIn += chunk.length;
+      if (ex.bytesIn > limit) {
+        cleanup();
+        req.pause();
+        reject(new BodyTooLargeError('request body over limit'));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      cleanup();
+      ex.bodyUnread = false;
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+    };
+    const onError = (err: Error) => {
+      cleanup();
+      reject(err);
+    };
+    const onClose = () => {
+      // Closed before 'end': the client went away mid-body.
+      cleanup();
+      reject(Object.assign(new Error('request body aborted'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+    };
+    const cleanup = () => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('close', onClose);
+    };
+    req.on('data', onData);
+    req.once('end', onEnd);
+    req.once('error', onError);
+    req.once('close', onClose);
+  });
 }
 
 export class Gateway {
