@@ -1,0 +1,186 @@
+/**
+ * `npm run bench:contract`: the cost of contract validation on the ~400-byte JSON POST, as a
+ * ratio to a passthrough route of the same gateway in the same run.
+ *
+ * One gateway (one worker, audit on), routes told apart by Host, all forwarding POST /post:
+ *   passthrough        explicit public route, no stage
+ *   contract-request   the operation from an OpenAPI document: Content-Type, JSON limits, schema
+ *                      validation of the body, strict mode (response checks off)
+ *   contract-full      the same plus the response contract (leak guard, response validation in
+ *                      monitor mode, undeclared-property stripping: the response is buffered)
+ * Medians of interleaved rounds, the order rotated each round.
+ *
+ * Options: --duration S (10) --warmup S (2) --rounds N (3) --connections N (50) --pin auto|off
+ */
+import { writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  POST_WORKLOAD,
+  environment,
+  installCleanup,
+  makeTempDir,
+  pinCpus,
+  positiveInt,
+  repoRoot,
+  round,
+  runLoad,
+  startGateway,
+  startScript,
+  stopAll,
+  warnIfBusy,
+  writeResult,
+  type LoadStats,
+} from './lib.js';
+
+const SCENARIOS = ['passthrough', 'contract-request', 'contract-full'] as const;
+
+/** The OpenAPI operation the bench POST body (bench/lib.ts POST_BODY) satisfies. */
+const SPEC = `openapi: 3.1.0
+info: { title: orders, version: '1' }
+paths:
+  /post:
+    post:
+      operationId: createOrder
+      requestBody:
+        required: true
+        content: { application/json: { schema: { $ref: '#/components/schemas/Order' } } }
+      responses:
+        '200':
+          description: ok
+          content:
+            application/json:
+              schema: { type: object, required: [ok], properties: { ok: { type: boolean }, received: { type: integer, minimum: 0 } } }
+components:
+  schemas:
+    Order:
+      type: object
+      required: [orderId, customer, items]
+      properties:
+        orderId: { type: string, pattern: '^ord-[0-9a-f]{8}$' }
+        customer:
+          type: object
+          required: [id, name, email]
+          properties:
+            id: { type: string, maxLength: 32 }
+            name: { type: string, maxLength: 200 }
+            email: { type: string, format: email }
+            tier: { type: string, enum: [bronze, silver, gold] }
+        items:
+          type: array
+          minItems: 1
+          maxItems: 100
+          items:
+            type: object
+            required: [sku, qty, price]
+            properties:
+              sku: { type: string, maxLength: 32 }
+              qty: { type: integer, minimum: 1 }
+              price: { type: number, minimum: 0 }
+        shipping:
+          type: object
+          properties:
+            street: { type: string, maxLength: 200 }
+            city: { type: string, maxLength: 100 }
+            postcode: { type: string, maxLength: 16 }
+            country: { type: string, minLength: 2, maxLength: 2 }
+        notes: { type: string, maxLength: 1000 }
+`;
+
+function median(values: readonly number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? (s[m] ?? 0) : ((s[m - 1] ?? 0) + (s[m] ?? 0)) / 2;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      duration: { type: 'string' },
+      warmup: { type: 'string' },
+      rounds: { type: 'string' },
+      connections: { type: 'string' },
+      pin: { type: 'string', default: 'auto' },
+    },
+  });
+  const durationS = positiveInt('duration', values.duration, 10);
+  const warmupS = values.warmup === '0' ? 0 : positiveInt('warmup', values.warmup, 2);
+  const rounds = positiveInt('rounds', values.rounds, 3);
+  const connections = positiveInt('connections', values.connections, 50);
+  installCleanup((SCENARIOS.length * rounds * (durationS + warmupS) + 120) * 1000);
+  const cpus = values.pin === 'off' ? undefined : pinCpus();
+  warnIfBusy();
+
+  const dir = makeTempDir('portcullis-bench-contract-');
+  writeFileSync(join(dir, 'orders.yaml'), SPEC);
+  const template = join(dir, 'portcullis.contract.yaml');
+  writeFileSync(
+    template,
+    `version: 1
+workers: 1
+listeners: [{ host: 127.0.0.1, port: 8081 }]
+admin: { enabled: false }
+telemetry: { audit: { enabled: true, destination: stdout } }
+upstreams:
+  bench: { url: http://127.0.0.1:3000, connections: 128 }
+routes:
+  - { name: passthrough, methods: [POST], path: /post, hosts: [passthrough.bench], upstream: bench, public: true }
+apis:
+  - { name: request, spec: ./orders.yaml, hosts: [contract-request.bench], upstream: bench, public: true, stages: { response-contract: { mode: 'off' } } }
+  - { name: full, spec: ./orders.yaml, hosts: [contract-full.bench], upstream: bench, public: true }
+`,
+  );
+
+  const upstream = await startScript('upstream', 'upstream.js', ['--port', '0'], cpus?.upstream);
+  const gw = await startGateway({ template, upstreamUrl: `http://127.0.0.1:${upstream.port}`, cpus: cpus?.target });
+  const url = `http://127.0.0.1:${gw.port}`;
+
+  console.error(`bench contract: ${SCENARIOS.length} scenarios × ${rounds} rounds, ${warmupS} s warm-up + ${durationS} s each, ${connections} connections`);
+  const results = new Map<string, LoadStats[]>(SCENARIOS.map((s) => [s, []]));
+  for (let r = 0; r < rounds; r++) {
+    const order = SCENARIOS.map((_, i) => SCENARIOS[(i + r) % SCENARIOS.length]!);
+    for (const s of order) {
+      const headers = { host: `${s}.bench` };
+      if (warmupS > 0) await runLoad({ url, workload: POST_WORKLOAD, connections, durationS: warmupS, headers });
+      console.error(`  ${s} (round ${r + 1}/${rounds})`);
+      const stats = await runLoad({ url, workload: POST_WORKLOAD, connections, durationS, headers });
+      if (stats.non2xx > 0 || stats.errors > 0) console.error(`  warning: ${s}: ${stats.non2xx} non-2xx ${JSON.stringify(stats.statusCodes)}, ${stats.errors} errors`);
+      results.get(s)!.push(stats);
+    }
+  }
+
+  const rps = (s: string) => median(results.get(s)!.map((x) => x.rps));
+  const p99 = (s: string) => median(results.get(s)!.map((x) => x.latencyMs.p99));
+  const base = rps('passthrough');
+  const out = ['', `### Contract validation cost, POST /post (~400-byte JSON), ${connections} connections, ${durationS} s per run, medians of ${rounds} rounds`, ''];
+  out.push('| scenario | req/s | p99 ms | req/s vs passthrough | p99 vs passthrough | µs added per request |', '|---|---:|---:|---:|---:|---:|');
+  for (const s of SCENARIOS) {
+    const added = s === 'passthrough' ? '–' : ((1 / rps(s) - 1 / base) * 1e6).toFixed(1);
+    out.push(`| ${s} | ${Math.round(rps(s))} | ${p99(s).toFixed(2)} | ${(rps(s) / base).toFixed(2)} | ${(p99(s) / p99('passthrough')).toFixed(2)} | ${added} |`);
+  }
+  const pass = rps('contract-request') / base >= 0.9;
+  out.push('', `Target (request validation costs at most 10 % of passthrough throughput): ${pass ? 'PASS' : 'FAIL'}.`);
+  console.log(out.join('\n'));
+  const file = writeResult('contract', {
+    kind: 'contract',
+    options: { durationS, warmupS, rounds, connections },
+    environment: { ...environment(), cpuPinning: cpus ?? null },
+    scenarios: SCENARIOS.map((s) => ({
+      scenario: s,
+      rps: round(rps(s), 1),
+      p99Ms: round(p99(s), 3),
+      vsPassthrough: round(rps(s) / base, 3),
+      rounds: results.get(s)!.map((x) => ({ rps: round(x.rps, 1), p99: round(x.latencyMs.p99, 3), non2xx: x.non2xx })),
+    })),
+    pass,
+  });
+  console.error(`bench contract: results written to ${relative(repoRoot, file)}`);
+  await stopAll();
+  process.exit(0);
+}
+
+main().catch(async (err: unknown) => {
+  console.error(`bench contract failed: ${err instanceof Error ? err.message : String(err)}`);
+  await stopAll();
+  process.exit(1);
+});
