@@ -99,6 +99,20 @@ describe('the shipped demo config protects the example API as the README says', 
     assert.equal((await call('/v1/admin/stats', { 'x-api-key': 'demo-key-carol' })).status, 200);
   });
 
+  test('the contract: undeclared query parameters and invalid bodies are refused with their violations', async () => {
+    const extra = await call('/v1/search?q=milk&debug=1', alice);
+    assert.equal(extra.status, 400);
+    assert.equal(extra.json?.code, 'request_invalid');
+    assert.deepEqual(extra.json?.errors, [{ location: 'query', name: 'debug', pointer: '', rule: 'undeclared', expected: extra.json && (extra.json.errors as { expected: string }[])[0]!.expected }]);
+    const badLimit = await call('/v1/search?q=milk&limit=500', alice);
+    assert.equal(badLimit.status, 400);
+    const badBody = await call('/v1/users/u-1001/notes', { ...alice, 'content-type': 'application/json' }, 'POST', JSON.stringify({ title: '', body: 'b' }));
+    assert.equal(badBody.status, 400);
+    assert.match(JSON.stringify(badBody.json?.errors), /"pointer":"\/title","rule":"minLength"/);
+    const created = await call('/v1/users/u-1001/notes', { ...alice, 'content-type': 'application/json' }, 'POST', JSON.stringify({ title: 'ok', body: 'b' }));
+    assert.equal(created.status, 201);
+  });
+
   test('a JWT from the demo identity provider works like a key, with the same ownership rules', async () => {
     const tokenRes = await request(`http://127.0.0.1:${idpPort}/token?sub=u-1002`);
     const token = (await tokenRes.body.text()).trim();
