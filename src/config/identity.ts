@@ -13,6 +13,7 @@ import type { RawApi, RawConfig, RawRoute } from './schema.js';
 import type { Segment } from './source.js';
 import type {
   AccessConfig,
+  AccessPolicies,
   ApiOperation,
   IdentitySchemeConfig,
   JwtSchemeConfig,
@@ -465,15 +466,15 @@ export function operationAccess(
         roles = rawRoles as string[];
       }
     }
-    const owner = o['x-portcullis-owner'];
-    // Compiled here only for its problems (the runtime compiles its own, with fresh caches).
-    for (const p of compileOperationAccess(spec, op).problems) {
+    // Compiled once here; a reload loads and compiles anew, so caches never outlive their config.
+    const compiled = compileOperationAccess(spec, op);
+    for (const p of compiled.problems) {
       const id = `${p.at}\u0000${p.message}`;
       if (reported.has(id)) continue;
       reported.add(id);
       ctx.diagnostics.push({ severity: p.severity, file: spec.file, line: op.location.line, column: op.location.column, path: p.at, message: p.message });
     }
-    out.set(op.operationId, { security, roles, owner, ownerAt: { ...op.location, path: op.pointer } });
+    out.set(op.operationId, { security, roles, policies: { ownership: compiled.ownership, write: compiled.write, read: compiled.read } });
   }
   return out;
 }
@@ -492,9 +493,11 @@ export function routeAccess(r: RawRoute, i: number, schemes: Record<string, Iden
       }),
     }));
   }
+  let ownership: AccessPolicies['ownership'];
   if (r.owner !== undefined) {
-    for (const e of parseOwnershipExtension(r.owner, `routes[${i}].owner`).errors) ctx.report('error', [...at, 'owner'], e);
+    const parsed = parseOwnershipExtension(r.owner, `routes[${i}].owner`);
+    for (const e of parsed.errors) ctx.report('error', [...at, 'owner'], e);
+    ownership = parsed.policy;
   }
-  const loc = ctx.src.locate([...at, 'owner']);
-  return { security, roles: r.roles, owner: r.owner, ownerAt: { ...loc, path: `routes[${i}].owner` } };
+  return { security, roles: r.roles, policies: { ownership, write: undefined, read: undefined } };
 }

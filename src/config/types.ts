@@ -4,7 +4,15 @@
  * (what the file says) is `RawConfig` in schema.ts.
  */
 
+import type { OwnershipPolicy } from '../access/ownership.js';
+import type { ReadPolicy, WritePolicy } from '../access/properties.js';
 import type { OperationContract } from './contract.js';
+
+export interface AccessPolicies {
+  readonly ownership: OwnershipPolicy | undefined;
+  readonly write: WritePolicy | undefined;
+  readonly read: ReadPolicy | undefined;
+}
 
 export type Severity = 'error' | 'warning';
 
@@ -209,10 +217,8 @@ export interface AccessConfig {
   readonly security: readonly RequirementConfig[] | undefined;
   /** The caller needs one of these roles (undefined: no role check). */
   readonly roles: readonly string[] | undefined;
-  /** Raw ownership rules (`x-portcullis-owner` or `routes[].owner`), compiled by access/. */
-  readonly owner: unknown;
-  /** Where `owner` came from, for messages. */
-  readonly ownerAt: SourceLocation & { readonly path: string };
+  /** Ownership and property policies, compiled once at load (`x-portcullis-owner`, `routes[].owner`, property rules of the schemas). */
+  readonly policies: AccessPolicies;
 }
 
 export interface ContractConfig {

@@ -3,16 +3,13 @@
  * carry their compiled stage chain and upstream pool. Built completely before it replaces the
  * running one, so a reload is atomic and requests in flight finish on the runtime they started with.
  */
-import type { AccessConfig, ApiConfig, Config, Diagnostic, HttpMethodName, RequirementConfig, RoutePolicyConfig } from '../config/types.js';
+import type { AccessConfig, AccessPolicies, ApiConfig, Config, Diagnostic, HttpMethodName, RequirementConfig, RoutePolicyConfig } from '../config/types.js';
 import { AuthnStage, type CompiledRequirement } from '../identity/authn.js';
 import { Identity } from '../identity/registry.js';
-import { compileOperationAccess, parseOwnershipExtension } from '../access/extensions.js';
 import { RolesStage } from '../access/roles.js';
-import { OwnershipStage, PropertiesStage } from '../access/stages.js';
+import { OwnershipStage, PropertyReadStage, PropertyWriteStage } from '../access/stages.js';
 import type { OperationContract } from '../config/contract.js';
 import { ContractBodyStage, ContractHeadStage, ResponseContractStage } from '../contract/stages.js';
-import type { OwnershipPolicy } from '../access/ownership.js';
-import type { ReadPolicy, WritePolicy } from '../access/properties.js';
 import type { ChainEntry, RouteInfo, Stage, StageName } from '../pipeline/types.js';
 import { CorsStage } from '../proxy/cors.js';
 import { SecurityHeadersStage } from '../proxy/security-headers.js';
@@ -123,7 +120,7 @@ export function buildRuntime(config: Config, previous?: Runtime): BuildResult {
     methods: readonly HttpMethodName[],
     stripPrefix: string,
     access: AccessConfig | undefined,
-    policies: { ownership: OwnershipPolicy | undefined; write: WritePolicy | undefined; read: ReadPolicy | undefined },
+    policies: AccessPolicies,
     contract?: { readonly op: OperationContract; readonly cfg: ApiConfig['contract'] },
   ): CompiledRoute => {
     const upstream = poolFor(info.upstream);
@@ -158,9 +155,13 @@ export function buildRuntime(config: Config, previous?: Runtime): BuildResult {
         if (b !== undefined) chain.push(b);
       }
     }
-    if (policies.write !== undefined || policies.read !== undefined) {
-      const p = entry(new PropertiesStage(policies.write, policies.read, methods[0] ?? 'GET'), policy, 'properties');
-      if (p !== undefined) chain.push(p);
+    if (policies.write !== undefined && PropertyWriteStage.applies(methods[0] ?? 'GET')) {
+      const w = entry(new PropertyWriteStage(policies.write), policy, 'properties');
+      if (w !== undefined) chain.push(w);
+    }
+    if (policies.read !== undefined) {
+      const r = entry(new PropertyReadStage(policies.read), policy, 'properties');
+      if (r !== undefined) chain.push(r);
     }
     const sh = entry(new SecurityHeadersStage(policy.securityHeaders), policy, 'security-headers');
     if (sh !== undefined) chain.push(sh);
@@ -203,11 +204,12 @@ export function buildRuntime(config: Config, previous?: Runtime): BuildResult {
         maxBodyBytes: api.maxBodyBytes,
         deprecated: op.deprecated,
       });
+      const access = api.access.get(op.operationId);
       specs.push({
         methods: [op.method],
         template: joinPrefix(api.basePath, op.path),
         hosts: api.hosts,
-        value: compile({ ...api, public: pub }, info, [op.method], api.stripBasePath ? api.basePath : '', api.access.get(op.operationId), compileOperationAccess(api.spec, op), contractOf(api, op.operationId)),
+        value: compile({ ...api, public: pub }, info, [op.method], api.stripBasePath ? api.basePath : '', access, access?.policies ?? NO_POLICIES, contractOf(api, op.operationId)),
       });
       owners.push(api.keyPath);
     }
@@ -221,11 +223,7 @@ export function buildRuntime(config: Config, previous?: Runtime): BuildResult {
       upstream: route.upstream,
       maxBodyBytes: route.maxBodyBytes,
     });
-    specs.push({ methods: route.methods, template: route.path, hosts: route.hosts, value: compile(route, info, route.methods, '', route.access, {
-        ownership: route.access.owner === undefined ? undefined : parseOwnershipExtension(route.access.owner, `${route.keyPath}.owner`).policy,
-        write: undefined,
-        read: undefined,
-      }) });
+    specs.push({ methods: route.methods, template: route.path, hosts: route.hosts, value: compile(route, info, route.methods, '', route.access, route.access.policies) });
     owners.push(route.keyPath);
   }
 
@@ -266,6 +264,8 @@ export function buildRuntime(config: Config, previous?: Runtime): BuildResult {
     },
   };
 }
+
+const NO_POLICIES: AccessPolicies = Object.freeze({ ownership: undefined, write: undefined, read: undefined });
 
 function contractOf(api: ApiConfig, operationId: string): { op: OperationContract; cfg: ApiConfig['contract'] } | undefined {
   const op = api.contracts.get(operationId);
