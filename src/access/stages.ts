@@ -52,44 +52,46 @@ function isJson(ct: unknown): boolean {
 
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 
-export class PropertiesStage implements Stage {
+/** Mass assignment: a body that writes a property the caller may not write is refused. */
+export class PropertyWriteStage implements Stage {
   readonly name = 'properties' as const;
-  readonly needsBody: boolean;
+  readonly needsBody = true;
 
-  constructor(
-    private readonly write: WritePolicy | undefined,
-    private readonly read: ReadPolicy | undefined,
-    method: string,
-  ) {
-    this.needsBody = write !== undefined && WRITE_METHODS.has(method);
-    if (read === undefined) {
-      (this as { wantsResponseBody?: unknown }).wantsResponseBody = undefined;
-      (this as { onResponseBody?: unknown }).onResponseBody = undefined;
-    }
+  constructor(private readonly write: WritePolicy) {}
+
+  /** Only methods that carry a representation to store are checked. */
+  static applies(method: string): boolean {
+    return WRITE_METHODS.has(method);
   }
 
   onRequest(ctx: RequestContext): Decision {
-    if (!this.needsBody) return CONTINUE;
     const j = requestJson(ctx);
     if (!j.ok) return { action: 'deny', code: 'body_not_json', reason: j.reason };
     if (j.value === undefined) return CONTINUE;
-    const v = this.write!.check(j.value, ctx.principal?.roles ?? NO_ROLES);
+    const v = this.write.check(j.value, ctx.principal?.roles ?? NO_ROLES);
     if (v === undefined) return CONTINUE;
     return { action: 'deny', code: 'property_not_writable', reason: `body sets ${v.pointer} (${v.rule})` };
   }
+}
 
-  wantsResponseBody?(ctx: ResponseContext): boolean {
+/** Excessive data exposure: response properties the caller may not read are removed. */
+export class PropertyReadStage implements Stage {
+  readonly name = 'properties' as const;
+
+  constructor(private readonly read: ReadPolicy) {}
+
+  wantsResponseBody(ctx: ResponseContext): boolean {
     return isJson(ctx.headers['content-type']);
   }
 
-  onResponseBody?(ctx: ResponseContext, body: Buffer): Buffer | Decision {
+  onResponseBody(ctx: ResponseContext, body: Buffer): Buffer | Decision {
     if (body.length === 0) return body;
     const ct = ctx.headers['content-type'];
     const parsed = parseJsonBody(body, typeof ct === 'string' ? ct : undefined);
     // Labelled JSON but not parseable as such (or too deep): what it holds cannot be filtered, so it is not sent.
     if (!parsed.ok) return { action: 'deny', code: 'upstream_bad_response', reason: `response body not filterable: ${parsed.reason}` };
     const value = parsed.value;
-    const { removed } = this.read!.filter(ctx.status, value, ctx.request.principal?.roles ?? NO_ROLES);
+    const { removed } = this.read.filter(ctx.status, value, ctx.request.principal?.roles ?? NO_ROLES);
     if (removed.length === 0) return body;
     return Buffer.from(JSON.stringify(value), 'utf8');
   }
