@@ -12,6 +12,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer } from 'node:http';
+import { readBounded } from '../pipeline/read-body.js';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
@@ -103,31 +104,10 @@ function bearerToken(header: string | undefined): string | undefined {
  * Read and discard the request body, up to `limit` bytes: 'too-large' when it is larger
  * (the caller answers 413 and closes the connection), 'aborted' when the client went away.
  */
-function drainBody(req: IncomingMessage, limit: number): Promise<'ok' | 'too-large' | 'aborted'> {
-  const declared = req.headers['content-length'];
-  if (declared !== undefined && Number(declared) > limit) return Promise.resolve('too-large');
-  if (req.complete) return Promise.resolve('ok');
-  return new Promise((resolve) => {
-    let seen = 0;
-    const done = (result: 'ok' | 'too-large' | 'aborted'): void => {
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onAbort);
-      req.off('close', onAbort);
-      if (result === 'too-large') req.pause();
-      resolve(result);
-    };
-    const onData = (chunk: Buffer): void => {
-      seen += chunk.length;
-      if (seen > limit) done('too-large');
-    };
-    const onEnd = (): void => done('ok');
-    const onAbort = (): void => done('aborted');
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', onAbort);
-    req.on('close', onAbort);
-  });
+async function drainBody(req: IncomingMessage, limit: number): Promise<'ok' | 'too-large' | 'aborted'> {
+  if (req.complete) return 'ok';
+  const r = await readBounded(req, limit, false);
+  return r.kind === 'body' ? 'ok' : r.kind;
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;

@@ -19,6 +19,7 @@
  * The body (at most 16 KiB) is read here, so the admin server must hand over the request
  * unread. Where no key store is configured, the admin server answers with `answerNoKeyStore`.
  */
+import { readBounded } from '../pipeline/read-body.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ERRORS, type ErrorCode } from '../pipeline/errors.js';
 import { PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE } from '../pipeline/problem.js';
@@ -80,33 +81,9 @@ function adminProblem(res: ServerResponse, status: 404 | 409, detail: string): v
  */
 type BodyResult = { readonly text: string } | 'too-large' | 'aborted';
 
-function readBody(req: IncomingMessage, limit: number): Promise<BodyResult> {
-  const declared = req.headers['content-length'];
-  if (declared !== undefined && Number(declared) > limit) return Promise.resolve('too-large');
-  if (req.readableEnded) return Promise.resolve({ text: '' });
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const done = (result: BodyResult): void => {
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onAbort);
-      req.off('close', onAbort);
-      if (result === 'too-large') req.pause();
-      resolve(result);
-    };
-    const onData = (chunk: Buffer): void => {
-      size += chunk.length;
-      if (size > limit) done('too-large');
-      else chunks.push(chunk);
-    };
-    const onEnd = (): void => done({ text: Buffer.concat(chunks).toString('utf8') });
-    const onAbort = (): void => done('aborted');
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', onAbort);
-    req.on('close', onAbort);
-  });
+async function readBody(req: IncomingMessage, limit: number): Promise<BodyResult> {
+  const r = await readBounded(req, limit, true);
+  return r.kind === 'body' ? { text: r.body.toString('utf8') } : r.kind;
 }
 
 /** Parse a JSON object body with only `allowed` fields. Empty body → `{}` unless required. */

@@ -20,6 +20,7 @@ import { runComplete, runRequest, runResponse, type RunResult } from '../pipelin
 import type { ChainEntry, ClientCertificate, CompletedContext, Decision, Outcome, RequestContext, ResponseContext, RouteInfo, StageName } from '../pipeline/types.js';
 import { clientResponseHeaders, isSafeHost, upstreamRequestHeaders } from '../proxy/headers.js';
 import { BodyTooLargeError, TotalTimeoutError, classifyUpstreamError } from '../proxy/upstream.js';
+import { readBounded } from '../pipeline/read-body.js';
 import { checkPath } from '../routing/path.js';
 import { normalizeIp } from './clientip.js';
 import type { CompiledRoute, Runtime } from './runtime.js';
@@ -478,45 +479,14 @@ async function* limitedBody(req: Readable, limit: number, ex: Exchange): AsyncGe
 }
 
 /** Reads the whole body (for stages that inspect it), up to the limit. */
-function readBody(req: Readable, limit: number, ex: Exchange): Promise<Buffer> {
-  // Events, not an async iterator: one promise per body instead of several per chunk.
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    const onData = (chunk: Buffer) => {
-      ex.bytesIn += chunk.length;
-      if (ex.bytesIn > limit) {
-        cleanup();
-        req.pause();
-        reject(new BodyTooLargeError('request body over limit'));
-        return;
-      }
-      chunks.push(chunk);
-    };
-    const onEnd = () => {
-      cleanup();
-      ex.bodyUnread = false;
-      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
-    };
-    const onError = (err: Error) => {
-      cleanup();
-      reject(err);
-    };
-    const onClose = () => {
-      // Closed before 'end': the client went away mid-body.
-      cleanup();
-      reject(Object.assign(new Error('request body aborted'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
-    };
-    const cleanup = () => {
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onError);
-      req.off('close', onClose);
-    };
-    req.on('data', onData);
-    req.once('end', onEnd);
-    req.once('error', onError);
-    req.once('close', onClose);
-  });
+async function readBody(req: Readable, limit: number, ex: Exchange): Promise<Buffer> {
+  const r = await readBounded(req, limit, true);
+  ex.bytesIn += r.size;
+  if (r.kind === 'too-large') throw new BodyTooLargeError('request body over limit');
+  // Closed before 'end': the client went away mid-body.
+  if (r.kind === 'aborted') throw Object.assign(new Error('request body aborted'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+  ex.bodyUnread = false;
+  return r.body;
 }
 
 export class Gateway {
