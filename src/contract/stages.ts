@@ -27,6 +27,8 @@ export interface Deprecation {
   readonly sunset: number | undefined;
 }
 
+const NO_INPUTS: readonly TypedInput[] = Object.freeze([]);
+
 function summary(violations: readonly Violation[]): string {
   return violations
     .slice(0, 5)
@@ -92,7 +94,7 @@ export class ContractHeadStage implements Stage {
       if (violations.length > 0) return { action: 'deny', code: 'request_invalid', reason: summary(violations), errors: violations };
       ctx.inputs = inputs;
     } else {
-      ctx.inputs = [];
+      ctx.inputs = NO_INPUTS;
     }
     if (hasBody(ctx)) {
       if (this.body === undefined) return { action: 'deny', code: 'unsupported_media_type', reason: 'the operation declares no request body' };
@@ -118,7 +120,7 @@ export class ContractBodyStage implements Stage {
     const ct = ctx.headers['content-type'];
     const r = this.body.validate(typeof ct === 'string' ? ct : undefined, buf);
     if (!r.ok) return { action: 'deny', code: r.code, reason: r.reason || summary(r.violations), errors: r.violations };
-    ctx.inputs = ctx.inputs === undefined ? r.inputs : [...ctx.inputs, ...r.inputs];
+    ctx.inputs = ctx.inputs === undefined || ctx.inputs.length === 0 ? r.inputs : [...ctx.inputs, ...r.inputs];
     const media = mediaTypeOf(typeof ct === 'string' ? ct : undefined);
     // Later stages (property rules) read the same parsed JSON instead of parsing again.
     if (ctx.json === undefined && buf.length > 0 && (media === 'application/json' || media.endsWith('+json'))) ctx.json = { ok: true, value: r.value };
