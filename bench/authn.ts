@@ -35,24 +35,18 @@ import {
   positiveInt,
   repoRoot,
   round,
-  runLoad,
   startGateway,
   startScript,
   stopAll,
   warnIfBusy,
   writeResult,
-  type LoadStats,
+  interleavedRounds,
+  median,
 } from './lib.js';
 
 const SCENARIOS = ['passthrough', 'api-key', 'jwt-rs256', 'jwt-es256', 'jwt-rs256-nocache', 'jwt-es256-nocache'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 const API_KEY = 'bench-key-0123456789abcdef0123456789abcdef';
-
-function median(values: readonly number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? (s[m] ?? 0) : ((s[m - 1] ?? 0) + (s[m] ?? 0)) / 2;
-}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -150,17 +144,15 @@ ${route('jwt-es256-nocache', '{ esNoCache: [bench:read] }')}
     if (s !== 'passthrough') plan.push({ name: `${s}@passthrough`, scenario: s, twin: true });
   }
   const runHeaders = (run: Run) => ({ ...headers(run.scenario), ...(run.twin ? { host: 'passthrough.bench' } : {}) });
-  const results = new Map<string, LoadStats[]>(plan.map((r) => [r.name, []]));
-  for (let r = 0; r < rounds; r++) {
-    const order = plan.map((_, i) => plan[(i + r) % plan.length]!);
-    for (const run of order) {
-      if (warmupS > 0) await runLoad({ url, workload: GET_WORKLOAD, connections, durationS: warmupS, headers: runHeaders(run) });
-      console.error(`  ${run.name} (round ${r + 1}/${rounds})`);
-      const stats = await runLoad({ url, workload: GET_WORKLOAD, connections, durationS, headers: runHeaders(run) });
-      if (stats.non2xx > 0 || stats.errors > 0) console.error(`  warning: ${run.name}: ${stats.non2xx} non-2xx ${JSON.stringify(stats.statusCodes)}, ${stats.errors} errors`);
-      results.get(run.name)!.push(stats);
-    }
-  }
+  const results = await interleavedRounds({
+    url,
+    workload: GET_WORKLOAD,
+    connections,
+    durationS,
+    warmupS,
+    rounds,
+    runs: plan.map((run) => ({ name: run.name, headers: runHeaders(run) })),
+  });
 
   const rps = (name: string) => median(results.get(name)!.map((x) => x.rps));
   const p99 = (name: string) => median(results.get(name)!.map((x) => x.latencyMs.p99));

@@ -24,13 +24,13 @@ import {
   positiveInt,
   repoRoot,
   round,
-  runLoad,
   startGateway,
   startScript,
   stopAll,
   warnIfBusy,
   writeResult,
-  type LoadStats,
+  interleavedRounds,
+  median,
 } from './lib.js';
 
 const SCENARIOS = ['passthrough', 'contract-request', 'contract-full'] as const;
@@ -87,12 +87,6 @@ components:
         notes: { type: string, maxLength: 1000 }
 `;
 
-function median(values: readonly number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? (s[m] ?? 0) : ((s[m - 1] ?? 0) + (s[m] ?? 0)) / 2;
-}
-
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -136,18 +130,15 @@ apis:
   const url = `http://127.0.0.1:${gw.port}`;
 
   console.error(`bench contract: ${SCENARIOS.length} scenarios × ${rounds} rounds, ${warmupS} s warm-up + ${durationS} s each, ${connections} connections`);
-  const results = new Map<string, LoadStats[]>(SCENARIOS.map((s) => [s, []]));
-  for (let r = 0; r < rounds; r++) {
-    const order = SCENARIOS.map((_, i) => SCENARIOS[(i + r) % SCENARIOS.length]!);
-    for (const s of order) {
-      const headers = { host: `${s}.bench` };
-      if (warmupS > 0) await runLoad({ url, workload: POST_WORKLOAD, connections, durationS: warmupS, headers });
-      console.error(`  ${s} (round ${r + 1}/${rounds})`);
-      const stats = await runLoad({ url, workload: POST_WORKLOAD, connections, durationS, headers });
-      if (stats.non2xx > 0 || stats.errors > 0) console.error(`  warning: ${s}: ${stats.non2xx} non-2xx ${JSON.stringify(stats.statusCodes)}, ${stats.errors} errors`);
-      results.get(s)!.push(stats);
-    }
-  }
+  const results = await interleavedRounds({
+    url,
+    workload: POST_WORKLOAD,
+    connections,
+    durationS,
+    warmupS,
+    rounds,
+    runs: SCENARIOS.map((s) => ({ name: s, headers: { host: `${s}.bench` } })),
+  });
 
   const rps = (s: string) => median(results.get(s)!.map((x) => x.rps));
   const p99 = (s: string) => median(results.get(s)!.map((x) => x.latencyMs.p99));

@@ -676,3 +676,39 @@ export function round(n: number, digits = 2): number {
   const f = 10 ** digits;
   return Math.round(n * f) / f;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Rounds
+
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+}
+
+/**
+ * Runs every named load `rounds` times, interleaved, rotating the order each round so slow
+ * drifts in machine load favour none of them; each run after its own warm-up.
+ */
+export async function interleavedRounds(o: {
+  url: string;
+  workload: Workload;
+  connections: number;
+  durationS: number;
+  warmupS: number;
+  rounds: number;
+  runs: readonly { readonly name: string; readonly headers: Record<string, string> }[];
+}): Promise<Map<string, LoadStats[]>> {
+  const results = new Map<string, LoadStats[]>(o.runs.map((r) => [r.name, []]));
+  for (let r = 0; r < o.rounds; r++) {
+    const order = o.runs.map((_, i) => o.runs[(i + r) % o.runs.length]!);
+    for (const run of order) {
+      if (o.warmupS > 0) await runLoad({ url: o.url, workload: o.workload, connections: o.connections, durationS: o.warmupS, headers: run.headers });
+      console.error(`  ${run.name} (round ${r + 1}/${o.rounds})`);
+      const stats = await runLoad({ url: o.url, workload: o.workload, connections: o.connections, durationS: o.durationS, headers: run.headers });
+      if (stats.non2xx > 0 || stats.errors > 0) console.error(`  warning: ${run.name}: ${stats.non2xx} non-2xx ${JSON.stringify(stats.statusCodes)}, ${stats.errors} errors`);
+      results.get(run.name)!.push(stats);
+    }
+  }
+  return results;
+}

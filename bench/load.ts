@@ -43,6 +43,7 @@ import {
   stopAll,
   takeFileBytes,
   writeResult,
+  median,
 } from './lib.js';
 import type { LoadStats, Workload } from './lib.js';
 
@@ -64,12 +65,6 @@ interface RunRecord {
   /** Each round's figures; `stats` holds their medians. */
   rounds: LoadStats[];
   auditBytesPerRequest?: number;
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
 }
 
 /** One figure per target from several rounds: medians of rates and percentiles, sums of counts. */
