@@ -58,6 +58,19 @@ describe('protocol: smuggling, limits, slow clients, path normalization', () => 
     return (JSON.parse(body) as { code: string }).code;
   }
 
+  it('a request line claiming HTTP/2.0 (or 0.9, 3.0) on an HTTP/1 connection is refused and the gateway keeps serving', async () => {
+    for (const version of ['HTTP/2.0', 'HTTP/3.0', 'HTTP/0.9']) {
+      const res = await rawRequest(gw.port, `GET /a ${version}\r\nHost: localhost\r\n\r\n`);
+      if (res.status !== 0) {
+        assert.equal(res.status, 400, version);
+        assert.equal(problemCode(res.body), 'malformed_request');
+      }
+      assert.equal(up.seen.filter((s) => s.url === '/a').length, 0, `${version} never forwarded`);
+    }
+    const ok = await rawRequest(gw.port, 'GET /still-up HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    assert.equal(ok.status, 200);
+  });
+
   const smuggling: [string, string, string][] = [
     [
       'Content-Length together with Transfer-Encoding',

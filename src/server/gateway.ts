@@ -80,6 +80,7 @@ export function newRequestContext(
     body: undefined,
     json: undefined,
     inputs: undefined,
+    threats: undefined,
     findings: [],
     timings: [],
     responseHeaders: {},
@@ -510,7 +511,8 @@ export class Gateway {
     const cfg = rt.config;
     const headers = req.headers;
     const socket = req.socket;
-    const h2 = req.httpVersionMajor === 2;
+    // A request line may claim `HTTP/2.0` on an HTTP/1 connection: only a real HTTP/2 stream is h2.
+    const h2 = req.httpVersionMajor === 2 && (req as { stream?: unknown }).stream !== undefined;
     const peerIp = normalizeIp(socket.remoteAddress ?? '');
     const peerTrusted = rt.trusted.has(peerIp);
 
@@ -564,6 +566,8 @@ export class Gateway {
     if (this.draining) return ex.deny('overloaded', 'draining for shutdown', { 'retry-after': '5' });
     if (req.rawHeaders.length / 2 > limits.maxHeaderCount) return ex.deny('headers_too_large', 'too many header fields');
     if (!ex.h2) {
+      // HTTP/1 connections speak 1.0 or 1.1; anything else in the request line is not a version we frame.
+      if (req.httpVersionMajor !== 1) return ex.deny('malformed_request', `unsupported HTTP version ${req.httpVersion.slice(0, 8)}`);
       // Node's parser already refuses Content-Length with Transfer-Encoding and bad chunking;
       // these are the remaining ways two servers could frame this message differently.
       const te = headers['transfer-encoding'];
@@ -636,7 +640,21 @@ export class Gateway {
     const route = ex.route!;
     if (route.bodyChain.length === 0 || ex.ctx.body !== undefined) return this.forward(ex, peerTrusted);
     // Body-inspecting stages run once, on the complete body (empty when the request has none).
-    const body = ex.bodyUnread ? readBody(ex.req, route.info.maxBodyBytes, ex) : Promise.resolve(EMPTY_BODY);
+    if (!ex.bodyUnread) {
+      // No body: no read to wait for, so the body stages run synchronously.
+      ex.ctx.body = EMPTY_BODY;
+      const r = runRequest(route.bodyChain, ex.ctx);
+      if (r instanceof Promise) {
+        r.then(
+          (res) => this.afterRequestStages(ex, res, peerTrusted),
+          (err: unknown) => ex.deny('internal_error', String(err), undefined, undefined, 'error'),
+        );
+      } else {
+        this.afterRequestStages(ex, r, peerTrusted);
+      }
+      return;
+    }
+    const body = readBody(ex.req, route.info.maxBodyBytes, ex);
     body.then(
       (buf) => {
         ex.ctx.body = buf;
