@@ -36,6 +36,13 @@ const BANNER = `
   Refused as an attack, path traversal (400 path_not_normalized):
     curl -i --path-as-is '${G}/v1/users/../admin/stats'
 
+  Refused by threat detection, SQL injection and XSS (403 attack_detected):
+    curl -i -H 'x-api-key: demo-key-alice' "${G}/v1/search?q=%27%20OR%20%271%27%3D%271%27--"
+    curl -i -X POST -H 'x-api-key: demo-key-alice' -H 'Content-Type: application/json' \\
+         -d '{"title":"hi","body":"<img src=x onerror=alert(document.cookie)>"}' ${G}/v1/users/u-1001/notes
+  ...while the same words in ordinary text pass:
+    curl -H 'x-api-key: demo-key-alice' "${G}/v1/search?q=O%27Brien%20select%20a%20plan"
+
   Refused as malformed, request smuggling attempt (400 ambiguous_framing):
     curl -i -H 'x-api-key: demo-key-alice' -H 'Content-Type: application/json' \\
          -H 'Content-Length: 3' -H 'Transfer-Encoding: chunked' -d abc \\

@@ -73,6 +73,17 @@ describe('the shipped demo config protects the example API as the README says', 
     assert.match(smuggle.body, /"code":"ambiguous_framing"/);
   });
 
+  test('threat detection: the README attacks are refused, the near miss passes', async () => {
+    const sqli = await call("/v1/search?q=%27%20OR%20%271%27%3D%271%27--", alice);
+    assert.equal(sqli.status, 403);
+    assert.equal(sqli.json?.code, 'attack_detected');
+    const xss = await call('/v1/users/u-1001/notes', { ...alice, 'content-type': 'application/json' }, 'POST', '{"title":"hi","body":"<img src=x onerror=alert(document.cookie)>"}');
+    assert.equal(xss.status, 403);
+    assert.equal(xss.json?.code, 'attack_detected');
+    const prose = await call('/v1/search?q=O%27Brien%20select%20a%20plan', alice);
+    assert.equal(prose.status, 200);
+  });
+
   test('BOLA: alice cannot read, change or delete bob\'s note or list his notes; carol (admin) can', async () => {
     assert.equal((await call('/v1/notes/n-2001', alice)).status, 200);
     assert.equal((await call('/v1/notes/n-2004', alice)).json?.code, 'object_access_denied');

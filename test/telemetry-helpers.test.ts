@@ -66,6 +66,7 @@ export function completed(i: ContextInput = {}): CompletedContext {
     body: undefined,
     json: undefined,
     inputs: undefined,
+    threats: undefined,
     findings: i.findings ?? [],
     timings: i.timings ?? [{ stage: 'authn', us: 42 }],
     responseHeaders: {},

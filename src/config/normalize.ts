@@ -30,6 +30,9 @@ import type {
   ListenerConfig,
   RouteConfig,
   RoutePolicyConfig,
+  RouteThreatsConfig,
+  ThreatExclusionConfig,
+  ThreatsConfig,
   SecurityHeadersConfig,
   Severity,
   StageSettingsConfig,
@@ -153,6 +156,12 @@ export async function normalize(raw: RawConfig, filled: RawConfig, ctx: LoadCont
     const up = useUpstream(a.upstream, [...at, 'upstream']);
     const pol = policy(a, at, limits, ctx);
     if (!result?.spec) continue;
+    const opIds = new Set(result.spec.operations.map((o) => o.operationId));
+    pol.threats.exclusions.forEach((e, j) =>
+      e.operations?.forEach((id, k) => {
+        if (!opIds.has(id)) error([...at, 'threats', 'exclusions', j, 'operations', k], `no operation ${JSON.stringify(id)} in ${displayPath(specFile)}`);
+      }),
+    );
     const contractCfg = contractConfig(must(a.contract, 'contract'));
     apis.push({
       ...pol,
@@ -206,6 +215,18 @@ export async function normalize(raw: RawConfig, filled: RawConfig, ctx: LoadCont
     });
   }
 
+  const th = must(filled.threats, 'threats');
+  const thLimits = must(th.limits, 'threats.limits');
+  const threats: ThreatsConfig = {
+    enabled: must(th.enabled, 'threats.enabled'),
+    paranoia: must(th.paranoia, 'threats.paranoia') as ThreatsConfig['paranoia'],
+    threshold: must(th.threshold, 'threats.threshold'),
+    cookies: must(th.cookies, 'threats.cookies'),
+    ignoreHeaders: must(th.ignoreHeaders, 'threats.ignoreHeaders').map((h) => h.toLowerCase()),
+    exclusions: must(th.exclusions, 'threats.exclusions').map((e, j) => exclusion(e, ['threats', 'exclusions', j], ctx)),
+    limits: { maxBytes: must(thLimits.maxBytes, 'maxBytes'), maxItems: must(thLimits.maxItems, 'maxItems'), maxDepth: must(thLimits.maxDepth, 'maxDepth') },
+  };
+
   if (ctx.diagnostics.some((d) => d.severity === 'error')) return undefined;
   const requestId = must(filled.requestId, 'requestId');
   const hsts = must(tlsSection.hsts, 'tls.hsts');
@@ -234,6 +255,7 @@ export async function normalize(raw: RawConfig, filled: RawConfig, ctx: LoadCont
       token: admin.token,
       metricsRequireToken: must(admin.metricsRequireToken, 'admin.metricsRequireToken'),
     },
+    threats,
     telemetry: {
       audit: {
         enabled: must(audit.enabled, 'audit.enabled'),
@@ -373,16 +395,30 @@ function policy(x: RawApi | RawRoute, at: Segment[], limits: LimitsConfig, ctx: 
     maxBodyBytes: x.maxBodyBytes ?? limits.maxBodyBytes,
     cors: x.cors ? cors(x.cors, [...at, 'cors'], ctx) : undefined,
     securityHeaders: securityHeaders(must(x.securityHeaders, 'securityHeaders')),
+    threats: {
+      paranoia: x.threats?.paranoia as RouteThreatsConfig['paranoia'],
+      threshold: x.threats?.threshold,
+      exclusions: (x.threats?.exclusions ?? []).map((e, j) => exclusion(e, [...at, 'threats', 'exclusions', j], 'spec' in x ? undefined : ctx)),
+    },
     stages: {
       cors: stage('cors'),
       authn: stage('authn'),
       authz: stage('authz'),
       contract: stage('contract'),
       properties: stage('properties'),
+      threats: stage('threats'),
       'response-contract': stage('response-contract'),
       'security-headers': stage('security-headers'),
     },
   };
+}
+
+type RawExclusion = NonNullable<NonNullable<RawConfig['threats']>['exclusions']>[number];
+
+/** `ctx` given: `operations` is refused (explicit routes and the top level have no operations). */
+function exclusion(e: RawExclusion, at: Segment[], ctx: LoadContext | undefined): ThreatExclusionConfig {
+  if (ctx !== undefined && e.operations !== undefined) ctx.report('error', [...at, 'operations'], 'operations only applies to the exclusions of an API (apis[].threats.exclusions)', true);
+  return { detectors: must(e.detectors, 'detectors'), locations: must(e.locations, 'locations'), operations: e.operations };
 }
 
 function contractConfig(c: NonNullable<RawApi['contract']>): ContractConfig {

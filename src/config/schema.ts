@@ -219,6 +219,46 @@ const IdentityScheme = Obj(
   { description: 'An authentication scheme. Which keys apply depends on `type`.' },
 );
 
+const Paranoia = Type.Integer({
+  minimum: 1,
+  maximum: 4,
+  description: 'Paranoia level 1-4: higher levels count weaker, more ambiguous findings (more attacks caught, more legitimate requests refused).',
+});
+const Threshold = Type.Integer({
+  minimum: 1,
+  maximum: 1000,
+  description: 'Score at which a request is refused. Each finding adds its severity: 5 critical, 4 error, 3 warning, 2 notice.',
+});
+const ThreatExclusion = Obj(
+  {
+    detectors: Type.Optional(
+      Type.Array(Type.String({ pattern: '^[a-z0-9-]+(\\.[a-z0-9-]+)?$' }), {
+        default: [],
+        description: 'Detector ids (`xss.event-handler`), families (`xss`) or categories (`sqli`, `protocol` …) to silence. Empty: all.',
+      }),
+    ),
+    locations: Type.Optional(
+      Type.Array(Type.String({ pattern: '^(path|query|form|header|cookie|body|multipart|xml)(:.*)?$' }), {
+        default: [],
+        description:
+          'Inputs where they are silenced, as `<location>:<name>`: `query:q`, `header:user-agent`, `cookie:*`, `body:/article/html` (a JSON pointer; `body` also covers form, multipart and XML fields). A trailing `*` matches any rest. Empty: everywhere.',
+      }),
+    ),
+    operations: Type.Optional(
+      Type.Array(Type.String({ minLength: 1 }), { description: 'For an API: only these operationIds (default: every operation).' }),
+    ),
+  },
+  { description: 'Silences detectors at some inputs, e.g. HTML in a declared rich-text field.' },
+);
+const RouteThreats = Obj(
+  {
+    paranoia: Type.Optional({ ...Paranoia, description: 'Paranoia level for this route (default: `threats.paranoia`).' }),
+    threshold: Type.Optional({ ...Threshold, description: 'Refusal score for this route (default: `threats.threshold`).' }),
+    exclusions: Type.Optional(Type.Array(ThreatExclusion, { default: [], description: 'Exclusions added to the global `threats.exclusions` for this route or API.' })),
+  },
+  { description: 'Threat-detection settings of this route or API (override the top-level `threats`).' },
+);
+
 const RoutePolicy = {
   public: Type.Optional(
     Type.Boolean({
@@ -231,6 +271,7 @@ const RoutePolicy = {
   ),
   cors: Type.Optional(Cors),
   securityHeaders: Type.Optional(SecurityHeaders),
+  threats: Type.Optional(RouteThreats),
   stages: Type.Optional(
     Obj(
       {
@@ -242,6 +283,7 @@ const RoutePolicy = {
           StageSettings('Property-level authorization: writes to `readOnly` or role-restricted properties, and removal of role-restricted response properties.'),
         ),
         'response-contract': Type.Optional(StageSettings('Response validation, removal of undeclared properties, and the leak guard (see `contract.responses`).')),
+        threats: Type.Optional(StageSettings('Threat detection: injection, XSS, traversal, SSRF … in every input (see `threats`).')),
         'security-headers': Type.Optional(StageSettings('The response security-headers stage.')),
       },
       { description: 'Per-stage mode and failure mode for this route.' },
@@ -517,6 +559,39 @@ export const ConfigSchema = Obj(
           metricsRequireToken: Type.Optional(Type.Boolean({ default: false, description: 'Also require the admin token for `/metrics`.' })),
         },
         { description: 'The admin listener: `/healthz`, `/readyz`, `/metrics` and the token-protected admin API.' },
+      ),
+    ),
+    threats: Type.Optional(
+      Obj(
+        {
+          enabled: Type.Optional(
+            Type.Boolean({ default: true, description: 'Inspect every request for attacks. Per route: `stages.threats.mode` (`monitor` records without refusing).' }),
+          ),
+          paranoia: Type.Optional({ ...Paranoia, default: 1 }),
+          threshold: Type.Optional({ ...Threshold, default: 5 }),
+          cookies: Type.Optional(Type.Boolean({ default: true, description: 'Inspect cookie names and values.' })),
+          ignoreHeaders: Type.Optional(
+            Type.Array(Type.String({ pattern: '^[A-Za-z0-9-]+$' }), {
+              default: [],
+              description:
+                'Further request headers not to inspect. Never inspected: Authorization, Proxy-Authorization, Host, Content-Length, Transfer-Encoding, Connection, Keep-Alive, TE, Upgrade, Accept-Encoding, conditional and cache headers; Cookie is inspected cookie by cookie.',
+            }),
+          ),
+          exclusions: Type.Optional(Type.Array(ThreatExclusion, { default: [], description: 'Exclusions for every route.' })),
+          limits: Type.Optional(
+            Obj(
+              {
+                maxBytes: Type.Optional(
+                  Type.Integer({ minimum: 1024, maximum: 1_073_741_824, default: 1_048_576, description: 'Decoded bytes inspected per request; a request with more is refused (413 `inspection_limit_exceeded`), never passed uninspected.' }),
+                ),
+                maxItems: Type.Optional(Type.Integer({ minimum: 16, maximum: 10_000_000, default: 20000, description: 'Values and names inspected per request (same refusal).' })),
+                maxDepth: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000, default: 128, description: 'Deepest JSON or XML nesting inspected (deeper is refused as malformed).' })),
+              },
+              { description: 'The per-request inspection budget.' },
+            ),
+          ),
+        },
+        { description: 'Threat detection (the negative security model): every input is decoded and checked by grammar-based detectors; findings add to a score.' },
       ),
     ),
     telemetry: Type.Optional(

@@ -245,13 +245,40 @@ export interface StageSettingsConfig {
   readonly onError: 'fail-closed' | 'fail-open';
 }
 
+export interface ThreatExclusionConfig {
+  /** Detector ids, families or categories; empty: all. */
+  readonly detectors: readonly string[];
+  /** `<location>:<name>` patterns; empty: every input. */
+  readonly locations: readonly string[];
+  /** operationIds the exclusion is limited to (APIs only); undefined: all. */
+  readonly operations: readonly string[] | undefined;
+}
+
+export interface RouteThreatsConfig {
+  readonly paranoia: 1 | 2 | 3 | 4 | undefined;
+  readonly threshold: number | undefined;
+  readonly exclusions: readonly ThreatExclusionConfig[];
+}
+
+export interface ThreatsConfig {
+  readonly enabled: boolean;
+  readonly paranoia: 1 | 2 | 3 | 4;
+  readonly threshold: number;
+  readonly cookies: boolean;
+  /** Lower-cased header names not inspected, beyond the built-in list. */
+  readonly ignoreHeaders: readonly string[];
+  readonly exclusions: readonly ThreatExclusionConfig[];
+  readonly limits: { readonly maxBytes: number; readonly maxItems: number; readonly maxDepth: number };
+}
+
 export interface RoutePolicyConfig {
   readonly public: boolean;
   readonly maxBodyBytes: number;
   readonly cors: CorsConfig | undefined;
   readonly securityHeaders: SecurityHeadersConfig;
+  readonly threats: RouteThreatsConfig;
   /** Every stage has an entry (defaults filled). */
-  readonly stages: Readonly<Record<'cors' | 'authn' | 'authz' | 'contract' | 'properties' | 'response-contract' | 'security-headers', StageSettingsConfig>>;
+  readonly stages: Readonly<Record<'cors' | 'authn' | 'authz' | 'contract' | 'properties' | 'threats' | 'response-contract' | 'security-headers', StageSettingsConfig>>;
 }
 
 export interface ApiConfig extends RoutePolicyConfig {
@@ -319,6 +346,7 @@ export interface Config {
     readonly token: string | undefined;
     readonly metricsRequireToken: boolean;
   };
+  readonly threats: ThreatsConfig;
   readonly telemetry: {
     readonly audit: {
       readonly enabled: boolean;

@@ -198,6 +198,16 @@ export const ERRORS = {
     title: 'The caller may not access this object.',
     doc: 'Object-level authorization (BOLA): the object named in the request belongs to someone else according to the operation\'s ownership rule or ownership lookup.',
   },
+  attack_detected: {
+    status: 403,
+    title: 'The request was refused by threat detection.',
+    doc: 'An input of the request (path, query, header, cookie or body field, after decoding) matched attack grammars (SQL injection, XSS, command injection, traversal, SSRF, …) with a score at or above the route\'s threshold. The audit event names each finding: detector, category, location and a short redacted excerpt. If this refuses legitimate traffic, see docs/threats.md (paranoia, exclusions, monitor mode).',
+  },
+  inspection_limit_exceeded: {
+    status: 413,
+    title: 'The request has more content than can be inspected.',
+    doc: 'The request carries more decoded bytes or more values than `threats.limits.maxBytes` / `maxItems` allow. It is refused rather than passed partly uninspected.',
+  },
   ownership_lookup_failed: {
     status: 503,
     title: 'Object ownership could not be checked.',

@@ -27,7 +27,7 @@ export type StageMode = 'enforce' | 'monitor' | 'off';
 export type FailureMode = 'fail-closed' | 'fail-open';
 
 /** Names of the stages a chain may hold, in chain order. */
-export type StageName = 'cors' | 'authn' | 'authz' | 'contract' | 'properties' | 'response-contract' | 'security-headers';
+export type StageName = 'cors' | 'authn' | 'authz' | 'contract' | 'properties' | 'threats' | 'response-contract' | 'security-headers';
 
 export interface ClientCertificate {
   readonly subject: string;
@@ -110,12 +110,32 @@ export interface RequestContext {
    * Undefined until the contract stage ran.
    */
   inputs: readonly TypedInputInfo[] | undefined;
+  /** What threat detection found (set by the threats stage; undefined when it did not run). */
+  threats: ThreatReport | undefined;
   /** The body parsed as JSON, by the first stage that needed it (see access/stages.ts). */
   json: { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly reason: string } | undefined;
   readonly findings: Finding[];
   readonly timings: StageTiming[];
   /** Headers stages want on the final response, allowed or denied (CORS, rate-limit budget …). */
   readonly responseHeaders: Record<string, string>;
+}
+
+/** Threat-detection findings of one request, as the audit event records them. */
+export interface ThreatReport {
+  readonly score: number;
+  readonly paranoia: number;
+  readonly threshold: number;
+  readonly findings: readonly {
+    readonly detector: string;
+    readonly category: string;
+    readonly severity: number;
+    readonly location: string;
+    /** Parameter, header or cookie name, or JSON pointer. */
+    readonly name: string;
+    readonly isKey: boolean;
+    /** At most 40 characters; `[REDACTED]` for cookies and secret-looking names. */
+    readonly excerpt: string;
+  }[];
 }
 
 /** A validated request input and what the contract declares about it. */

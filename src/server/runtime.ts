@@ -13,6 +13,7 @@ import { ContractBodyStage, ContractHeadStage, ResponseContractStage } from '../
 import type { ChainEntry, RouteInfo, Stage, StageName } from '../pipeline/types.js';
 import { CorsStage } from '../proxy/cors.js';
 import { SecurityHeadersStage } from '../proxy/security-headers.js';
+import { createThreatEngine, ThreatBodyStage, ThreatHeadStage } from '../threats/index.js';
 import { UpstreamPool, upstreamKey } from '../proxy/upstream.js';
 import { RouteConflictError, RouteTable, type RouteSpec } from '../routing/router.js';
 import { TrustedProxies } from './clientip.js';
@@ -162,6 +163,14 @@ export function buildRuntime(config: Config, previous?: Runtime): BuildResult {
     if (policies.read !== undefined) {
       const r = entry(new PropertyReadStage(policies.read), policy, 'properties');
       if (r !== undefined) chain.push(r);
+    }
+    if (config.threats.enabled) {
+      const engine = createThreatEngine(config.threats, policy.threats, info.operationId);
+      const head = entry(new ThreatHeadStage(engine), policy, 'threats');
+      if (head !== undefined) {
+        chain.push(head);
+        chain.push(entry(new ThreatBodyStage(engine), policy, 'threats')!);
+      }
     }
     const sh = entry(new SecurityHeadersStage(policy.securityHeaders), policy, 'security-headers');
     if (sh !== undefined) chain.push(sh);

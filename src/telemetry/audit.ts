@@ -43,6 +43,10 @@ import { MAX_QUERY_CHARS, createHeaderRedactor, redactQuery } from './redact.js'
  * - `upstreamMs` — arrival to upstream response headers, when the request was forwarded.
  * - `stages` — `{ <stage>: microseconds }` spent in each stage.
  * - `findings` — `[{ stage, code, reason, monitored }]`, including monitor-mode findings.
+ * - `threats` — when threat detection found anything: `{ score, paranoia, threshold, findings:
+ *   [{ category, detector, severity, location, name, key?, excerpt }] }`; `name` is the parameter,
+ *   header or cookie name or the JSON pointer, `excerpt` at most 40 characters of what matched
+ *   (`[REDACTED]` for cookies and secret-looking names). Monitor-mode findings appear too.
  * - `userAgent` — the User-Agent header, capped at 256 characters.
  * - `headers` — only with `telemetry.audit.includeHeaders`: request headers with the values
  *   of credential headers (authorization, proxy-authorization, cookie, set-cookie, x-api-key,
@@ -75,6 +79,12 @@ export interface AuditEvent {
   readonly upstreamMs?: number;
   readonly stages: Record<string, number>;
   readonly findings: readonly { stage: string; code: ErrorCode; reason: string; monitored: boolean }[];
+  readonly threats?: {
+    readonly score: number;
+    readonly paranoia: number;
+    readonly threshold: number;
+    readonly findings: readonly { category: string; detector: string; severity: number; location: string; name: string; key?: true; excerpt: string }[];
+  };
   readonly userAgent?: string;
   readonly headers?: Record<string, string>;
 }
@@ -220,6 +230,16 @@ export function createAuditLog(cfg: Config['telemetry']['audit'], opts: AuditLog
       s += `${i === 0 ? '' : ','}{"stage":"${f.stage}","code":"${f.code}","reason":${q(cap(f.reason, MAX_REASON_CHARS))},"monitored":${f.monitored}}`;
     }
     s += ']';
+    const t = r.threats;
+    if (t !== undefined) {
+      s += `,"threats":{"score":${num(t.score)},"paranoia":${num(t.paranoia)},"threshold":${num(t.threshold)},"findings":[`;
+      for (let i = 0; i < t.findings.length; i++) {
+        const f = t.findings[i]!;
+        s += `${i === 0 ? '' : ','}{"category":${q(f.category)},"detector":${q(f.detector)},"severity":${num(f.severity)},"location":${q(f.location)},"name":${q(cap(f.name, 128))}`;
+        s += `${f.isKey ? ',"key":true' : ''},"excerpt":${q(cap(f.excerpt, 64))}}`;
+      }
+      s += ']}';
+    }
     const ua = r.headers['user-agent'];
     if (typeof ua === 'string') s += `,"userAgent":${q(cap(ua, MAX_USER_AGENT_CHARS))}`;
     if (redactHeaders !== undefined) {

