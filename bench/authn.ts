@@ -103,6 +103,7 @@ async function main(): Promise<void> {
 workers: 1
 listeners: [{ host: 127.0.0.1, port: 8081 }]
 admin: { enabled: false }
+threats: { enabled: false }
 telemetry: { audit: { enabled: true, destination: stdout } }
 identity:
   apiKeys:

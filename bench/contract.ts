@@ -114,6 +114,7 @@ async function main(): Promise<void> {
 workers: 1
 listeners: [{ host: 127.0.0.1, port: 8081 }]
 admin: { enabled: false }
+threats: { enabled: false }
 telemetry: { audit: { enabled: true, destination: stdout } }
 upstreams:
   bench: { url: http://127.0.0.1:3000, connections: 128 }

@@ -1,0 +1,179 @@
+/**
+ * `npm run bench:threats`: the cost of threat detection on the ~400-byte JSON POST, as a ratio
+ * to a passthrough route of the same gateway in the same run (issue bar: >= 0.80).
+ *
+ * One gateway (one worker, audit on), routes told apart by Host, all forwarding POST /post:
+ *   passthrough        explicit public route, no stage (threat detection off for it)
+ *   threats            the same route with threat detection on (every header, every JSON
+ *                      string and member name decoded and run through every detector)
+ *   contract-threats   the operation from an OpenAPI document with request validation and
+ *                      threat detection: values the contract proved (enum, email, integers)
+ *                      are not scanned
+ * Medians of interleaved rounds, the order rotated each round.
+ *
+ * Options: --duration S (10) --warmup S (2) --rounds N (3) --connections N (50) --pin auto|off
+ */
+import { writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  POST_WORKLOAD,
+  environment,
+  installCleanup,
+  makeTempDir,
+  pinCpus,
+  positiveInt,
+  repoRoot,
+  round,
+  startGateway,
+  startScript,
+  stopAll,
+  warnIfBusy,
+  writeResult,
+  interleavedRounds,
+  median,
+} from './lib.js';
+
+const SCENARIOS = ['passthrough', 'threats', 'contract-threats'] as const;
+
+/** The OpenAPI operation the bench POST body (bench/lib.ts POST_BODY) satisfies. */
+const SPEC = `openapi: 3.1.0
+info: { title: orders, version: '1' }
+paths:
+  /post:
+    post:
+      operationId: createOrder
+      requestBody:
+        required: true
+        content: { application/json: { schema: { $ref: '#/components/schemas/Order' } } }
+      responses:
+        '200':
+          description: ok
+          content:
+            application/json:
+              schema: { type: object, required: [ok], properties: { ok: { type: boolean }, received: { type: integer, minimum: 0 } } }
+components:
+  schemas:
+    Order:
+      type: object
+      required: [orderId, customer, items]
+      properties:
+        orderId: { type: string, pattern: '^ord-[0-9a-f]{8}$' }
+        customer:
+          type: object
+          required: [id, name, email]
+          properties:
+            id: { type: string, maxLength: 32 }
+            name: { type: string, maxLength: 200 }
+            email: { type: string, format: email }
+            tier: { type: string, enum: [bronze, silver, gold] }
+        items:
+          type: array
+          minItems: 1
+          maxItems: 100
+          items:
+            type: object
+            required: [sku, qty, price]
+            properties:
+              sku: { type: string, maxLength: 32 }
+              qty: { type: integer, minimum: 1 }
+              price: { type: number, minimum: 0 }
+        shipping:
+          type: object
+          properties:
+            street: { type: string, maxLength: 200 }
+            city: { type: string, maxLength: 100 }
+            postcode: { type: string, maxLength: 16 }
+            country: { type: string, minLength: 2, maxLength: 2 }
+        notes: { type: string, maxLength: 1000 }
+`;
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      duration: { type: 'string' },
+      warmup: { type: 'string' },
+      rounds: { type: 'string' },
+      connections: { type: 'string' },
+      pin: { type: 'string', default: 'auto' },
+    },
+  });
+  const durationS = positiveInt('duration', values.duration, 10);
+  const warmupS = values.warmup === '0' ? 0 : positiveInt('warmup', values.warmup, 2);
+  const rounds = positiveInt('rounds', values.rounds, 3);
+  const connections = positiveInt('connections', values.connections, 50);
+  installCleanup((SCENARIOS.length * rounds * (durationS + warmupS) + 120) * 1000);
+  const cpus = values.pin === 'off' ? undefined : pinCpus();
+  warnIfBusy();
+
+  const dir = makeTempDir('portcullis-bench-threats-');
+  writeFileSync(join(dir, 'orders.yaml'), SPEC);
+  const template = join(dir, 'portcullis.threats.yaml');
+  writeFileSync(
+    template,
+    `version: 1
+workers: 1
+listeners: [{ host: 127.0.0.1, port: 8081 }]
+admin: { enabled: false }
+threats: { enabled: true }
+telemetry: { audit: { enabled: true, destination: stdout } }
+upstreams:
+  bench: { url: http://127.0.0.1:3000, connections: 128 }
+routes:
+  - { name: passthrough, methods: [POST], path: /post, hosts: [passthrough.bench], upstream: bench, public: true, stages: { threats: { mode: 'off' } } }
+  - { name: threats, methods: [POST], path: /post, hosts: [threats.bench], upstream: bench, public: true }
+apis:
+  - { name: contract, spec: ./orders.yaml, hosts: [contract-threats.bench], upstream: bench, public: true, stages: { response-contract: { mode: 'off' } } }
+`,
+  );
+
+  const upstream = await startScript('upstream', 'upstream.js', ['--port', '0'], cpus?.upstream);
+  const gw = await startGateway({ template, upstreamUrl: `http://127.0.0.1:${upstream.port}`, cpus: cpus?.target });
+  const url = `http://127.0.0.1:${gw.port}`;
+
+  console.error(`bench threats: ${SCENARIOS.length} scenarios × ${rounds} rounds, ${warmupS} s warm-up + ${durationS} s each, ${connections} connections`);
+  const results = await interleavedRounds({
+    url,
+    workload: POST_WORKLOAD,
+    connections,
+    durationS,
+    warmupS,
+    rounds,
+    runs: SCENARIOS.map((s) => ({ name: s, headers: { host: `${s}.bench` } })),
+  });
+
+  const rps = (s: string) => median(results.get(s)!.map((x) => x.rps));
+  const p99 = (s: string) => median(results.get(s)!.map((x) => x.latencyMs.p99));
+  const base = rps('passthrough');
+  const out = ['', `### Threat detection cost, POST /post (~400-byte JSON), ${connections} connections, ${durationS} s per run, medians of ${rounds} rounds`, ''];
+  out.push('| scenario | req/s | p99 ms | req/s vs passthrough | p99 vs passthrough | µs added per request |', '|---|---:|---:|---:|---:|---:|');
+  for (const s of SCENARIOS) {
+    const added = s === 'passthrough' ? '–' : ((1 / rps(s) - 1 / base) * 1e6).toFixed(1);
+    out.push(`| ${s} | ${Math.round(rps(s))} | ${p99(s).toFixed(2)} | ${(rps(s) / base).toFixed(2)} | ${(p99(s) / p99('passthrough')).toFixed(2)} | ${added} |`);
+  }
+  const pass = rps('threats') / base >= 0.8;
+  out.push('', `Target (detection on keeps >= 80 % of passthrough throughput): ${pass ? 'PASS' : 'FAIL'}.`);
+  console.log(out.join('\n'));
+  const file = writeResult('threats', {
+    kind: 'threats',
+    options: { durationS, warmupS, rounds, connections },
+    environment: { ...environment(), cpuPinning: cpus ?? null },
+    scenarios: SCENARIOS.map((s) => ({
+      scenario: s,
+      rps: round(rps(s), 1),
+      p99Ms: round(p99(s), 3),
+      vsPassthrough: round(rps(s) / base, 3),
+      rounds: results.get(s)!.map((x) => ({ rps: round(x.rps, 1), p99: round(x.latencyMs.p99, 3), non2xx: x.non2xx })),
+    })),
+    pass,
+  });
+  console.error(`bench threats: results written to ${relative(repoRoot, file)}`);
+  await stopAll();
+  process.exit(0);
+}
+
+main().catch(async (err: unknown) => {
+  console.error(`bench threats failed: ${err instanceof Error ? err.message : String(err)}`);
+  await stopAll();
+  process.exit(1);
+});
