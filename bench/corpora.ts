@@ -12,6 +12,7 @@
  *
  * Everything here is synchronous, reads whole files, and never touches the network.
  */
+import type { RawRequest } from '../src/threats/types.js';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -586,4 +587,31 @@ export function headerIndex(headers: readonly (readonly [string, string])[], low
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Node-style header object: lower-case names; set-cookie a list, cookie joined by `; `, others by `, `. */
+function nodeHeaders(headers: readonly (readonly [string, string])[]): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [n, v] of headers) {
+    const name = n.toLowerCase();
+    const prev = out[name];
+    if (name === 'set-cookie') out[name] = [...(Array.isArray(prev) ? prev : prev === undefined ? [] : [prev]), v];
+    else if (prev === undefined) out[name] = v;
+    else if (name === 'cookie') out[name] = `${String(prev)}; ${v}`;
+    else out[name] = `${String(prev)}, ${v}`;
+  }
+  return out;
+}
+
+/** A corpus request as the engine's RawRequest (Node's header shape: lower-case names, joined repeats). */
+export function toRawRequest(r: CorpusRequest): RawRequest {
+  const p = r.raw !== undefined ? parseRawRequest(r.raw) : { method: r.method, path: r.path, headers: r.headers, body: r.body ?? Buffer.alloc(0) };
+  const q = p.path.indexOf('?');
+  return {
+    method: p.method,
+    rawPath: q < 0 ? p.path : p.path.slice(0, q),
+    rawQuery: q < 0 ? '' : p.path.slice(q + 1),
+    headers: nodeHeaders(p.headers),
+    body: p.body.length > 0 ? p.body : undefined,
+  };
 }

@@ -56,7 +56,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { environment, installCleanup, makeTempDir, positiveInt, repoRoot, round, startGateway, stopAll } from './lib.js';
 import type { StartedGateway } from './lib.js';
-import { loadCrs, loadCsic, loadHttpParams, parseRawRequest, serializeRequest } from './corpora.js';
+import { loadCrs, loadCsic, loadHttpParams, serializeRequest, toRawRequest } from './corpora.js';
 import type { CorpusRequest } from './corpora.js';
 import type { Paranoia, RawRequest, ThreatVerdict } from '../src/threats/types.js';
 
@@ -449,32 +449,6 @@ interface EngineLike {
   inspect(req: RawRequest): ThreatVerdict;
 }
 type EngineCtor = new (options: { paranoia: Paranoia; detectors?: unknown }) => EngineLike;
-
-/** Node-style header object: lower-case names; set-cookie a list, cookie joined by `; `, others by `, `. */
-function nodeHeaders(headers: readonly (readonly [string, string])[]): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
-  for (const [n, v] of headers) {
-    const name = n.toLowerCase();
-    const prev = out[name];
-    if (name === 'set-cookie') out[name] = [...(Array.isArray(prev) ? prev : prev === undefined ? [] : [prev]), v];
-    else if (prev === undefined) out[name] = v;
-    else if (name === 'cookie') out[name] = `${String(prev)}; ${v}`;
-    else out[name] = `${String(prev)}, ${v}`;
-  }
-  return out;
-}
-
-function toRawRequest(r: CorpusRequest): RawRequest {
-  const p = r.raw !== undefined ? parseRawRequest(r.raw) : { method: r.method, path: r.path, headers: r.headers, body: r.body ?? Buffer.alloc(0) };
-  const q = p.path.indexOf('?');
-  return {
-    method: p.method,
-    rawPath: q < 0 ? p.path : p.path.slice(0, q),
-    rawQuery: q < 0 ? '' : p.path.slice(q + 1),
-    headers: nodeHeaders(p.headers),
-    body: p.body.length > 0 ? p.body : undefined,
-  };
-}
 
 async function runOffline(reqs: readonly CorpusRequest[], o: Options): Promise<{ results: Result[]; timingSource: string; notes: string[] }> {
   const engineUrl = pathToFileURL(join(import.meta.dirname, '..', 'src', 'threats', 'engine.js')).href;

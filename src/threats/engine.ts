@@ -25,6 +25,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { isSensitiveName, REDACTED } from '../telemetry/redact.js';
+import { charClasses } from './charclass.js';
 import { jsonPointer, scanJson } from './json-scan.js';
 import { DEFAULT_NORMALIZE_BUDGET, NORM_BAD_ESCAPE, NORM_CONTROL, NORM_MULTI_ENCODED, NORM_NUL, NORM_OVERLONG, normalize } from './normalize.js';
 import { SEVERITY } from './types.js';
@@ -36,6 +37,11 @@ export interface NamedDetector {
   readonly id: string;
   readonly category: ThreatCategory;
   readonly detect: Detector;
+  /**
+   * At paranoia 1: whether the detector can fire on a value with these character classes
+   * (charclass.ts); false skips the call. Undefined: always called.
+   */
+  readonly gate?: (classes: number, length: number, isKey: boolean) => boolean;
   /** Where the detector runs; default everywhere. */
   readonly locations?: readonly InputLocation[];
 }
@@ -69,6 +75,8 @@ export interface ThreatOptions {
   readonly cookies: boolean;
   readonly limits: ThreatLimits;
   readonly detectors: readonly NamedDetector[];
+  /** Skip detectors whose gate says they cannot fire (default true; false for verification). */
+  readonly gates?: boolean;
 }
 
 export const DEFAULT_SKIP_HEADERS: readonly string[] = Object.freeze([
@@ -95,7 +103,7 @@ export const DEFAULT_SKIP_HEADERS: readonly string[] = Object.freeze([
   'cookie', // inspected as cookies, one by one
 ]);
 
-export const DEFAULT_THREAT_LIMITS: ThreatLimits = Object.freeze({ maxBytes: 1_048_576, maxItems: 20_000, maxDepth: 128 });
+export const DEFAULT_THREAT_LIMITS: ThreatLimits = Object.freeze({ maxBytes: 262_144, maxItems: 50_000, maxDepth: 128 });
 
 /** A value skipped because the contract proved its type. */
 export interface TypedSkip {
@@ -151,6 +159,7 @@ export class ThreatEngine {
       cookies: options.cookies ?? true,
       limits: options.limits ?? DEFAULT_THREAT_LIMITS,
       detectors: options.detectors,
+      gates: options.gates ?? true,
     };
     this.exclusions = this.options.exclusions.map(compileExclusion);
   }
@@ -225,11 +234,13 @@ export class ThreatEngine {
   }
 
   private json(run: Inspection, text: string, base: string, location: InputLocation, skip?: SkipSet): void {
+    const needName = skip !== undefined || this.exclusions.length > 0;
     const r = scanJson(text, this.options.limits.maxDepth, (value, isKey, path) => {
-      const needName = skip !== undefined || this.exclusions.length > 0;
-      const name = needName ? jsonPointer(path, base) : undefined;
+      // The pointer is built only when something needs it; detectors get the member name (what
+      // a `file` or `redirect_uri` rule reads), or the whole pointer below prototype-ish members.
+      const name = needName || (isKey && protoPath(path)) ? jsonPointer(path, base) : undefined;
       if (!isKey && name !== undefined && skip !== undefined && skip.has(skipKey('body', name))) return true;
-      run.value(location, name, value, isKey, false, path, base);
+      run.value(location, name, value, isKey, false, path, base, name ?? memberName(path));
       return run.incomplete === undefined;
     });
     if (r === 'malformed' || r === 'too-deep') {
@@ -381,6 +392,11 @@ export class ThreatEngine {
     return false;
   }
 
+  /** Gates apply at paranoia 1 only (they are verified against the corpora at that level). */
+  get gated(): boolean {
+    return this.options.paranoia === 1 && this.options.gates !== false;
+  }
+
   get hasExclusions(): boolean {
     return this.exclusions.length > 0;
   }
@@ -409,7 +425,16 @@ export class Inspection implements ThreatVerdict {
    * found; it is then built from `path` and `base`. `pathOnly`: only detectors that read a
    * whole path (traversal, file inclusion, SSRF) run.
    */
-  value(location: InputLocation, name: string | undefined, raw: string, isKey: boolean, pathOnly = false, path?: readonly (string | number)[], base = ''): void {
+  value(
+    location: InputLocation,
+    name: string | undefined,
+    raw: string,
+    isKey: boolean,
+    pathOnly = false,
+    path?: readonly (string | number)[],
+    base = '',
+    hint = name ?? '',
+  ): void {
     if (this.incomplete !== undefined) return;
     const o = this.engine.options;
     this.items++;
@@ -420,31 +445,43 @@ export class Inspection implements ThreatVerdict {
     }
     if (raw.length === 0) return;
     if (raw.length <= WINDOW) {
-      this.window(location, name, raw, isKey, pathOnly, path, base);
+      this.window(location, name, raw, isKey, pathOnly, path, base, hint);
       return;
     }
     for (let start = 0; start < raw.length; start += WINDOW - WINDOW_OVERLAP) {
-      this.window(location, name, raw.slice(start, start + WINDOW), isKey, pathOnly, path, base);
+      this.window(location, name, raw.slice(start, start + WINDOW), isKey, pathOnly, path, base, hint);
       if (start + WINDOW >= raw.length) break;
     }
   }
 
-  private window(location: InputLocation, name: string | undefined, raw: string, isKey: boolean, pathOnly: boolean, path: readonly (string | number)[] | undefined, base: string): void {
+  private window(
+    location: InputLocation,
+    name: string | undefined,
+    raw: string,
+    isKey: boolean,
+    pathOnly: boolean,
+    path: readonly (string | number)[] | undefined,
+    base: string,
+    hint: string,
+  ): void {
     const o = this.engine.options;
     const norm = normalize(raw);
     const resolvedName = (): string => name ?? (path !== undefined ? jsonPointer(path, base) : base);
     if (norm.flags !== 0) {
       for (const a of ANOMALIES) if ((norm.flags & a.flag) !== 0) this.hit(a.hit, location, resolvedName(), isKey, '');
     }
-    const ctx: DetectContext = { paranoia: o.paranoia, location, name: name ?? '', isKey };
+    const ctx: DetectContext = { paranoia: o.paranoia, location, name: hint, isKey };
     this.detect(norm.text, ctx, location, resolvedName, isKey, pathOnly);
     if (norm.decoded64 !== undefined) this.detect(norm.decoded64, ctx, location, resolvedName, isKey, pathOnly);
   }
 
   private detect(text: string, ctx: DetectContext, location: InputLocation, resolvedName: () => string, isKey: boolean, pathOnly: boolean): void {
     const lower = text.toLowerCase();
+    const gated = this.engine.gated;
+    const classes = gated ? charClasses(text) : 0;
     for (const d of this.engine.options.detectors) {
       if (pathOnly ? !WHOLE_PATH.has(d.category) : d.locations !== undefined && !d.locations.includes(location)) continue;
+      if (gated && d.gate !== undefined && !d.gate(classes, text.length, isKey)) continue;
       let hit: Hit | undefined;
       try {
         hit = d.detect(text, lower, ctx);
@@ -478,6 +515,18 @@ export class Inspection implements ThreatVerdict {
       });
     }
   }
+}
+
+/** The member name (or index) a JSON path ends with. */
+function memberName(path: readonly (string | number)[]): string {
+  const last = path[path.length - 1];
+  return last === undefined ? '' : String(last);
+}
+
+/** A path through `constructor`, `prototype` or `__proto__` (prototype pollution reads the whole pointer). */
+function protoPath(path: readonly (string | number)[]): boolean {
+  for (const seg of path) if (seg === 'constructor' || seg === 'prototype' || seg === '__proto__') return true;
+  return false;
 }
 
 function familyOf(detector: string): string {
