@@ -466,22 +466,36 @@ export class Inspection implements ThreatVerdict {
   ): void {
     const o = this.engine.options;
     const norm = normalize(raw);
-    const resolvedName = (): string => name ?? (path !== undefined ? jsonPointer(path, base) : base);
+    // Where the value is, for findings only: the name is resolved when a hit needs it.
+    this.curName = name;
+    this.curPath = path;
+    this.curBase = base;
     if (norm.flags !== 0) {
-      for (const a of ANOMALIES) if ((norm.flags & a.flag) !== 0) this.hit(a.hit, location, resolvedName(), isKey, '');
+      for (const a of ANOMALIES) if ((norm.flags & a.flag) !== 0 && a.hit.paranoia <= o.paranoia) this.hit(a.hit, location, this.resolvedName(), isKey, '');
     }
     const ctx: DetectContext = { paranoia: o.paranoia, location, name: hint, isKey };
-    this.detect(norm.text, ctx, location, resolvedName, isKey, pathOnly);
-    if (norm.decoded64 !== undefined) this.detect(norm.decoded64, ctx, location, resolvedName, isKey, pathOnly);
+    this.detect(norm.text, ctx, location, isKey, pathOnly);
+    if (norm.decoded64 !== undefined) this.detect(norm.decoded64, ctx, location, isKey, pathOnly);
   }
 
-  private detect(text: string, ctx: DetectContext, location: InputLocation, resolvedName: () => string, isKey: boolean, pathOnly: boolean): void {
-    const lower = text.toLowerCase();
-    const gated = this.engine.gated;
+  private curName: string | undefined = undefined;
+  private curPath: readonly (string | number)[] | undefined = undefined;
+  private curBase = '';
+
+  private resolvedName(): string {
+    return this.curName ?? (this.curPath !== undefined ? jsonPointer(this.curPath, this.curBase) : this.curBase);
+  }
+
+  private detect(text: string, ctx: DetectContext, location: InputLocation, isKey: boolean, pathOnly: boolean): void {
+    const engine = this.engine;
+    const paranoia = engine.options.paranoia;
+    const gated = engine.gated;
     const classes = gated ? charClasses(text) : 0;
-    for (const d of this.engine.options.detectors) {
+    let lower: string | undefined;
+    for (const d of engine.options.detectors) {
       if (pathOnly ? !WHOLE_PATH.has(d.category) : d.locations !== undefined && !d.locations.includes(location)) continue;
       if (gated && d.gate !== undefined && !d.gate(classes, text.length, isKey)) continue;
+      lower ??= text.toLowerCase();
       let hit: Hit | undefined;
       try {
         hit = d.detect(text, lower, ctx);
@@ -489,7 +503,7 @@ export class Inspection implements ThreatVerdict {
         // A detector bug must not open a hole: count it as a notice and go on.
         hit = { detector: `${d.id}.error`, category: d.category, severity: SEVERITY.notice, paranoia: 1, evidence: 'detector failed' };
       }
-      if (hit !== undefined) this.hit(hit, location, resolvedName(), isKey, hit.evidence);
+      if (hit !== undefined && hit.paranoia <= paranoia) this.hit(hit, location, this.resolvedName(), isKey, hit.evidence);
     }
   }
 
