@@ -89,12 +89,15 @@ describe('detectCmdi', () => {
   }
 
   it('keeps weaker shapes for higher paranoia levels', () => {
-    for (const v of ['${IFS}', '$[2+2]', '${x#{}}', 'time who', 'sleep 5', 'id', 'ansible-console']) {
+    for (const v of ['${IFS}', '$[-1]', 'a ${x#{}}', 'what time who knows', 'sleep 5', 'id', 'ansible-console']) {
       assert.ok(!blocks(v), `${v} must not block at PL1`);
     }
     const h = run('curl is a nice tool', 4);
     assert.ok(h !== undefined && h.paranoia >= 2, 'a bare tool name with a word argument is PL2+');
-    assert.ok(run('$[2+2]', 4) !== undefined, '$[…] is reported at a higher paranoia');
+    assert.ok(run('$[-1]', 4) !== undefined, 'unary $[…] is reported at a higher paranoia');
+    assert.ok(blocks('time who'), 'a prefix command running a command, as the whole value');
+    assert.ok(blocks('$[2+2]'), 'bash arithmetic with a binary operator is refused at PL1');
+    for (const v of ['$[0]', '$[1:2]', '$[(@.length-1)]']) assert.equal(run(v, 4), undefined, `JSONPath ${v}`);
   });
 
   it('reports the hit as detector "cmdi.*" with short evidence', () => {

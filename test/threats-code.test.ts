@@ -152,11 +152,12 @@ describe('detectCodeInjection', () => {
   });
 
   it('keeps weaker shapes for higher paranoia levels', () => {
-    for (const v of ['chr(123)', 'test<?', '${a}', 'a:1:{i:0;s:1:"a";}', 'console.info(1)']) {
+    for (const v of ['${a}', 'a:1:{i:0;s:1:"a";}', 'console.log is handy']) {
       assert.ok(!blocks(v), `${v} must not block at PL1`);
     }
     assert.ok(run('a:1:{i:0;s:1:"a";}', 4) !== undefined, 'a serialized array is reported at PL2+');
-    assert.ok(run('console.info(1)', 4) !== undefined, 'console calls are reported at PL2+');
+    // the whole value is a call or an open tag glued to a word: code, not text about code
+    for (const v of ['chr(123)', 'test<?', 'console.info(1)']) assert.ok(blocks(v), `${v} as the whole value`);
   });
 
   it('never throws on odd input', () => {

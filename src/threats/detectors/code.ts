@@ -310,7 +310,9 @@ function phpTags(st: State, t: string, lower: string): void {
       return;
     }
     if (rest === '') {
-      report(st, 'code-injection', 'php-tag', 2, 5, '<?');
+      // `test<?`: an open tag glued to the end of a word ends the value (a probe).
+      const glued = k > 0 && isIdPart(t.charCodeAt(k - 1)) && lower.slice(k + 2).trim() === '';
+      report(st, 'code-injection', 'php-tag', glued ? 1 : 2, 5, '<?');
       continue;
     }
     const c0 = rest.charCodeAt(0);
@@ -412,7 +414,29 @@ function phpWrappers(st: State, lower: string): void {
   }
 }
 
+const SUPERGLOBAL_SET = new Set(SUPERGLOBALS);
+
 function superglobals(st: State, t: string): void {
+  // `$_S ERVER['x']`: a superglobal split by spaces before its subscript.
+  let from = 0;
+  for (let g = 0; g < 8; g++) {
+    const k = t.indexOf('$', from);
+    if (k < 0) break;
+    from = k + 1;
+    let name = '$';
+    let spaced = false;
+    let j = k + 1;
+    for (; j < t.length && j - k < 32; j++) {
+      const c = t.charCodeAt(j);
+      if ((c >= 65 && c <= 90) || c === 95) name += t[j];
+      else if (c === 32 || c === 9) spaced = true;
+      else break;
+    }
+    if (spaced && t.charCodeAt(j) === 91 && SUPERGLOBAL_SET.has(name)) {
+      report(st, 'code-injection', 'php-superglobal', 1, 5, t.slice(k, Math.min(j + 1, k + 24)));
+      return;
+    }
+  }
   for (const g of SUPERGLOBALS) {
     const k = t.indexOf(g);
     if (k < 0) continue;
@@ -778,6 +802,11 @@ function isExceptionName(seg: string): boolean {
 function codePosition(t: string, s: number, e: number): boolean {
   const before = s > 0 ? t.charCodeAt(s - 1) : -1;
   const after = e < t.length ? t.charCodeAt(e) : -1;
+  // The domain of an e-mail address (`alan@sun.com`), not an annotation (`@java.lang…`).
+  if (before === 64 && s > 1) {
+    const b2 = t.charCodeAt(s - 2);
+    if (isIdPart(b2) || b2 === 46 || b2 === 45) return false;
+  }
   let a = 0;
   let b = t.length;
   while (a < s && isWs(t.charCodeAt(a))) a++;
@@ -975,6 +1004,22 @@ function identifierScan(st: State, t: string, lower: string, vars: Map<string, s
   }
 }
 
+/**
+ * Is `name(` … a call written as code rather than a function named in documentation
+ * (`eval()`, `link(2)`, `assert(value[, message])`, "applications that chroot()")?
+ */
+function docCall(lower: string, s: number, open: number, shape: string, comment: boolean): boolean {
+  if (shape !== 'empty' && shape !== 'manref' && shape !== 'signature') return false;
+  const ctxBefore = lower.slice(Math.max(0, s - 3), s);
+  const closeAt = findIn(lower, ')', open, open + 64);
+  const ap = skipWsComments(lower, closeAt + 1, Math.min(lower.length, open + 64));
+  const after = lower.charCodeAt(ap);
+  const chained = (after === 46 && isIdStart(lower.charCodeAt(ap + 1))) || (after === 45 && lower.charCodeAt(ap + 1) === 62);
+  const codeCtx = shape === 'empty' && (after === 59 || after === 91 || chained || comment ||
+    /[;=@?{]\s*$|<\?(php)?\s*$/.test(ctxBefore) || onlyWs(lower, 0, s) && onlyWs(lower, closeAt + 1, lower.length));
+  return !codeCtx;
+}
+
 function callCheck(st: State, t: string, lower: string, name: string, s: number, e: number, open: number, dotBefore: number): void {
   const glued = open === e;
   const comment = !glued && hasComment(lower, e, open);
@@ -1023,16 +1068,7 @@ function callCheck(st: State, t: string, lower: string, name: string, s: number,
       lvl = 3;
     }
     // Documentation style: `eval()`, `link(2)`, `assert(value[, message])` name a function.
-    if (lvl === 1 && (shape === 'empty' || shape === 'manref' || shape === 'signature')) {
-      const ctxBefore = lower.slice(Math.max(0, s - 3), s);
-      const closeAt = findIn(lower, ')', open, open + 64);
-      const ap = skipWsComments(lower, closeAt + 1, Math.min(lower.length, open + 64));
-      const after = lower.charCodeAt(ap);
-      const chained = (after === 46 && isIdStart(lower.charCodeAt(ap + 1))) || (after === 45 && lower.charCodeAt(ap + 1) === 62);
-      const codeCtx = shape === 'empty' && (after === 59 || after === 91 || chained || comment ||
-        /[;=@?{]\s*$|<\?(php)?\s*$/.test(ctxBefore) || lower.slice(0, s).trim() === '' && lower.slice(closeAt + 1).trim() === '');
-      if (!codeCtx) lvl = 2;
-    }
+    if (lvl === 1 && docCall(lower, s, open, shape, comment)) lvl = 2;
     if ((name === 'settimeout' || name === 'setinterval') && shape !== 'string') lvl = 3;
     // preg_replace only executes with the /e modifier.
     if (name === 'preg_replace' || name === 'mb_ereg_replace') {
@@ -1044,7 +1080,8 @@ function callCheck(st: State, t: string, lower: string, name: string, s: number,
   }
   if (PHP_OTHER.has(name)) {
     const args = codeArgs(lower, open);
-    const distinctive = name.includes('_') || /^(strrev|intval|unpack|gethostbyname|gethostbynamel|chroot|filegroup|fileowner|fileperms|phpversion|scandir|getcwd|bin2hex|hexdec|dechex|urldecode|rawurldecode|stripslashes|fputcsv|fgets|gzcompress|gzdeflate|gzencode|crypt)$/.test(name);
+    const shape = argShape(lower, open);
+    const distinctive = !docCall(lower, s, open, shape, comment) && (name.includes('_') || /^(strrev|intval|unpack|gethostbyname|gethostbynamel|chroot|filegroup|fileowner|fileperms|phpversion|scandir|getcwd|bin2hex|hexdec|dechex|urldecode|rawurldecode|stripslashes|fputcsv|fgets|gzcompress|gzdeflate|gzencode|crypt)$/.test(name));
     report(st, 'code-injection', 'php-function', distinctive && args ? 1 : args ? 2 : 3, distinctive && args ? 5 : 4, `${name}(`);
   }
 }
@@ -1169,6 +1206,284 @@ function base64Runs(st: State, t: string): void {
   }
 }
 
+
+// ---------------------------------------------------------------------------------------------
+// Whole-value statements: a value that is entirely one statement of code
+// ---------------------------------------------------------------------------------------------
+
+/** Words followed by `(` that are language constructs, not function calls. */
+const KEYWORDS = new Set(['if', 'while', 'for', 'foreach', 'switch', 'catch', 'function', 'return', 'elseif', 'isset',
+  'empty', 'list', 'array', 'echo', 'print', 'unset', 'die', 'exit', 'and', 'or', 'not', 'new', 'typeof', 'sizeof',
+  'with', 'until', 'unless', 'elif', 'when', 'case']);
+
+/** Index of the `)` matching the `(` at `open` (string literals skipped), or -1 before `lim`. */
+function matchParen(t: string, open: number, lim: number): number {
+  let depth = 0;
+  for (let i = open; i < lim; i++) {
+    const c = t.charCodeAt(i);
+    if (c === 39 || c === 34 || c === 96) {
+      const e = findIn(t, t[i] as string, i + 1, lim);
+      if (e < 0) return -1;
+      i = e;
+      continue;
+    }
+    if (c === 40) depth++;
+    else if (c === 41 && --depth === 0) return i;
+  }
+  return -1;
+}
+
+/** Only whitespace in [a, b) (stops at the first other character). */
+function onlyWs(t: string, a: number, b: number): boolean {
+  for (let i = a; i < b; i++) if (!isWs(t.charCodeAt(i))) return false;
+  return true;
+}
+
+/** Only whitespace and `;` from i to the end. */
+function statementEnd(t: string, i: number): boolean {
+  for (; i < t.length; i++) {
+    const c = t.charCodeAt(i);
+    if (!isWs(c) && c !== 59) return false;
+  }
+  return true;
+}
+
+/** A distinctive PHP function name ends the identifier (`FOOcall_user_func`, `xgzinflate`). */
+function dangerousSuffix(name: string): boolean {
+  if (name.length <= 8) return false;
+  for (let k = 1; k <= 8 && name.length - k >= 8; k++) {
+    const sfx = name.slice(k);
+    if (EXEC_FUNCS.has(sfx) && !WORDY.has(sfx) && !JS_COMMON.has(sfx)) return true;
+  }
+  return false;
+}
+
+/**
+ * The whole value is one call `name <sep> ( args ) [;]`: a PHP library function called with
+ * code-like arguments (`chr(123)`, `substr()`, `subSTR($x)`, `printf(foo)`), any name called
+ * through a comment or a control character (`range \t/*x*\/()`, `pi\v()`, `FILE\r\n()`), or a
+ * truncated probe (`pg_enter_pipeline_mode (`). Prose never is a single call expression.
+ */
+function wholeValueCall(st: State, t: string, lower: string, content: Paranoia): void {
+  const n = lower.length;
+  let a = 0;
+  while (a < n && isWs(lower.charCodeAt(a))) a++;
+  if (lower.charCodeAt(a) === 64) a++; // `@` error suppression
+  if (!isIdStart(lower.charCodeAt(a))) return;
+  let e = a;
+  while (e < n && e - a <= 64 && isIdPart(lower.charCodeAt(e))) e++;
+  if (e - a > 64 || e - a < 2) return;
+  const name = lower.slice(a, e);
+  if (KEYWORDS.has(name)) return;
+  const p = skipWsComments(lower, e, Math.min(n, e + 128));
+  if (lower.charCodeAt(p) !== 40) return;
+  const sep = lower.slice(e, p);
+  const ev = `${t.slice(a, Math.min(e, a + 38))}(`;
+  let q = p + 1;
+  while (q < n && isWs(lower.charCodeAt(q))) q++;
+  if (q >= n) {
+    // `pg_enter_pipeline_mode (`: a snake_case function name opening a call, nothing after.
+    if (name.includes('_') && name.length >= 8 && sep.trim() === '') report(st, 'code-injection', 'php-function', 1, 5, ev);
+    return;
+  }
+  const close = matchParen(lower, p, Math.min(n, p + 400));
+  if (close < 0 || !statementEnd(lower, close + 1)) return;
+  const args = lower.slice(p + 1, close);
+  const commentSep = sep.includes('/*') || sep.includes('//') || sep.includes('#');
+  let ctrlSep = false;
+  for (let i = 0; i < sep.length; i++) {
+    const c = sep.charCodeAt(i);
+    if (c !== 32 && isWs(c)) ctrlSep = true;
+  }
+  const oddSep = commentSep || ctrlSep || sep.length >= 2;
+  // PHP-typed argument: a variable (`$x`) or a string concatenation (`'a'.'b'`, `chr(1).chr(2)`).
+  let phpTyped = false;
+  for (let i = 0; i < args.length - 1 && !phpTyped; i++) {
+    const c = args.charCodeAt(i);
+    if (c === 36 && isIdStart(args.charCodeAt(i + 1))) phpTyped = true;
+    else if (c === 46 && (args.charCodeAt(i - 1) === 39 || args.charCodeAt(i - 1) === 34 || args.charCodeAt(i - 1) === 41) &&
+      (args.charCodeAt(i + 1) === 39 || args.charCodeAt(i + 1) === 34 || isIdStart(args.charCodeAt(i + 1)))) phpTyped = true;
+  }
+  const empty = args.trim() === '';
+  const shape = argShape(lower, p);
+  if (shape === 'manref' || shape === 'signature') return; // `popen(3)`, `assert(value[, message])`
+  if (!(empty || phpTyped || codeArgs(lower, p))) return;
+  const known = EXEC_FUNCS.has(name) || PHP_OTHER.has(name) || dangerousSuffix(name);
+  if (known) {
+    // Words (`system`, `copy`, `mail`) need a deliberate shape: glued, odd spacing, PHP arguments.
+    if (JS_COMMON.has(name) && !phpTyped && !commentSep && !ctrlSep) return;
+    if (WORDY.has(name) && sep !== '' && !oddSep && !phpTyped) return;
+    // A harmless library call (`substr($s, 0, 5);`) may be a snippet in free-form content.
+    const harmless = !EXEC_FUNCS.has(name) && !dangerousSuffix(name);
+    report(st, 'code-injection', 'php-function', harmless && !commentSep && !ctrlSep ? content : 1, 5, ev);
+    return;
+  }
+  if ((commentSep || ctrlSep) && (empty || phpTyped)) report(st, 'code-injection', 'php-function', 1, 5, ev);
+}
+
+const JS_TRUTHY_NAMES = new Set(['this', 'string', 'number', 'object', 'array', 'boolean', 'symbol', 'date', 'math', 'json',
+  'function', 'window', 'globalthis', 'process', 'infinity', 'true']);
+const JS_FALSY_NAMES = new Set(['false', 'null', 'undefined', 'nan']);
+
+/** Truthiness of a constant JavaScript expression (`!0`, `!!{}`, `-Infinity`, `new Date`), or undefined. */
+function constTruth(s: string, depth = 0): boolean | undefined {
+  s = s.trim();
+  if (s === '' || depth > 16) return undefined;
+  const c = s.charCodeAt(0);
+  if (c === 40) {
+    if (matchParen(s, 0, s.length) !== s.length - 1) return undefined;
+    return constTruth(s.slice(1, -1), depth + 1);
+  }
+  if (c === 33) {
+    const v = constTruth(s.slice(1), depth + 1);
+    return v === undefined ? undefined : !v;
+  }
+  if (c === 43 || c === 45) {
+    const r = s.slice(1).trim();
+    if (r === 'infinity') return true;
+    if (/^[0-9]+(\.[0-9]+)?$/.test(r)) return Number(r) !== 0;
+    return undefined;
+  }
+  if (c === 39 || c === 34 || c === 96) {
+    if (s.length < 2 || s.charCodeAt(s.length - 1) !== c || s.indexOf(s[0] as string, 1) !== s.length - 1) return undefined;
+    return s.length > 2;
+  }
+  if (s === '{}' || s === '[]') return true;
+  if (/^[0-9]+(\.[0-9]+)?$/.test(s)) return Number(s) !== 0;
+  if (s.startsWith('new ') && /^new\s+[a-z_$][\w$]*(\(\))?$/.test(s)) return true;
+  if (JS_TRUTHY_NAMES.has(s)) return true;
+  if (JS_FALSY_NAMES.has(s)) return false;
+  return undefined;
+}
+
+/** `while(<constant truthy>)` or `for(;;)` with no body, at `i` (index of the keyword). */
+function infiniteLoop(lower: string, i: number): boolean {
+  const n = lower.length;
+  let j: number;
+  if (lower.startsWith('while', i)) {
+    j = i + 5;
+    while (j < n && isWs(lower.charCodeAt(j))) j++;
+    if (lower.charCodeAt(j) !== 40) return false;
+    const close = matchParen(lower, j, Math.min(n, j + 96));
+    if (close < 0 || constTruth(lower.slice(j + 1, close)) !== true) return false;
+    j = close + 1;
+  } else if (lower.startsWith('for', i)) {
+    j = i + 3;
+    while (j < n && isWs(lower.charCodeAt(j))) j++;
+    if (!/^\(\s*;\s*;\s*\)/.test(lower.slice(j, j + 16))) return false;
+    j = lower.indexOf(')', j) + 1;
+  } else return false;
+  // No body: end, `;`, `{}` (or stray closing parentheses).
+  while (j < n && (isWs(lower.charCodeAt(j)) || lower.charCodeAt(j) === 41)) j++;
+  if (j >= n || lower.charCodeAt(j) === 59) return true;
+  if (lower.charCodeAt(j) === 123) {
+    j++;
+    while (j < n && isWs(lower.charCodeAt(j))) j++;
+    return lower.charCodeAt(j) === 125;
+  }
+  return false;
+}
+
+/**
+ * JavaScript/Node.js statements that open the value: an anonymous function (`function() {`),
+ * `module.exports =`, a lone `console.x(…)` call, an infinite loop (`while(!0);`, `for(;;);`)
+ * at the start or after `;`.
+ */
+function jsStatements(st: State, t: string, lower: string, content: Paranoia): void {
+  const n = lower.length;
+  let a = 0;
+  while (a < n && isWs(lower.charCodeAt(a))) a++;
+  const c0 = lower.charCodeAt(a);
+  if (c0 === 102 && lower.startsWith('function', a)) {
+    let j = a + 8;
+    while (j < n && isWs(lower.charCodeAt(j))) j++;
+    if (lower.charCodeAt(j) === 40) {
+      const close = findIn(lower, ')', j, j + 80);
+      if (close > 0 && /^[\w$\s,]*$/.test(lower.slice(j + 1, close))) {
+        let k = close + 1;
+        while (k < n && isWs(lower.charCodeAt(k))) k++;
+        if (lower.charCodeAt(k) === 123) {
+          report(st, 'code-injection', 'js-function', content, 5, 'function() {');
+          if (content === 1) return;
+        }
+      }
+    }
+  }
+  if (c0 === 109 && lower.startsWith('module.exports', a)) {
+    let j = a + 14;
+    if (lower.charCodeAt(j) === 46) {
+      j++;
+      while (j < n && isIdPart(lower.charCodeAt(j))) j++;
+    }
+    while (j < n && isWs(lower.charCodeAt(j))) j++;
+    if (lower.charCodeAt(j) === 61 && lower.charCodeAt(j + 1) !== 61) {
+      report(st, 'code-injection', 'node-module-exports', content, 5, 'module.exports=');
+      if (content === 1) return;
+    }
+  }
+  if (c0 === 99 && lower.startsWith('console', a)) {
+    // `console.info(1)`, `console["info"](1)`, `console.info.call(this,1)` as the whole value.
+    let j = a + 7;
+    let accessors = 0;
+    for (; accessors < 4; accessors++) {
+      const d = lower.charCodeAt(j);
+      if (d === 46 && isIdStart(lower.charCodeAt(j + 1))) {
+        j++;
+        while (j < n && isIdPart(lower.charCodeAt(j))) j++;
+      } else if (d === 91 && (lower.charCodeAt(j + 1) === 34 || lower.charCodeAt(j + 1) === 39)) {
+        const e = findIn(lower, lower[j + 1] as string, j + 2, j + 40);
+        if (e < 0 || lower.charCodeAt(e + 1) !== 93) break;
+        j = e + 2;
+      } else break;
+    }
+    if (accessors > 0) {
+      const p = skipWsComments(lower, j, Math.min(n, j + 16));
+      if (lower.charCodeAt(p) === 40) {
+        const close = matchParen(lower, p, Math.min(n, p + 400));
+        if (close > 0 && statementEnd(lower, close + 1)) {
+          report(st, 'code-injection', 'js-console', content, 5, lower.slice(a, Math.min(p + 1, a + 40)));
+          if (content === 1) return;
+        }
+      }
+    }
+  }
+  // Infinite loops at statement starts.
+  let i = a;
+  for (let guard = 0; guard < 16 && i >= 0 && i < n; guard++) {
+    const d = lower.charCodeAt(i);
+    if ((d === 119 || d === 102) && infiniteLoop(lower, i)) {
+      report(st, 'code-injection', 'js-infinite-loop', 1, 5, lower.slice(i, Math.min(n, i + 24)));
+      return;
+    }
+    const semi = lower.indexOf(';', i);
+    if (semi < 0) return;
+    i = semi + 1;
+    while (i < n && isWs(lower.charCodeAt(i))) i++;
+  }
+}
+
+/** React Server Components (Flight) references walking the prototype chain: `"$7:Module:prototype"`. */
+function flightReference(st: State, lower: string): void {
+  for (const needle of [':prototype', ':__proto__', ':constructor']) {
+    let from = 0;
+    for (let g = 0; g < 8; g++) {
+      const k = lower.indexOf(needle, from);
+      if (k < 0) break;
+      from = k + 1;
+      let s = k;
+      while (s > 0 && k - s < 64) {
+        const c = lower.charCodeAt(s - 1);
+        if (isIdPart(c) || c === 58) s--;
+        else break;
+      }
+      if (s < 1 || lower.charCodeAt(s - 1) !== 36) continue;
+      if (!/^[0-9a-f]+(:[a-z_$][\w$]*)*$/.test(lower.slice(s, k))) continue;
+      report(st, 'code-injection', 'react-flight-reference', 1, 5, lower.slice(s - 1, Math.min(lower.length, k + needle.length)));
+      return;
+    }
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Detector
 // ---------------------------------------------------------------------------------------------
@@ -1177,11 +1492,19 @@ function base64Runs(st: State, t: string): void {
 function uploadName(st: State, ctx: DetectContext, lower: string): void {
   const nm = ctx.name.toLowerCase();
   if (!(nm.includes('filename') || nm.includes('file-name') || nm.includes('file_name') || nm === 'x-file')) return;
-  // `shell.php`, `shell.php.`, `shell. php `, `shell.php.jpg`, `a.jspx..`
-  const parts = lower.replace(/[\s.]+$/, '').split('.');
+  // PHP session files (`sess_<id>`, session.save_handler=files): uploading one plants a session.
+  const base = lower.slice(Math.max(lower.lastIndexOf('/'), lower.lastIndexOf('\\')) + 1);
+  if (base.startsWith('sess_') && /^[a-z0-9,-]{16,128}$/.test(base.slice(5))) {
+    report(st, 'code-injection', 'php-session-upload', 1, 5, base.slice(0, 24));
+    return;
+  }
+  // `shell.php`, `shell.php.`, `shell. php `, `shell.php.jpg`, `a.jspx..`, `x.php907…`
+  let end = lower.length;
+  while (end > 0 && (isWs(lower.charCodeAt(end - 1)) || lower.charCodeAt(end - 1) === 46)) end--;
+  const parts = lower.slice(Math.max(0, end - 256), end).split('.');
   for (let k = parts.length - 1; k >= 1 && k >= parts.length - 2; k--) {
     const ext = (parts[k] as string).trim();
-    if (SCRIPT_EXT.has(ext)) {
+    if (SCRIPT_EXT.has(ext) || /^php[0-9]{1,4}$/.test(ext)) {
       report(st, 'code-injection', 'script-upload', 1, 5, `.${ext}`);
       return;
     }
@@ -1299,6 +1622,21 @@ function scan(t: string, lower: string, ctx: DetectContext): Hit | undefined {
   if (has(B_PAREN) || has(B_DOLLAR) || dots > 0 || has(B_BRACKET)) {
     const vars = has(B_PAREN) && (has(B_EQ) || lower.includes('define')) ? collectAssignments(t, lower) : undefined;
     identifierScan(st, t, lower, vars);
+    if (done(st)) return st.best;
+  }
+  // Free-form content (JSON string leaves, raw and multipart bodies) carries code snippets:
+  // statements that are harmless by themselves count there from paranoia 2 only.
+  const content: Paranoia = ctx.location === 'body' || ctx.location === 'multipart' ? 2 : 1;
+  if (has(B_PAREN)) {
+    wholeValueCall(st, t, lower, content);
+    if (done(st)) return st.best;
+  }
+  if (has(B_PAREN) || has(B_EQ)) {
+    jsStatements(st, t, lower, content);
+    if (done(st)) return st.best;
+  }
+  if (has(B_DOLLAR) && has(B_COLON)) {
+    flightReference(st, lower);
     if (done(st)) return st.best;
   }
   if (n >= 6 && (upper || has(B_SLASH) || dots === 0)) base64Runs(st, t);

@@ -63,6 +63,8 @@ const TF_QUOTED_ID = 1024; // `name` or [name]
 const TF_PROC = 2048; // xp_/sp_/dbms_/utl_ procedures and packages
 const TF_STAR = 4096; // the * operator
 const TF_BINARY_ONLY = 8192;
+const TF_SCI_BARE = 16384; // MySQL number with a bare exponent glued to code: 1.e( 1.e.tables
+const TF_GLUED = 32768; // token that follows a block comment glued to the previous token: drop/*x*/t
 
 interface Tok {
   t: number;
@@ -228,7 +230,14 @@ function lex(s: string, quote: number, out: Tok[]): boolean {
     }
     if (isDigit(c) || (c === 46 && isDigit(s.charCodeAt(i + 1)))) {
       i = scanNumber(s, i);
-      out.push({ t: T_NUM, a: start, b: i, w: '', f: 0 });
+      let f = 0;
+      // MySQL reads `1.e` as a number and lets code follow it without a space (1.e(ascii …),
+      // 1.e.tables): a filter-evasion idiom
+      if (s.charCodeAt(i - 1) === 46 && s.charCodeAt(i) === 101 && (s.charCodeAt(i + 1) === 40 || (s.charCodeAt(i + 1) === 46 && isIdStart(s.charCodeAt(i + 2))))) {
+        i++;
+        f = TF_SCI_BARE;
+      }
+      out.push({ t: T_NUM, a: start, b: i, w: '', f });
       continue;
     }
     if (isIdStart(c)) {
@@ -295,6 +304,15 @@ function lex(s: string, quote: number, out: Tok[]): boolean {
           pushOp(out, start, i, '#>', TF_BINARY_ONLY);
           continue;
         }
+        if (s.charCodeAt(i + 1) === 45 && s.charCodeAt(i + 2) !== 45) {
+          // #- '{path}' (PostgreSQL jsonb delete-path operator) when a literal follows
+          let j = i + 2;
+          while (j < n && j < i + 6 && isSpace(s.charCodeAt(j))) j++;
+          if (isSq(s.charCodeAt(j))) {
+            pushOp(out, start, (i += 2), '#-', TF_BINARY_ONLY);
+            continue;
+          }
+        }
         const e = s.indexOf('\n', i + 1);
         i = e < 0 ? n : e + 1;
         out.push({ t: T_COMMENT, a: start, b: i, w: '#', f: TF_HASH });
@@ -302,9 +320,13 @@ function lex(s: string, quote: number, out: Tok[]): boolean {
       }
       case 47: // /
         if (s.charCodeAt(i + 1) === 42) {
-          if (s.charCodeAt(i + 2) === 33) {
+          // `/* !50000select`: spaces before the `!` make it a plain comment for MySQL, but the
+          // intent (hiding code from filters) is the same, so its content is read as code too
+          let bang = i + 2;
+          while (bang < i + 5 && isSpace(s.charCodeAt(bang))) bang++;
+          if (s.charCodeAt(bang) === 33) {
             // /*!50000 executable comment: its content is code
-            i += 3;
+            i = bang + 1;
             let d = 0;
             while (d < 6 && isDigit(s.charCodeAt(i))) {
               i++;
@@ -373,6 +395,11 @@ function lex(s: string, quote: number, out: Tok[]): boolean {
         if (d0 === 62 || d0 === 63 || (d0 === 64 && !isIdPart(s.charCodeAt(j + 1)))) {
           // @> @? @@ (PostgreSQL containment / JSON path / text search operators)
           pushOp(out, start, (i += 2), '@>', TF_CMP | TF_BINARY_ONLY);
+          continue;
+        }
+        if (isSpace(d0)) {
+          // a lone @ between operands (PostgreSQL operators written with a space, @ absolute value)
+          pushOp(out, start, ++i, '@', TF_CMP | TF_BINARY_ONLY);
           continue;
         }
         if (s.charCodeAt(j) === 64) {
@@ -503,6 +530,11 @@ function lex(s: string, quote: number, out: Tok[]): boolean {
     }
   }
   return true;
+}
+
+/** `+` or `||` between string pieces. */
+function isConcat(x: Tok | undefined): boolean {
+  return x !== undefined && ((x.t === T_OP && x.w === '+') || (x.t === T_LOGIC && x.w === '||'));
 }
 
 /** Index of char `c` in s[from, from+max), or -1: a bounded indexOf. */
@@ -704,6 +736,8 @@ const F_CAST_SQL = 33554432; // ::int, ::text … (PostgreSQL casts to SQL types
 const F_HEX = 67108864; // 0x… literal of some length
 const F_TRUNC_CALL = 134217728; // strong function name called with truncated arguments
 const F_CAST_LIT = 268435456; // a literal cast to a SQL type: '…'::jsonb, '1'::int
+const F_OPEN_END = 536870912; // the value stops where the query goes on: after an operator or inside a string it opened
+const F_CLOSE_PAREN = 1073741824; // a ')' closing a parenthesis the value did not open
 
 const SQL_TYPES = new Set('int integer int2 int4 int8 smallint bigint text bool boolean json jsonb varchar char character numeric decimal real float float4 float8 double bytea regclass oid date timestamp timestamptz time inet xml uuid money interval signed unsigned nvarchar nchar binary'.split(' '));
 
@@ -759,7 +793,7 @@ class Parser {
       // a comma or a keyword (a truncated payload), never after an operator
       const pt = this.t(-1);
       if (pt === T_LP || pt === T_COMMA || pt === T_KW || pt === T_STMT || pt === T_CLAUSE) {
-        this.fl |= F_TRUNC;
+        this.fl |= F_TRUNC | F_OPEN_END;
         this.kind = K_OTHER;
         return true;
       }
@@ -773,6 +807,8 @@ class Parser {
         this.i++;
         // adjacent string literals concatenate (MySQL)
         while (this.t() === T_STR && t === T_STR) this.i++;
+        // a string left open at the end of the value: the application's own quote closes it
+        if (t === T_STR && this.atEnd && ((this.tk[this.i - 1]?.f ?? 0) & TF_UNTERM) !== 0) this.fl |= F_OPEN_END;
         this.kind = K_LIT;
         return true;
       }
@@ -882,7 +918,8 @@ class Parser {
 
   /** f(...) */
   private call(): boolean {
-    const ft = this.tk[this.i];
+    const at = this.i;
+    const ft = this.tk[at];
     if (ft === undefined) return false;
     this.i++;
     if (this.t() !== T_LP) return false;
@@ -931,7 +968,14 @@ class Parser {
       }
     }
     if ((ft.f & TF_FN_SQL) !== 0 && wellFormed) this.fl |= F_FN;
-    if ((ft.f & TF_FN_STRONG) !== 0 && (wellFormed || firstNum)) this.fl |= F_FNSTRONG;
+    // '+sleep(…)+' : a time function concatenated into the application's string, whatever its
+    // argument looks like (the payload may target another interpreter's syntax)
+    const nx = this.tk[this.i];
+    const concat =
+      (isConcat(this.tk[at - 1]) && isConcat(nx)) ||
+      // ' sleep(…) ' : between the break and a quote that reopens the application's string
+      (this.tk[at - 1]?.t === T_STR && (nx === undefined || (nx.t === T_STR && (nx.f & TF_UNTERM) !== 0 && this.i === this.n - 1)));
+    if ((ft.f & TF_FN_STRONG) !== 0 && (wellFormed || firstNum || concat)) this.fl |= F_FNSTRONG;
     else if ((ft.f & TF_FN_STRONG) !== 0 && isUniqueName(ft.w)) this.fl |= F_TRUNC_CALL;
     if ((ft.f & TF_PROC) !== 0) this.fl |= F_PROC;
     if ((ft.f & TF_FN_INFO) !== 0 && empty) this.fl |= F_FNINFO;
@@ -961,7 +1005,7 @@ class Parser {
       }
       if (!this.expr()) return false;
       // type names after AS in CAST(x AS unsigned int), or a second word
-      if (this.t() === T_NAME && this.t(-1) === T_NAME) this.i++;
+      if (this.t() === T_NAME && this.t(-1) === T_NAME && this.w() !== 'placing' && this.w() !== 'separator') this.i++;
       if (this.t() === T_COMMA) {
         this.i++;
         continue;
@@ -1041,6 +1085,12 @@ class Parser {
         }
         if (op === '!' || (op === '~' && (f & TF_CMP) === 0)) return true;
         this.i++;
+        if (this.atEnd && (f & TF_CAST) === 0 && !this.trailingComment) {
+          // the value stops after a binary operator: the query goes on after it (1 or 1= , xor 2<)
+          this.fl |= F_OPEN_END | F_TRUNC | ((f & TF_CMP) !== 0 ? F_CMP : F_ARITH);
+          this.kind = K_OTHER;
+          return true;
+        }
         // = ALL (subquery), = ANY (…)
         if (this.t() === T_KW && (this.w() === 'all' || this.w() === 'any' || this.w() === 'some') && this.t(1) === T_LP) this.i++;
         if (!this.primary()) return false;
@@ -1067,6 +1117,12 @@ class Parser {
       }
       if (t === T_LOGIC) {
         this.i++;
+        if (this.atEnd) {
+          // `1=1 or` cut by the end of the value (or by a comment)
+          this.fl |= F_OPEN_END | F_TRUNC | F_LOGIC;
+          this.kind = K_OTHER;
+          return true;
+        }
         if (this.t() === T_KW && this.w() === 'not') this.i++;
         const at = this.t();
         if (!this.primary()) return false;
@@ -1110,6 +1166,8 @@ class Parser {
         if (this.w() === 'not') this.i++;
         if (this.w() === 'distinct' && this.w(1) === 'from') this.i += 2;
         if (!this.primary()) return false;
+        // 1 IS NOT 2, 'a' IS NULL (not 'a' is 'b': English puts quoted words around "is")
+        if (lk === K_LIT && this.kind === K_LIT && this.t(-1) === T_NUM) this.fl |= F_CONSTCMP;
         this.fl |= F_OPWORD | F_CMP;
         this.kind = K_OTHER;
         return true;
@@ -1277,8 +1335,14 @@ class Parser {
   /** At a UNION-like keyword: [ALL|DISTINCT] SELECT … */
   union(): boolean {
     this.i++;
-    if (this.t() === T_KW && (this.w() === 'all' || this.w() === 'distinct')) this.i++;
-    else if (this.t() === T_NAME && this.w() === 'distinctrow') this.i++;
+    if (this.t() === T_KW && (this.w() === 'all' || this.w() === 'distinct')) {
+      this.i++;
+      if (this.atEnd) {
+        // `2 union all` cut by the end of the value
+        this.fl |= F_STMT | F_UNION_WEAK | F_TRUNC;
+        return true;
+      }
+    } else if (this.t() === T_NAME && this.w() === 'distinctrow') this.i++;
     let paren = 0;
     while (this.t() === T_LP && paren < 8) {
       this.i++;
@@ -1477,6 +1541,10 @@ class Parser {
       case 'replace': {
         if (this.w() === 'into') this.i++;
         else if (w === 'insert') return false;
+        if (this.atEnd) {
+          this.fl |= F_TRUNC;
+          return true;
+        }
         if (this.t() !== T_NAME && this.t() !== T_FUNC && !(this.t() === T_KW && this.w() === 'table')) return false;
         this.i++;
         if (this.t() === T_LP) {
@@ -1536,8 +1604,10 @@ class Parser {
         if (seen === 0) {
           // DROP x; / DROP x -- : terse but still a statement when nothing prose-like follows
           if ((this.t() === T_NAME || this.t() === T_FUNC) && w !== 'create') {
+            // DROP/**/t: a comment glued in place of the space hides the statement from filters
+            const glued = (this.f() & TF_GLUED) !== 0;
             this.i++;
-            if (this.atEnd && this.trailingComment) {
+            if ((this.atEnd && this.trailingComment) || (glued && (this.atEnd || this.t() === T_SEMI))) {
               this.fl |= F_STMT_STRONG;
               return true;
             }
@@ -1603,6 +1673,11 @@ class Parser {
         if (this.t() !== T_VAR && this.t() !== T_NAME) return false;
         const isVar = this.t() === T_VAR;
         this.i++;
+        if (isVar && this.atEnd) {
+          // SET @v cut by the end of the value
+          this.fl |= F_TRUNC;
+          return true;
+        }
         if (this.t() === T_OP && (this.w() === '=' || this.w() === ':=')) {
           this.i++;
           if (!this.expr()) return false;
@@ -1689,6 +1764,8 @@ class Parser {
   }
 
   trailingComment = false;
+  /** tail() reads WHEN/THEN/ELSE branches (the value opened with ')', inside the application's CASE). */
+  caseTail = false;
   /** The last statement() was a function call (PL/SQL call, T-SQL IF(…)). */
   stmtFunc = false;
   /** tail() stopped at a ';' followed by something that is not a statement. */
@@ -1712,6 +1789,7 @@ class Parser {
       const w = this.w();
       if (t === T_RP) {
         this.i++;
+        this.fl |= F_CLOSE_PAREN;
         if (this.t() === T_NAME) this.i++; // derived-table alias
         this.kind = K_OTHER;
         continue;
@@ -1743,6 +1821,21 @@ class Parser {
       if (t === T_UNION) {
         if (!this.union()) return false;
         continue;
+      }
+      if (this.caseTail && t === T_KW && (w === 'when' || w === 'then' || w === 'else')) {
+        // the branches of the application's CASE: ) WHEN 1 THEN
+        this.i++;
+        this.fl |= F_CASE;
+        if (this.atEnd) return true;
+        if (!this.expr()) return false;
+        continue;
+      }
+      const x = this.tk[this.i];
+      if (t === T_STR && x !== undefined && this.i === this.n - 1 && (x.f & TF_UNTERM) !== 0 && x.b - x.a === 1) {
+        // a lone quote at the very end: it opens the application's next string (and 1=1')
+        this.i++;
+        this.fl |= F_OPEN_END;
+        return true;
       }
       if (t === T_KW && w === 'as') {
         this.i++;
@@ -1809,13 +1902,19 @@ const STRONG_EXPR = F_FNSTRONG | F_SUBQ | F_UNION | F_FILE | F_TRUNC_CALL;
 /** Tokens without comments; `commentAfter` tells whether a comment followed the last token. */
 function stripComments(all: Tok[], out: Tok[]): boolean {
   let trailing = false;
+  let glue = -1; // end of a block comment glued to the token before it
+  let last: Tok | undefined;
   for (const x of all) {
     if (x.t === T_COMMENT) {
       trailing = true;
+      glue = x.w === '/*' && last !== undefined && last.b === x.a ? x.b : -1;
       continue;
     }
+    if (glue >= 0 && x.a === glue) x.f |= TF_GLUED;
+    glue = -1;
     trailing = false;
     out.push(x);
+    last = x;
   }
   return trailing;
 }
@@ -1864,7 +1963,9 @@ function analyze(all: Tok[], tk: Tok[], trailing: boolean, quote: number, p: Par
     let ok: boolean;
     if (continuation) {
       p.kind = K_OTHER;
+      p.caseTail = ft === T_RP;
       ok = p.tail();
+      p.caseTail = false;
     } else if (ft === T_STMT && !afterBreak) {
       ok = p.statement() && p.tail();
     } else {
@@ -1899,7 +2000,9 @@ function analyze(all: Tok[], tk: Tok[], trailing: boolean, quote: number, p: Par
           ((fl & F_LOGIC) !== 0 && (fl & F_LITERAL_AFTER_LOGIC) !== 0) ||
           (terminated && (fl & (F_LOGIC | F_CMP | F_OPWORD | F_CAST)) !== 0) ||
           (commentEnd && (fl & F_ARITH) !== 0) ||
-          ((fl & (F_CMP | F_OPWORD)) !== 0 && t1 !== undefined && t1.t === T_OP && n > 3);
+          ((fl & (F_CMP | F_OPWORD)) !== 0 && t1 !== undefined && t1.t === T_OP && n > 3) ||
+          // ' or xyz- : a condition whose end the application's query supplies
+          ((fl & F_LOGIC) !== 0 && (fl & F_OPEN_END) !== 0 && t1 !== undefined && t1.t === T_LOGIC && !hasSpace(s, tk[0]?.a ?? 0, tk[0]?.b ?? 0));
         if (strongShape) best = better(best, dn({ rule: 'sqli.string-break', severity: 5, paranoia: 1, at: 0, ctx: quote }));
         else if ((fl & (F_LOGIC | F_CMP | F_OPWORD | F_CAST)) !== 0) best = better(best, dn({ rule: 'sqli.string-break', severity: 5, paranoia: 2, at: 0, ctx: quote }));
         else if ((fl & F_ARITH) !== 0) best = better(best, dn({ rule: 'sqli.string-break', severity: 2, paranoia: 3, at: 0, ctx: quote }));
@@ -1911,6 +2014,13 @@ function analyze(all: Tok[], tk: Tok[], trailing: boolean, quote: number, p: Par
           best = better(best, dn({ rule: 'sqli.tautology', severity: 5, paranoia: 1, at: 0, ctx: 0 }));
         } else if (terminated && (fl & (F_LOGIC | F_CMP | F_CLAUSE)) !== 0 && (fl & F_LITERAL_AFTER_LOGIC) !== 0) {
           best = better(best, dn({ rule: 'sqli.comment-truncation', severity: 5, paranoia: 1, at: 0, ctx: 0 }));
+        } else if (ft === T_LOGIC && (((fl & F_CMP) !== 0 && ((fl & (F_OPEN_END | F_CLOSE_PAREN)) !== 0 || fw === '&&' || fw === '||')) || ((fl & F_LITERAL_AFTER_LOGIC) !== 0 && (fl & F_OPEN_END) !== 0 && (fl & F_ARITH) !== 0))) {
+          // AND x = '… / OR name != ( / && (e = 0) : a condition appended to the application's, left
+          // open for the rest of its query or closing its parenthesis; `&&`/`||` open no sentence
+          best = better(best, dn({ rule: 'sqli.fingerprint', severity: 5, paranoia: 1, at: 0, ctx: 0 }));
+        } else if (ft === T_RP && (fl & (F_CLAUSE | F_OPWORD | F_CMP | F_CASE)) !== 0) {
+          // ) AS x FROM, ) LIKE (: closing the application's parenthesis, then query syntax
+          best = better(best, dn({ rule: 'sqli.fingerprint', severity: 5, paranoia: 1, at: 0, ctx: 0 }));
         } else if ((fl & (F_CMP | F_OPWORD | F_CLAUSE | F_CAST)) !== 0) {
           best = better(best, dn({ rule: 'sqli.fingerprint', severity: 5, paranoia: 2, at: 0, ctx: 0 }));
         }
@@ -1964,6 +2074,8 @@ function analyze(all: Tok[], tk: Tok[], trailing: boolean, quote: number, p: Par
       // a statement followed by something else
       best = better(best, dn({ rule: 'sqli.statement', severity: 5, paranoia: 2, at: 0, ctx: 0 }));
     }
+    const frag = fragment(tk, quote, s, fl, goodEnd, p.i);
+    if (frag !== undefined && !prose) best = better(best, frag);
   }
   if (best !== undefined && best.paranoia === 1 && best.severity >= 5) return best;
 
@@ -1995,7 +2107,16 @@ function analyze(all: Tok[], tk: Tok[], trailing: boolean, quote: number, p: Par
     p.fl = 0;
     p.depth = 0;
     p.semiStop = false;
-    const codeBefore = prev === undefined || prev.t === T_SEMI || prev.t === T_RP || prev.t === T_NUM || prev.t === T_LP || prev.t === T_COMMA || (prev.t === T_STR && x.t !== T_STMT);
+    const codeBefore =
+      prev === undefined ||
+      prev.t === T_SEMI ||
+      prev.t === T_RP ||
+      prev.t === T_NUM ||
+      prev.t === T_LP ||
+      prev.t === T_COMMA ||
+      (prev.t === T_STR && x.t !== T_STMT) ||
+      // `/CREATE TABLE t`: nothing but one operator character before the statement
+      (k === 1 && (prev.t === T_OP || prev.t === T_OTHER) && prev.b - prev.a === 1 && quote === 0);
     let ok = false;
     let goodEnd = false;
     if (x.t === T_UNION) {
@@ -2055,6 +2176,157 @@ function analyze(all: Tok[], tk: Tok[], trailing: boolean, quote: number, p: Par
     if (x.t === T_FUNC && (fl & F_PROC) !== 0) best = better(best, dn({ rule: 'sqli.fingerprint', severity: 5, paranoia: 1, at: k, ctx: quote }));
   }
   return best;
+}
+
+/** Words that name SQL functions (besides the vocabulary tables) for lone-call fragments. */
+const LONE_FN = new Set('if in left right values exec execute insert date time timestamp year month day hour minute second quarter week weekday max min sum avg pi now default user database schema db_name current_user sysdate'.split(' '));
+/** Statement keywords that start a stacked query. */
+const STACK_KW = new Set('select insert update delete drop create alter truncate exec execute declare shutdown waitfor grant revoke merge replace set union'.split(' '));
+/** PostgreSQL types a bare identifier is cast to in injections (`password::int`); no word of prose or code namespaces. */
+const PG_CAST_TYPES = new Set('int int2 int4 int8 integer bigint smallint numeric varchar jsonb bytea regclass oid float4 float8 double bool timestamptz'.split(' '));
+
+function isKeywordTok(x: Tok | undefined): boolean {
+  return x !== undefined && (x.t === T_KW || x.t === T_STMT || x.t === T_CLAUSE || x.t === T_LOGIC);
+}
+function isCastTok(x: Tok | undefined): boolean {
+  return x !== undefined && x.t === T_OP && (x.f & TF_CAST) !== 0;
+}
+function hasTok(tk: Tok[], t: number): boolean {
+  for (const x of tk) if (x.t === t) return true;
+  return false;
+}
+/** tk[from, to) opens with '(' and closes it at its last token, never going below zero. */
+function balanced(tk: Tok[], from: number, to: number): boolean {
+  let d = 0;
+  for (let k = from; k < to; k++) {
+    const t = tk[k]?.t;
+    if (t === T_LP) d++;
+    else if (t === T_RP && --d < 0) return false;
+    if (d === 0 && k < to - 1) return false;
+  }
+  return d === 0;
+}
+
+function isSqlFunctionWord(w: string): boolean {
+  return SQL_FN.has(w) || STRONG_FN.has(w) || INFO_FN.has(w) || LONE_FN.has(w);
+}
+
+/** Names that only a database's catalog or its out-of-band procedures carry. */
+function isCatalogWord(w: string): boolean {
+  if (META_NAMES.has(w)) return true;
+  if (STRONG_FN.has(w) && isUniqueName(w)) return true;
+  if (w.startsWith('xp_')) return false; // xp_ alone is a common prefix (experience points); known ones are in STRONG_FN
+  return isProcName(w);
+}
+
+/**
+ * Fragments: values that are a piece of a query and nothing else. Each shape is one that no
+ * sentence, identifier or API value takes: a SQL function name whose call the value leaves open
+ * (`concat(`, `month=(`), the name of a catalog object alone (`information_schema`), a constant
+ * comparison alone (`1=1`, `'1001'='10`), a cast of a call or column to a SQL type
+ * (`password::int`), a value opening with `;` and a statement keyword (`; insert into`), a value
+ * opening with a lone quote and a set or statement keyword (`'union select`), and MySQL
+ * bare-exponent numbers glued to code (`1.e(`).
+ */
+function fragment(tk: Tok[], quote: number, s: string, fl: number, goodEnd: boolean, end: number): Verdict | undefined {
+  const n = tk.length;
+  const first = tk[0];
+  if (first === undefined) return undefined;
+  const last = tk[n - 1];
+  const v = (rule: string): Verdict => ({ rule, severity: 5, paranoia: 1, at: 0, ctx: quote });
+  if (quote === 0) {
+    // lone call left open, possibly through operators and after keywords: `hex(`, `if !(`,
+    // `length||(`, `version=(`, `procedure analyse (`
+    if (n >= 2 && n <= 7 && last !== undefined && last.t === T_LP) {
+      let f = 0;
+      while (f < n - 2 && isKeywordTok(tk[f])) f++;
+      const fx = tk[f];
+      if (fx !== undefined && fx.w !== '' && isSqlFunctionWord(fx.w)) {
+        let junk = true;
+        for (let k = f + 1; k < n - 1 && junk; k++) {
+          const t = tk[k]?.t;
+          junk = t === T_OP || t === T_LOGIC || t === T_PH || t === T_OTHER || t === T_RP;
+        }
+        if (junk) return v('sqli.function');
+      }
+    }
+    // `, find_in_set('22', category)`: the next item of the application's list, a SQL call
+    if (first.t === T_COMMA && tk[1]?.t === T_FUNC && ((tk[1]?.f ?? 0) & TF_FN_SQL) !== 0 && last?.t === T_RP && balanced(tk, 1, n)) return v('sqli.function');
+    // word(…)::type, the call whatever its name: function(foo)::text, overlay(…)::int
+    {
+      const tn = last?.w ?? '';
+      const castAt = isCastTok(tk[n - 2]) ? n - 2 : isCastTok(tk[n - 3]) && tn === 'precision' ? n - 3 : -1;
+      const tw = tk[castAt + 1]?.w ?? '';
+      if (castAt >= 3 && SQL_TYPES.has(tw) && first.w !== '' && tk[1]?.t === T_LP && tk[castAt - 1]?.t === T_RP && balanced(tk, 1, castAt)) return v('sqli.fingerprint');
+      if (castAt === 1 && first.t === T_NAME && PG_CAST_TYPES.has(tw)) return v('sqli.fingerprint');
+    }
+    // 1 AS "alias" FROM, ) AS 'x' FROM: a select-list item with a quoted alias, then FROM
+    if (first.t === T_NUM || first.t === T_STR || first.t === T_RP) {
+      for (let k = 1; k + 2 < n; k++) {
+        const a = tk[k];
+        const b = tk[k + 1];
+        if (a?.t === T_KW && a.w === 'as' && b !== undefined && (b.t === T_STR || (b.f & TF_QUOTED_ID) !== 0) && tk[k + 2]?.t === T_KW && tk[k + 2]?.w === 'from') return v('sqli.fingerprint');
+      }
+    }
+    // FROM `db`.`table` LIMIT: a quoted, qualified table name and a clause
+    if (first.t === T_KW && first.w === 'from' && tk[1] !== undefined && (tk[1].f & TF_QUOTED_ID) !== 0 && tk[1].w.includes('.') && (tk[2]?.t === T_CLAUSE || tk[2]?.w === 'where')) return v('sqli.fingerprint');
+    // a catalog object or out-of-band procedure named alone
+    if (n === 1 && (first.t === T_NAME || first.t === T_FUNC) && isCatalogWord(first.w)) return v('sqli.catalog');
+    // `1.e(`, `1.e.tables`
+    for (let k = 0; k < n; k++) {
+      const x = tk[k];
+      if (x !== undefined && (x.f & TF_SCI_BARE) !== 0 && tk[k + 1]?.a === x.b) return v('sqli.fingerprint');
+    }
+    if (goodEnd && end === n) {
+      const ft = first.t;
+      // a comparison of constants and nothing else: 1=1, 11!=1, 42 like 42, '1'='1 (the application closes the quote)
+      if ((fl & F_CONSTCMP) !== 0 && (fl & (F_FN | F_STMT)) === 0 && ft !== T_LOGIC && ft !== T_CLAUSE && ft !== T_KW) return v('sqli.tautology');
+      // a SQL call the value leaves open after a comparison: if(2=, elt(1=
+      if (ft === T_FUNC && isSqlFunctionWord(first.w) && (fl & F_CMP) !== 0 && (fl & F_TRUNC) !== 0 && !hasTok(tk, T_RP)) return v('sqli.function');
+      // a call, subquery or column cast to a SQL type: function(x)::text, password::int, overlay(…)::int
+      const tn = last?.w ?? '';
+      const castAt = tk[n - 2]?.t === T_OP && (tk[n - 2]?.f ?? 0) & TF_CAST ? n - 2 : tk[n - 3]?.t === T_OP && ((tk[n - 3]?.f ?? 0) & TF_CAST) !== 0 && tn === 'precision' ? n - 3 : -1;
+      if (castAt > 0 && (fl & F_CAST_SQL) !== 0) {
+        const tw = tk[castAt + 1]?.w ?? '';
+        if (((ft === T_FUNC || ft === T_LP) && tk[castAt - 1]?.t === T_RP) || (castAt === 1 && ft === T_NAME && PG_CAST_TYPES.has(tw))) return v('sqli.fingerprint');
+      }
+      // VALUES ('a', 'b'): a row of literals
+      if (ft === T_FUNC && first.w === 'values' && last?.t === T_RP && n >= 5) {
+        let lits = true;
+        for (let k = 2; k < n - 1 && lits; k++) {
+          const t = tk[k]?.t;
+          lits = t === T_STR || t === T_NUM || t === T_COMMA;
+        }
+        if (lits) return v('sqli.statement');
+      }
+    }
+    // `;` then a statement keyword, cut short: `; insert into`, `;drop`, `;update users`, `;SET @x`
+    const t1 = tk[1];
+    if (first.t === T_SEMI && t1 !== undefined && t1.t === T_STMT && STACK_KW.has(t1.w)) {
+      const t2 = tk[2];
+      if (n === 2) return v('sqli.stacked');
+      if (n === 3 && t2 !== undefined && (t2.t === T_KW || t2.t === T_VAR || (t2.t === T_NAME && (t1.w === 'update' || t1.w === 'delete' || t1.w === 'drop' || t1.w === 'truncate')))) return v('sqli.stacked');
+    }
+    // `;select`, ` union select` as the whole value
+    if (first.t === T_UNION && n <= 3 && tk[n - 1]?.t === T_STMT && tk[n - 1]?.w === 'select') return v('sqli.union');
+    return undefined;
+  }
+  // the value opens with a lone ASCII quote, then a set or statement keyword: 'union select, "alter a
+  const q0 = s.charCodeAt(first.b - 1);
+  if (first.t === T_STR && first.b - first.a === 1 && first.a === 0 && (q0 === 39 || q0 === 34) && n <= 4) {
+    const t1 = tk[1];
+    if (t1 !== undefined && (t1.t === T_UNION || (t1.t === T_STMT && STACK_KW.has(t1.w) && t1.w !== 'set' && t1.w !== 'replace'))) {
+      let names = 0;
+      let ok = true;
+      for (let k = 2; k < n && ok; k++) {
+        const t = tk[k]?.t;
+        if (t === T_NAME) names++;
+        else ok = t === T_STMT || t === T_KW || t === T_OP || t === T_LP || t === T_UNION;
+      }
+      if (ok && names <= 1) return v('sqli.string-break');
+    }
+  }
+  return undefined;
 }
 
 /**
@@ -2133,6 +2405,9 @@ function hasSqlPunct(s: string): boolean {
         case 47:
           if (s.charCodeAt(k + 1) === 42) return true;
           break;
+        case 46: // 1.e( : a MySQL number glued to code
+          if (s.charCodeAt(k + 1) === 101 && isDigit(s.charCodeAt(k - 1))) return true;
+          break;
         default:
           break;
       }
@@ -2142,7 +2417,7 @@ function hasSqlPunct(s: string): boolean {
 }
 
 /** Words that let a value without SQL punctuation be SQL (1 union select 1, 1 order by 3). */
-const BARE_WORDS = ['union', 'select', 'order', 'group', 'having', 'waitfor', 'exec', 'drop', 'delete', 'insert', 'update', 'truncate', 'shutdown', 'declare', 'information_schema', 'xp_', 'sp_', 'sysobjects', 'pg_', 'dbms_', 'utl_', ' or ', ' and ', ' xor ', 'into', 'begin', 'alter', 'create', 'replace', 'limit'];
+const BARE_WORDS = ['union', 'select', 'order', 'group', 'having', 'waitfor', 'exec', 'drop', 'delete', 'insert', 'update', 'truncate', 'shutdown', 'declare', 'information_schema', 'xp_', 'sp_', 'sysobjects', 'pg_', 'dbms_', 'utl_', ' or ', ' and ', ' xor ', 'into', 'begin', 'alter', 'create', 'replace', 'limit', ' like ', ' is ', 'regexp', 'rlike'];
 
 function mayHoldSql(lower: string): boolean {
   if (hasSqlPunct(lower)) return true;
@@ -2172,41 +2447,84 @@ function evidence(text: string, tk: Tok[], v: Verdict): string {
   return (fp + ' ' + ex).slice(0, 40);
 }
 
+interface Found {
+  v: Verdict;
+  tk: Tok[];
+  /** The text the verdict's token offsets refer to. */
+  s: string;
+}
+
+/** Analyzes `lower` in every quoting context it may break out of; the strongest verdict. */
+function analyzeValue(lower: string, p: Parser, found: Found | undefined): Found | undefined {
+  const contexts: number[] = [0];
+  let hasSq = false;
+  let hasDq = false;
+  let hasBt = false;
+  for (let k = 0; k < lower.length; k++) {
+    const c = lower.charCodeAt(k);
+    if (isSq(c)) hasSq = true;
+    else if (c === 34) hasDq = true;
+    else if (c === 96) hasBt = true;
+  }
+  if (hasSq) contexts.push(39);
+  if (hasDq) contexts.push(34);
+  if (hasBt) contexts.push(96);
+  let best = found;
+  for (const q of contexts) {
+    if (best !== undefined && best.v.paranoia === 1 && best.v.severity >= 5) break;
+    const all: Tok[] = [];
+    if (!lex(lower, q, all)) continue;
+    const tk: Tok[] = [];
+    const trailing = stripComments(all, tk);
+    const v = analyze(all, tk, trailing, q, p, lower);
+    if (v === undefined) continue;
+    if (best === undefined || better(best.v, v) !== best.v) best = { v, tk, s: lower };
+  }
+  return best;
+}
+
+/**
+ * Length of a leading `name=` (a parameter name and its `=`), 0 when there is none: a value
+ * that carries a nested `name=value` pair (an encoded query string, a parameter name holding
+ * its own value) is also read from its value on.
+ */
+function pairPrefix(lower: string): number {
+  const max = Math.min(lower.length - 2, 64);
+  for (let k = 0; k <= max; k++) {
+    const c = lower.charCodeAt(k);
+    if (c === 61) return k > 0 ? k + 1 : 0;
+    if (!(isIdPart(c) || c === 46 || c === 45 || c === 91 || c === 93) || isSpace(c)) return 0;
+  }
+  return 0;
+}
+
+/** `+` standing for spaces: a value without spaces whose words are joined by `+` (form encoding left undecoded, path segments). */
+function plusSpaced(lower: string): boolean {
+  if (lower.indexOf(' ') >= 0) return false;
+  const k = lower.indexOf('+');
+  return k >= 0 && lower.indexOf('+', k + 1) >= 0;
+}
+
 function detect(text: string, lower: string, ctx: DetectContext): Hit | undefined {
   try {
     if (lower.length < 2 || (ctx.paranoia === 1 && !mayHoldSql(lower))) return undefined;
     const p = new Parser();
-    let best: Verdict | undefined;
-    let bestTk: Tok[] = [];
-    const contexts: number[] = [0];
-    let hasSq = false;
-    let hasDq = false;
-    let hasBt = false;
-    for (let k = 0; k < lower.length; k++) {
-      const c = lower.charCodeAt(k);
-      if (isSq(c)) hasSq = true;
-      else if (c === 34) hasDq = true;
-      else if (c === 96) hasBt = true;
-    }
-    if (hasSq) contexts.push(39);
-    if (hasDq) contexts.push(34);
-    if (hasBt) contexts.push(96);
-    for (const q of contexts) {
-      const all: Tok[] = [];
-      if (!lex(lower, q, all)) continue;
-      const tk: Tok[] = [];
-      const trailing = stripComments(all, tk);
-      const v = analyze(all, tk, trailing, q, p, lower);
-      if (v === undefined) continue;
-      const nb = better(best, v);
-      if (nb !== best) {
-        best = nb;
-        bestTk = tk;
+    let found = analyzeValue(lower, p, undefined);
+    const done = (): boolean => found !== undefined && found.v.paranoia === 1 && found.v.severity >= 5;
+    if (!done() && plusSpaced(lower)) found = analyzeValue(lower.replaceAll('+', ' '), p, found);
+    if (!done()) {
+      const k = pairPrefix(lower);
+      if (k > 0) {
+        const rest = lower.slice(k);
+        if (rest.length >= 2 && mayHoldSql(rest)) found = analyzeValue(rest, p, found);
       }
-      if (best.paranoia === 1 && best.severity >= 5) break;
     }
-    if (best === undefined || best.paranoia > ctx.paranoia) return undefined;
-    return { detector: best.rule, category: 'sqli', severity: best.severity, paranoia: best.paranoia, evidence: evidence(text.length === lower.length ? text : lower, bestTk, best) };
+    if (found === undefined || found.v.paranoia > ctx.paranoia) return undefined;
+    // A catalog name alone is a probe as a value; as a member or field name it is an identifier
+    // (and the engine's gate does not read plain identifier names at paranoia 1 anyway).
+    if (ctx.isKey && found.v.rule === 'sqli.catalog') return undefined;
+    const src = found.s === lower && text.length === lower.length ? text : found.s;
+    return { detector: found.v.rule, category: 'sqli', severity: found.v.severity, paranoia: found.v.paranoia, evidence: evidence(src, found.tk, found.v) };
   } catch {
     return undefined;
   }

@@ -61,6 +61,8 @@ ASCII_CLASS[0x3e] = C_GT;
 const LT_FULLWIDTH = 0xff1c;
 const LT_SMALL = 0xfe64;
 const LT_QUARTER = 0xbc;
+const GT_FULLWIDTH = 0xff1e;
+const GT_SMALL = 0xfe65;
 /** NFKC folds `¼` to `1⁄4`. */
 const FRACTION_SLASH = 0x2044;
 
@@ -98,6 +100,8 @@ const TAG_WITH_ATTRS = new Set([
   'object', 'embed', 'frame', 'base', 'link', 'meta', 'layer', 'ilayer', 'bgsound', 'svg', 'math',
   'xml', 'isindex', 'form', 'import', 'handler', 'listener', 'portal',
 ]);
+/** Script-running elements that still read as such with a namespace prefix set apart by spaces. */
+const TAG_SPACED_PREFIX = new Set(['script', 'iframe', 'frameset', 'applet', 'vmlframe', 'object', 'embed']);
 /** Structural and raw-text tags: injecting them is a breakout attempt (weak alone). */
 const TAG_WEAK = new Set([
   'html', 'head', 'body', 'title', 'textarea', 'noscript', 'template', 'xmp', 'plaintext', 'listing',
@@ -146,6 +150,11 @@ const EVENTS = new Set(
     .map((e) => 'on' + e),
 );
 
+/** The longest event handler name: a longer `on…` word is no handler. */
+let maxEvent = 0;
+for (const e of EVENTS) if (e.length > maxEvent) maxEvent = e.length;
+const MAX_EVENT_LENGTH = maxEvent;
+
 const K_SINK = 1; // alert(…) and friends: strong when called
 const K_FETCH = 2; // fetch(…), import(…): strong when called with a valid argument list
 const K_WEAKCALL = 3; // atob(…), btoa(…)
@@ -158,6 +167,7 @@ const K_CONSTRUCTOR = 9;
 const K_CALLISH = 10; // .call / .apply / .bind with a tagged template
 const K_MEMBER_CALL = 11; // .fromCharCode( .getScript( …: strong when a member and called
 const K_MEMBER_ASSIGN = 12; // .innerHTML = …
+const K_COERCE = 13; // valueOf / toString of the global object, overridden after a string breakout
 
 const IDENT_KIND = new Map<string, number>([
   ['alert', K_SINK], ['prompt', K_SINK], ['confirm', K_SINK], ['eval', K_SINK], ['settimeout', K_SINK],
@@ -174,6 +184,7 @@ const IDENT_KIND = new Map<string, number>([
   ['fromcharcode', K_MEMBER_CALL], ['getscript', K_MEMBER_CALL], ['insertadjacenthtml', K_MEMBER_CALL],
   ['execcommand', K_MEMBER_CALL], ['createcontextualfragment', K_MEMBER_CALL],
   ['innerhtml', K_MEMBER_ASSIGN], ['outerhtml', K_MEMBER_ASSIGN], ['srcdoc', K_MEMBER_ASSIGN],
+  ['valueof', K_COERCE], ['tostring', K_COERCE],
 ]);
 
 
@@ -225,7 +236,17 @@ class Scan {
   readonly n: number;
   readonly paranoia: Paranoia;
   readonly location: InputLocation;
+  /**
+   * The value is the name of a query, form, cookie or multipart field: names are identifiers,
+   * so markup in one (`?<a href=x>=1`, `?  onfoo= =1`) is never a legitimate name.
+   */
+  readonly markupName: boolean;
   best: Hit | undefined = undefined;
+  /** Names of look-alike-bracket tags seen (`¼name¾` and `¼/name¾`), as `|name|` lists (bounded). */
+  lookOpen = '';
+  lookClose = '';
+  /** Does the value hold `</` anywhere (-1: not looked yet)? */
+  hasClose = -1;
   /** Distinct weak (paranoia 1, severity < 5) signals: their keys and summed severity. */
   weakKeys = '';
   weakSum = 0;
@@ -237,11 +258,12 @@ class Scan {
   private readonly cacheAt = new Int32Array([-1, -1, -1, -1]);
   firstQuote: number;
 
-  constructor(s: string, paranoia: Paranoia, location: InputLocation) {
+  constructor(s: string, paranoia: Paranoia, location: InputLocation, isKey: boolean) {
     this.s = s;
     this.n = s.length;
     this.paranoia = paranoia;
     this.location = location;
+    this.markupName = isKey && (location === 'query' || location === 'form' || location === 'cookie' || location === 'multipart');
     this.budget = 3 * s.length + 4096;
     let q = -1;
     for (let i = 0; i < s.length; i++) {
@@ -419,11 +441,29 @@ function parseAttrs(sc: Scan, pos: number, info: TagInfo): void {
   sc.budget -= pos - start;
 }
 
-/** Examines a tag opened at `i` (the `<`), name starting at `ns`. `look` = the opener was a look-alike of `<`. */
-function examineTag(sc: Scan, i: number, ns: number, look: boolean): void {
+/**
+ * Is there a `>` or one of its look-alikes at `k`: fullwidth `＞`, small `﹥`, UTF-7 `+AD4-`, `3⁄4`
+ * (NFKC of `¾`), or any character whose last UTF-8 byte is 0xBE (`¾`, `о` …), which becomes `>`
+ * when a US-ASCII back end strips the high bit.
+ */
+function lookCloser(s: string, k: number): boolean {
+  const c = s.charCodeAt(k);
+  if (c === 62 || c === GT_FULLWIDTH || c === GT_SMALL) return true;
+  if (c >= 0x80 && (c & 0x3f) === 0x3e) return true;
+  if (c === 51 && s.charCodeAt(k + 1) === FRACTION_SLASH && s.charCodeAt(k + 2) === 52) return true;
+  return c === 43 && s.startsWith('+ad4-', k);
+}
+
+/**
+ * Examines a tag opened at `i` (the `<`), name starting at `ns`. `look`: 0 a real `<`; 1 a
+ * look-alike some back ends fold to `<` (fullwidth, `¼`, UTF-7); 2 a character that only becomes
+ * `<` once a US-ASCII back end strips the high bit of its UTF-8 bytes (`м` is D0 BC), which needs
+ * a tag-shaped context to count.
+ */
+function examineTag(sc: Scan, i: number, ns: number, look: 0 | 1 | 2): void {
   const s = sc.s;
   let ne = readTagName(s, ns);
-  if (look) {
+  if (look !== 0) {
     // letters only: the look-alike `>` may follow directly (`1⁄4script3⁄4` after NFKC)
     ne = ns;
     while (ne < s.length && ne < ns + 16 && isAlpha(s.charCodeAt(ne))) ne++;
@@ -432,8 +472,25 @@ function examineTag(sc: Scan, i: number, ns: number, look: boolean): void {
   const name = s.slice(ns, ne);
   const local = localName(name);
   if (local === '') return;
-  if (look) {
-    if (TAG_ALWAYS.has(local) || TAG_WITH_ATTRS.has(local)) sc.hit('tag-obfuscated', STRONG, 1, s.slice(i, ne));
+  if (look !== 0) {
+    const closed = lookCloser(s, ne);
+    const after = s.charCodeAt(ne);
+    if ((TAG_ALWAYS.has(local) || TAG_WITH_ATTRS.has(local)) && (look === 1 || closed || isHtmlSpace(after) || after === 47)) {
+      sc.hit('tag-obfuscated', STRONG, 1, s.slice(i, ne));
+      return;
+    }
+    if (closed) {
+      // any element spelled with look-alike brackets, opened and closed (`¼b¾x¼/b¾`): no text does that
+      const key = '|' + local + '|';
+      if (s.charCodeAt(ns - 1) === 47) {
+        if (sc.lookOpen.includes(key)) sc.hit('tag-obfuscated', STRONG, 1, s.slice(i, ne));
+        else if (sc.lookClose.length < 256) sc.lookClose += key;
+      } else if (sc.lookClose.includes(key)) {
+        sc.hit('tag-obfuscated', STRONG, 1, s.slice(i, ne));
+      } else if (sc.lookOpen.length < 256) {
+        sc.lookOpen += key;
+      }
+    }
     return;
   }
   const always = TAG_ALWAYS.has(local);
@@ -454,8 +511,13 @@ function examineTag(sc: Scan, i: number, ns: number, look: boolean): void {
   const after = s.charCodeAt(ne);
   const genericLike = isIdPart(prev) && (after === 62 || after === 44 || after === 60 || after === 91);
   if (always) {
-    if (genericLike && local !== 'script') sc.hit('tag', WEAK, 1, ev, 'el:' + local);
+    if ((genericLike && local !== 'script') || placeholderTag(sc, i, ne, info)) sc.hit('tag', WEAK, 1, ev, 'el:' + local);
     else sc.hit('tag', STRONG, 1, ev);
+    return;
+  }
+  if (sc.markupName && info.attrs > 0 && !genericLike && (TAG_HTML.has(local) || withAttrs || TAG_WEAK.has(local))) {
+    // an HTML element with attributes in a form field's name
+    sc.hit('markup-in-name', STRONG, 1, ev);
     return;
   }
   if (withAttrs) {
@@ -473,15 +535,89 @@ function examineTag(sc: Scan, i: number, ns: number, look: boolean): void {
   }
 }
 
+/**
+ * A tag name spread out with whitespace, for the filters and back ends that strip whitespace
+ * before parsing: letters one by one (`<f o r m`, `<d i a l o g`) or a namespace prefix set
+ * apart (`< x: script`). Only the names of real elements count, spelled in full.
+ */
+function spacedTag(sc: Scan, i: number): void {
+  const s = sc.s;
+  const n = sc.n;
+  const lim = Math.min(n, i + 64);
+  let j = i + 1;
+  let spaced = false;
+  while (j < lim && isHtmlSpace(s.charCodeAt(j))) {
+    j++;
+    spaced = true;
+  }
+  // `< x: script`: prefix, colon, whitespace somewhere, then a script-running element
+  let k = j;
+  while (k < lim && isAlpha(s.charCodeAt(k))) k++;
+  if (k > j && k < lim && s.charCodeAt(k) === 58) {
+    let m = k + 1;
+    while (m < lim && isHtmlSpace(s.charCodeAt(m))) {
+      m++;
+      spaced = true;
+    }
+    if (!spaced) return;
+    let e = m;
+    while (e < lim && isAlpha(s.charCodeAt(e))) e++;
+    const after = s.charCodeAt(e);
+    if (TAG_SPACED_PREFIX.has(s.slice(m, e)) && (e >= n || isHtmlSpace(after) || after === 62 || after === 47)) {
+      sc.hit('tag-spaced', STRONG, 1, s.slice(i, e));
+    }
+    return;
+  }
+  // `<f o r m`: single letters, each followed by whitespace, until the last one
+  let name = '';
+  let p = j;
+  while (p < lim && name.length < 16) {
+    if (!isAlpha(s.charCodeAt(p)) || isAlpha(s.charCodeAt(p + 1))) break;
+    name += s[p];
+    p++;
+    let w = 0;
+    while (p < lim && w < 3 && isHtmlSpace(s.charCodeAt(p))) {
+      p++;
+      w++;
+    }
+    if (w === 0) break;
+  }
+  if (name.length < 3) return;
+  if (TAG_ALWAYS.has(name) || TAG_WITH_ATTRS.has(name) || (name.length >= 4 && (TAG_HTML.has(name) || TAG_WEAK.has(name)))) {
+    sc.hit('tag-spaced', STRONG, 1, s.slice(i, p).trim());
+  }
+}
+
+/**
+ * `--pretty=<style>`, `HTML <style> and …`, `.argument('<script>')`: a bare tag name in angle
+ * brackets inside text, as documentation writes placeholders and element names. Not when the
+ * value opens with it, it follows a breakout (`">`), it has attributes, content follows it or the
+ * value closes an element anywhere.
+ */
+function placeholderTag(sc: Scan, i: number, ne: number, info: TagInfo): boolean {
+  const s = sc.s;
+  if (info.attrs > 0 || s.charCodeAt(ne) !== 62 || i === 0) return false;
+  const b = s.charCodeAt(i - 1);
+  if (!(isIdPart(b) || isHtmlSpace(b) || b === 61 || b === 40 || b === 91 || b === 44 || b === 96 || b === 39 || b === 34)) return false;
+  if ((b === 39 || b === 34) && i >= 2 && s.charCodeAt(i - 2) === 62) return false;
+  const a = s.charCodeAt(ne + 1);
+  if (!(Number.isNaN(a) || isHtmlSpace(a) || a === 34 || a === 39 || a === 96 || a === 44 || a === 46 || a === 41 || a === 93 || a === 91 || a === 124)) return false;
+  if (sc.hasClose === -1) sc.hasClose = s.includes('</') ? 1 : 0;
+  return sc.hasClose === 0;
+}
+
 function scanTags(sc: Scan, lookalikes: boolean): void {
   const s = sc.s;
   const n = sc.n;
   for (let i = s.indexOf('<'); i >= 0 && i < n; i = s.indexOf('<', i + 1)) {
     const c = s.charCodeAt(i + 1);
     if (isAlpha(c)) {
-      examineTag(sc, i, i + 1, false);
+      examineTag(sc, i, i + 1, 0);
+      if (isHtmlSpace(s.charCodeAt(i + 2)) || s.charCodeAt(i + 2) === 58) spacedTag(sc, i);
     } else if (c === 58 /* <:vmlframe */ && isAlpha(s.charCodeAt(i + 2))) {
-      examineTag(sc, i, i + 2, false);
+      examineTag(sc, i, i + 2, 0);
+    } else if (isHtmlSpace(c)) {
+      spacedTag(sc, i);
     } else if (c === 47 /* / */) {
       const ne = readTagName(s, i + 2);
       if (ne > i + 2) {
@@ -512,10 +648,10 @@ function scanTags(sc: Scan, lookalikes: boolean): void {
         let q = k - 1;
         if (s.charCodeAt(q) === 47) q--;
         const qc = s.charCodeAt(q);
-        if (qc === 34 || qc === 39 || qc === 96) sc.hit('attribute-breakout', WEAK, 1, s.slice(q, Math.min(n, i + 8)));
+        if (qc === 34 || qc === 39 || qc === 96) sc.hit('attribute-breakout', WEAK, 1, s.slice(q, Math.min(n, i + 8)), 'attribute-breakout');
       } else {
         const qc = s.charCodeAt(i - 1);
-        if ((qc === 34 || qc === 39) && isAlpha(c)) sc.hit('quote-tag', SEVERITY.notice, 1, s.slice(i - 1, Math.min(n, i + 8)));
+        if ((qc === 34 || qc === 39) && isAlpha(c)) sc.hit('quote-tag', SEVERITY.notice, 1, s.slice(i - 1, Math.min(n, i + 8)), 'quote-tag');
       }
     }
     if (sc.done) return;
@@ -523,12 +659,18 @@ function scanTags(sc: Scan, lookalikes: boolean): void {
   if (lookalikes) {
     for (let i = 0; i < n; i++) {
       const c = s.charCodeAt(i);
+      if (c < 0x80) continue;
       let j = -1;
+      let look: 1 | 2 = 1;
       if (c === LT_FULLWIDTH || c === LT_SMALL || c === LT_QUARTER) j = i + 1;
       else if (c === FRACTION_SLASH && s.charCodeAt(i - 1) === 49 && s.charCodeAt(i + 1) === 52) j = i + 2; // NFKC of ¼
+      else if ((c & 0x3f) === 0x3c) {
+        j = i + 1;
+        look = 2;
+      }
       if (j >= 0) {
         if (s.charCodeAt(j) === 47) j++;
-        if (isAlpha(s.charCodeAt(j))) examineTag(sc, i, j, true);
+        if (isAlpha(s.charCodeAt(j))) examineTag(sc, c === FRACTION_SLASH ? i - 1 : i, j, look);
         if (sc.done) return;
       }
     }
@@ -541,7 +683,7 @@ function scanUtf7(sc: Scan): void {
   for (let i = s.indexOf('+adw-'); i >= 0; i = s.indexOf('+adw-', i + 5)) {
     let j = i + 5;
     if (s.charCodeAt(j) === 47) j++;
-    examineTag(sc, i, j, true);
+    examineTag(sc, i, j, 1);
     if (sc.done) return;
   }
 }
@@ -577,6 +719,17 @@ function valueLooksLikeJs(s: string, pos: number): boolean {
   return false;
 }
 
+/** Is the word ending before the whitespace at `i` a JavaScript declaration keyword? */
+function declaredBefore(s: string, i: number): boolean {
+  let j = i;
+  while (j >= 0 && i - j < 8 && isHtmlSpace(s.charCodeAt(j))) j--;
+  const e = j + 1;
+  while (j >= 0 && e - j <= 6 && isAlpha(s.charCodeAt(j))) j--;
+  if (j >= 0 && isIdPart(s.charCodeAt(j))) return false;
+  const w = s.slice(j + 1, e);
+  return w === 'const' || w === 'let' || w === 'var';
+}
+
 function scanAttrAssign(sc: Scan): void {
   const s = sc.s;
   const n = sc.n;
@@ -593,6 +746,7 @@ function scanAttrAssign(sc: Scan): void {
     if (!isAttrSep(sepC)) continue;
     if (s.charCodeAt(e + 1) === 61) continue; // ==
     const word = s.slice(ws, we);
+    if (isHtmlSpace(sepC) && declaredBefore(s, ws - 1)) continue; // `const onError = …`
     const quoteBefore = sc.firstQuote >= 0 && sc.firstQuote < ws;
     const spaceSep = isHtmlSpace(sepC) || sepC === 47 || sepC === 34 || sepC === 39 || sepC === 96 || sepC === 43;
     if (word.charCodeAt(0) === 111 && word.charCodeAt(1) === 110) {
@@ -601,6 +755,10 @@ function scanAttrAssign(sc: Scan): void {
       if (known && (spaceSep || js)) sc.hit('event-handler', STRONG, 1, s.slice(Math.max(0, ws - 1), Math.min(n, e + 1)));
       else if (known) sc.hit('event-handler', WEAK, 1, word + '=');
       else if (quoteBefore && spaceSep) sc.hit('event-handler', js ? STRONG : WEAK, 1, s.slice(ws - 1, Math.min(n, e + 1)));
+      else if (sc.markupName && spaceSep && sepC !== 43 && word.length <= MAX_EVENT_LENGTH) {
+        // `?%20%20onfoo%3d=x`: an attribute assignment in a field's name (names hold no spaces)
+        sc.hit('event-handler', STRONG, 1, s.slice(ws - 1, Math.min(n, e + 1)));
+      }
       else if (spaceSep && sepC !== 43) sc.hit('event-handler', WEAK, 1, word + '=');
     } else if (ATTR_ACTIVE.has(word)) {
       if (quoteBefore && spaceSep) sc.hit('active-attribute', STRONG, 1, s.slice(ws - 1, Math.min(n, e + 1)));
@@ -1157,8 +1315,11 @@ function examineIdent(sc: Scan, a: number, b: number): void {
     if (kind !== K_SINK && kind !== K_DOCUMENT) return;
   }
   if (kind === undefined) return;
+  if (nc === 96 && !templateCanTag(s, a)) return;
   const p = prevSignificant(s, a);
-  const pc = p >= 0 ? s.charCodeAt(p) : NaN;
+  let pc = p >= 0 ? s.charCodeAt(p) : NaN;
+  // "… the end. Call `x`": a full stop before whitespace, not member access
+  if (pc === 46 && p > 0 && isHtmlSpace(s.charCodeAt(p + 1)) && (isIdPart(s.charCodeAt(p - 1)) || s.charCodeAt(p - 1) === 96 || s.charCodeAt(p - 1) === 41)) pc = 32;
   const isMember = pc === 46;
   switch (kind) {
     case K_SINK:
@@ -1177,6 +1338,8 @@ function examineIdent(sc: Scan, a: number, b: number): void {
       }
       const r = checkArgs(sc, k);
       if (r.ok === 0) return;
+      // "added a new function (foo_bar) that …": a word in parentheses after a spaced `function`
+      if (r.ok === 2 && k > b) return;
       const after = skipJs(sc, r.end);
       const ac = s.charCodeAt(after);
       if (ac === 123 || ac === 61) {
@@ -1217,7 +1380,50 @@ function examineIdent(sc: Scan, a: number, b: number): void {
     case K_MEMBER_ASSIGN:
       if (isMember && nc === 61 && s.charCodeAt(k + 1) !== 61) sc.hit('js-dom-write', STRONG, 1, '.' + name + '=');
       return;
+    case K_COERCE:
+      // `"in valueOf=alert`, `';toString=…`: a conversion method replaced right after leaving a string
+      if (!isMember && nc === 61 && s.charCodeAt(k + 1) !== 61 && afterStringBreakout(s, p)) sc.hit('js-coercion', STRONG, 1, name + '=');
+      return;
   }
+}
+
+/**
+ * Can the identifier at `a`, followed by a backtick, be the tag of a template? Not when its
+ * member chain (`response.setTimeout`) opens right after another backtick — that is a Markdown
+ * code span (`` `setTimeout` ``) — nor after `--`/`++` (`` `--eval` ``), which need a variable.
+ */
+function templateCanTag(s: string, a: number): boolean {
+  let j = a - 1;
+  const lim = Math.max(0, a - 48);
+  while (j >= lim) {
+    const c = s.charCodeAt(j);
+    if (isIdPart(c) || c === 46) j--;
+    else break;
+  }
+  const c = j >= 0 ? s.charCodeAt(j) : NaN;
+  if (c === 96) return false;
+  if ((c === 45 || c === 43) && s.charCodeAt(j - 1) === c) return false;
+  return true;
+}
+
+/** Is the significant character at `p` the end of `"in` / `";` / `"+` …: an operator right after a closing quote? */
+function afterStringBreakout(s: string, p: number): boolean {
+  if (p < 1) return false;
+  let c = s.charCodeAt(p);
+  let q = p;
+  if (isAlpha(c)) {
+    // `in`, `instanceof`, `typeof`, `void`: keyword operators
+    let w = p;
+    while (w > 0 && isAlpha(s.charCodeAt(w - 1)) && p - w < 12) w--;
+    const word = s.slice(w, p + 1);
+    if (word !== 'in' && word !== 'instanceof' && word !== 'typeof' && word !== 'void') return false;
+    q = w;
+  } else if (!(c === 59 || c === 44 || c === 43 || c === 45 || c === 124 || c === 38 || c === 41)) {
+    return false;
+  }
+  const r = prevSignificant(s, q);
+  c = r >= 0 ? s.charCodeAt(r) : NaN;
+  return c === 34 || c === 39 || c === 96;
 }
 
 /** Objects whose members are the browser's globals. */
@@ -1245,6 +1451,42 @@ function isMethodCallArg(sc: Scan, a: number): boolean {
   return s.charCodeAt(j) === 46;
 }
 
+/** Is the first argument of the timer call opened at `open` code to run (a string, a sink, a concatenation)? */
+function timerRunsCode(sc: Scan, open: number): boolean {
+  const s = sc.s;
+  const f = skipJs(sc, open + 1);
+  const fc = s.charCodeAt(f);
+  if (fc === 34 || fc === 39 || fc === 96) return true;
+  if (!isIdStart(fc) && fc !== 92) return false;
+  const e = identEnd(s, f);
+  const kind = IDENT_KIND.get(identText(s, f, e));
+  if (kind === K_SINK || kind === K_WEAKCALL || kind === K_FUNCTION) return true;
+  const after = s.charCodeAt(skipJs(sc, e));
+  return after === 43 || after === 91; // `x+'…'`, `self['al'+'ert']`
+}
+
+/** Nothing but whitespace before `a`, nothing but whitespace and `;` from `end`. */
+function isWholeValue(sc: Scan, a: number, end: number): boolean {
+  const s = sc.s;
+  for (let i = 0; i < a; i++) if (!isHtmlSpace(s.charCodeAt(i))) return false;
+  for (let i = end; i < sc.n; i++) {
+    const c = s.charCodeAt(i);
+    if (!isHtmlSpace(c) && c !== 59) return false;
+  }
+  return true;
+}
+
+/** Does the string literal whose text starts at `i` hold an absolute or scheme-relative URL? */
+function urlLiteral(s: string, i: number): boolean {
+  if (s.startsWith('//', i) || s.startsWith('\\\\', i)) return true;
+  const lim = Math.min(s.length, i + 16);
+  let j = i;
+  while (j < lim && (isAlpha(s.charCodeAt(j)) || s.charCodeAt(j) === 45 || s.charCodeAt(j) === 43)) j++;
+  if (j === i || s.charCodeAt(j) !== 58) return false;
+  const scheme = s.slice(i, j);
+  return s.startsWith('//', j + 1) || scheme === 'data' || scheme === 'javascript' || scheme === 'blob' || scheme === 'vbscript';
+}
+
 function sinkUse(sc: Scan, name: string, kind: number, a: number, b: number, k: number, nc: number, pc: number): void {
   const s = sc.s;
   if (pc === 46 && name !== 'alert' && name !== 'prompt' && name !== 'confirm' && name !== 'execscript' && name !== 'msgbox' && name !== 'globaleval') {
@@ -1255,6 +1497,13 @@ function sinkUse(sc: Scan, name: string, kind: number, a: number, b: number, k: 
     while (os > 0 && isIdPart(s.charCodeAt(os - 1))) os--;
     if (!WINDOWISH.has(s.slice(os, oe))) return;
     if (s.slice(os, oe) === 'self' && nc === 40 && s.charCodeAt(skipJs(sc, k + 1)) === 41) return; // self.eval()
+  } else if (pc === 46 && nc === 40 && s.charCodeAt(skipJs(sc, k + 1)) === 41) {
+    // `rl.prompt()`, `dialog.confirm()`: a method of some object, called without a message
+    const dot = prevSignificant(s, a);
+    const oe = prevSignificant(s, dot) + 1;
+    let os = oe;
+    while (os > 0 && isIdPart(s.charCodeAt(os - 1))) os--;
+    if (os < oe && !WINDOWISH.has(s.slice(os, oe))) return;
   }
   if (nc === 40) {
     const r = checkArgs(sc, k);
@@ -1268,12 +1517,27 @@ function sinkUse(sc: Scan, name: string, kind: number, a: number, b: number, k: 
       if (gap) return;
     }
     if (kind === K_FETCH) {
-      // fetch('//evil'), import(`//evil`): a literal URL; `fetch(url)` is ordinary code
-      const f = s.charCodeAt(skipJs(sc, k + 1));
-      if (f !== 34 && f !== 39 && f !== 96) return;
+      // fetch('//evil'), import(`//evil`): a literal URL; `fetch(url)`, `import('node:fs')`,
+      // `import('./x.js')` are ordinary code
+      const f = skipJs(sc, k + 1);
+      const fc = s.charCodeAt(f);
+      if (fc !== 34 && fc !== 39 && fc !== 96) return;
+      if (!urlLiteral(s, f + 1)) return;
     }
-    if (kind === K_WEAKCALL) sc.hit('js-call', WEAK, 1, name + '(');
-    else sc.hit('js-call', STRONG, 1, name + '(');
+    if (kind === K_SINK && (name === 'settimeout' || name === 'setinterval' || name === 'setimmediate')) {
+      // timers run strings as code: a literal, a sink or a concatenation as the first argument;
+      // a function, an arrow function, a number or a variable (`setTimeout(fn, 100)`) is ordinary code
+      if (!timerRunsCode(sc, k)) {
+        if (sc.paranoia >= 2) sc.hit('js-call', WEAK, 2, name + '(');
+        return;
+      }
+    }
+    if (kind === K_WEAKCALL) {
+      // `atob()` as the whole value is code, not a word in text
+      sc.hit('js-call', isWholeValue(sc, a, r.end) ? STRONG : WEAK, 1, name + '(');
+    } else {
+      sc.hit('js-call', STRONG, 1, name + '(');
+    }
     return;
   }
   if (kind !== K_SINK) return;
@@ -1305,7 +1569,7 @@ function sinkUse(sc: Scan, name: string, kind: number, a: number, b: number, k: 
   }
   // A sink passed around as a value: `b=alert;`, `[alert]`, `(eval)`
   if (pc === 61 || pc === 40 || pc === 91 || pc === 44 || pc === 58 || pc === 63 || pc === 124 || pc === 38) {
-    if (nc === 59 || nc === 41 || nc === 93 || nc === 44 || nc === 125 || nc === 60 || Number.isNaN(nc)) sc.hit('js-sink-ref', WEAK, 1, name);
+    if (nc === 59 || nc === 41 || nc === 93 || nc === 44 || nc === 125 || nc === 60 || Number.isNaN(nc)) sc.hit('js-sink-ref', WEAK, 1, name, 'js-sink-ref:' + name);
   }
 }
 
@@ -1495,14 +1759,14 @@ export const detectXss: Detector = (_text, lower, ctx) => {
   for (let i = 0; i < n; i++) {
     const c = s.charCodeAt(i);
     if (c < 128) cls |= ASCII_CLASS[c]!;
-    else if (c === LT_FULLWIDTH || c === LT_SMALL || c === LT_QUARTER || c === FRACTION_SLASH) look = true;
+    else if (c === LT_FULLWIDTH || c === LT_SMALL || (c & 0x3f) === 0x3c || c === FRACTION_SLASH) look = true;
   }
   if (cls === 0 && !look) return undefined;
   if ((cls & (C_LT | C_COLON | C_EQ | C_PAREN | C_TICK | C_BRACKET | C_BRACE | C_PLUS)) === 0 && !look) {
-    // Only dots: the sole thing left to find is DOM member access (`document.cookie`).
-    if ((cls & C_DOT) === 0 || !hasDomWord(s)) return undefined;
+    // Only dots and `>`: what is left to find is DOM member access (`document.cookie`) and `-->`.
+    if (((cls & C_DOT) === 0 || !hasDomWord(s)) && ((cls & C_GT) === 0 || !s.includes('--'))) return undefined;
   }
-  const sc = new Scan(s, ctx.paranoia, ctx.location);
+  const sc = new Scan(s, ctx.paranoia, ctx.location, ctx.isKey);
   if ((cls & C_LT) !== 0 || look) scanTags(sc, look);
   if (!sc.done && (cls & C_PLUS) !== 0) scanUtf7(sc);
   if (!sc.done && (cls & C_EQ) !== 0) scanAttrAssign(sc);
@@ -1514,7 +1778,7 @@ export const detectXss: Detector = (_text, lower, ctx) => {
   else if (!sc.done && (cls & C_DOT) !== 0 && hasDomWord(s)) scanJs(sc);
   if (!sc.done && (cls & C_BRACKET) !== 0 && s.includes('[]')) scanJsFuck(sc);
   if (!sc.done && (cls & C_BRACE) !== 0) scanTemplate(sc);
-  if (!sc.done && (cls & C_GT) !== 0 && sc.paranoia >= 2 && s.includes('-->') && !s.includes('<!--')) sc.hit('comment-close', SEVERITY.notice, 2, '-->');
+  if (!sc.done && (cls & C_GT) !== 0) scanCommentClose(sc);
   if (!sc.done && (cls & C_BRACE) !== 0) {
     // Netscape JavaScript entity `&{code};`
     const a = s.indexOf('&{');
@@ -1522,6 +1786,28 @@ export const detectXss: Detector = (_text, lower, ctx) => {
   }
   return sc.best;
 };
+
+/**
+ * `-->` (or `--!>`): closes an HTML comment. A value that starts with it (after quotes) and holds
+ * nothing else but markup breaks out of a comment it is reflected in; elsewhere (`step 1 --> 2`)
+ * it is an arrow, a notice at higher paranoia.
+ */
+function scanCommentClose(sc: Scan): void {
+  const s = sc.s;
+  const n = sc.n;
+  let k = 0;
+  while (k < n && (isHtmlSpace(s.charCodeAt(k)) || s.charCodeAt(k) === 34 || s.charCodeAt(k) === 39)) k++;
+  const len = s.startsWith('-->', k) ? 3 : s.startsWith('--!>', k) ? 4 : 0;
+  if (len > 0) {
+    let r = k + len;
+    while (r < n && isHtmlSpace(s.charCodeAt(r))) r++;
+    if (r >= n || s.charCodeAt(r) === 60) {
+      sc.hit('comment-breakout', STRONG, 1, s.slice(k, k + len));
+      return;
+    }
+  }
+  if (sc.paranoia >= 2 && s.includes('-->') && !s.includes('<!--')) sc.hit('comment-close', SEVERITY.notice, 2, '-->');
+}
 
 function hasDomWord(s: string): boolean {
   for (const w of DOM_WORDS) if (s.includes(w)) return true;
