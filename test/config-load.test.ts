@@ -235,7 +235,7 @@ describe('normalization', () => {
     assert.equal(orders?.basePath, '/orders-api', 'config basePath wins, trailing slash removed');
     assert.equal(orders?.stripBasePath, true);
     const enforce = { mode: 'enforce', onError: 'fail-closed' };
-    assert.deepEqual(orders?.stages, { cors: enforce, authn: { mode: 'monitor', onError: 'fail-closed' }, authz: enforce, contract: enforce, properties: enforce, threats: enforce, 'response-contract': enforce, 'security-headers': enforce });
+    assert.deepEqual(orders?.stages, { 'ip-rules': enforce, cors: enforce, authn: { mode: 'monitor', onError: 'fail-closed' }, authz: enforce, bots: enforce, contract: enforce, properties: enforce, threats: enforce, 'response-contract': enforce, 'security-headers': enforce });
 
     const [status] = config.routes;
     assert.deepEqual([status?.public, status?.maxBodyBytes, status?.keyPath, status?.upstream], [true, 0, 'routes[0]', 'http://orders.internal:8080']);
@@ -270,6 +270,8 @@ describe('normalization', () => {
     assert.deepEqual(config.shutdown, { drainTimeoutMs: 10000 });
     assert.deepEqual(config.tls, { required: false, redirectHttp: false, httpsPort: undefined, hsts: { maxAgeSeconds: 31536000, includeSubDomains: false, preload: false } });
     assert.deepEqual(config.trustedProxies, []);
+    assert.deepEqual(config.ipRules, { allow: undefined, deny: undefined }, 'no IP list unless one is written');
+    assert.deepEqual(config.apis[0]?.ipRules, { allow: undefined, deny: undefined, inherit: true });
     assert.deepEqual(config.identity, {
       apiKeys: { header: 'x-api-key', store: undefined, allowQuery: false, keys: [] },
       schemes: { apiKey: { type: 'apiKey', name: 'apiKey', keyPath: 'identity.apiKeys', in: 'header', param: 'x-api-key' } },
@@ -284,7 +286,7 @@ describe('normalization', () => {
       noStoreWhenAuthenticated: true,
       removeBanners: ['server', 'x-powered-by', 'x-aspnet-version', 'x-aspnetmvc-version', 'x-runtime', 'x-version', 'via'],
     });
-    assert.deepEqual(Object.keys(api?.stages ?? {}), ['cors', 'authn', 'authz', 'contract', 'properties', 'threats', 'response-contract', 'security-headers']);
+    assert.deepEqual(Object.keys(api?.stages ?? {}), ['ip-rules', 'cors', 'authn', 'authz', 'bots', 'contract', 'properties', 'threats', 'response-contract', 'security-headers']);
     assert.deepEqual(Object.keys(config.upstreams), ['http://127.0.0.1:3000']);
     // The spec's warning comes back with the config.
     assert.ok(r.ok && r.warnings.some((w) => w.file === openapi('no-servers.yaml') && w.message.includes('path parameter "id"')));

@@ -14,6 +14,7 @@ import { createSecureContext } from 'node:tls';
 import { loadOpenApi, normalizeBasePath, type LoadOpenApiResult } from '../contract/index.js';
 import { describeFsError, displayPath, keyPath } from './diagnostics.js';
 import { compileContracts } from './contract.js';
+import { globalIpRules, routeIpRules } from './abuse.js';
 import { normalizeSchemes, operationAccess, routeAccess } from './identity.js';
 import { ConfigSchema, type RawApi, type RawConfig, type RawCors, type RawListener, type RawRoute, type RawSecurityHeaders, type RawUpstream } from './schema.js';
 import type { SchemaNode } from './schema-walk.js';
@@ -147,6 +148,7 @@ export async function normalize(raw: RawConfig, filled: RawConfig, ctx: LoadCont
   );
 
   const { schemes } = await normalizeSchemes(raw, filled, ctx);
+  const ipRules = await globalIpRules(filled, ctx);
   const allowQuery = filled.identity?.apiKeys?.allowQuery ?? false;
 
   const apis: ApiConfig[] = [];
@@ -154,7 +156,7 @@ export async function normalize(raw: RawConfig, filled: RawConfig, ctx: LoadCont
     const at: Segment[] = ['apis', i];
     claimName(a.name, at);
     const up = useUpstream(a.upstream, [...at, 'upstream']);
-    const pol = policy(a, at, limits, ctx);
+    const pol = { ...policy(a, at, limits, ctx), ipRules: await routeIpRules(a.ipRules, at, ctx, ipRules.maxEntries) };
     if (!result?.spec) continue;
     const opIds = new Set(result.spec.operations.map((o) => o.operationId));
     pol.threats.exclusions.forEach((e, j) =>
@@ -180,13 +182,14 @@ export async function normalize(raw: RawConfig, filled: RawConfig, ctx: LoadCont
   }
 
   const routes: RouteConfig[] = [];
-  must(filled.routes, 'routes').forEach((r: RawRoute, i) => {
+  for (const [i, r] of must(filled.routes, 'routes').entries()) {
     const at: Segment[] = ['routes', i];
     claimName(r.name, at);
     const problem = routeTemplateProblem(r.path);
     if (problem) error([...at, 'path'], `invalid path template ${JSON.stringify(r.path)}: ${problem}`);
     routes.push({
       ...policy(r, at, limits, ctx),
+      ipRules: await routeIpRules(r.ipRules, at, ctx, ipRules.maxEntries),
       name: r.name,
       methods: r.methods as HttpMethodName[],
       path: r.path,
@@ -195,7 +198,7 @@ export async function normalize(raw: RawConfig, filled: RawConfig, ctx: LoadCont
       keyPath: `routes[${i}]`,
       access: routeAccess(r, i, schemes, ctx),
     });
-  });
+  }
 
   const apiKeys = filled.identity?.apiKeys;
   let keys: ApiKeyConfig[] | undefined;
@@ -256,6 +259,7 @@ export async function normalize(raw: RawConfig, filled: RawConfig, ctx: LoadCont
       metricsRequireToken: must(admin.metricsRequireToken, 'admin.metricsRequireToken'),
     },
     threats,
+    ipRules: ipRules.lists,
     telemetry: {
       audit: {
         enabled: must(audit.enabled, 'audit.enabled'),
@@ -384,7 +388,7 @@ function checkListenerClashes(listeners: readonly ListenerConfig[], ctx: LoadCon
   });
 }
 
-function policy(x: RawApi | RawRoute, at: Segment[], limits: LimitsConfig, ctx: LoadContext): RoutePolicyConfig {
+function policy(x: RawApi | RawRoute, at: Segment[], limits: LimitsConfig, ctx: LoadContext): Omit<RoutePolicyConfig, 'ipRules'> {
   const stages = must(x.stages, 'stages');
   const stage = (name: keyof RoutePolicyConfig['stages']): StageSettingsConfig => {
     const s = must(stages[name], `stages.${name}`);
@@ -401,9 +405,11 @@ function policy(x: RawApi | RawRoute, at: Segment[], limits: LimitsConfig, ctx: 
       exclusions: (x.threats?.exclusions ?? []).map((e, j) => exclusion(e, [...at, 'threats', 'exclusions', j], 'spec' in x ? undefined : ctx)),
     },
     stages: {
+      'ip-rules': stage('ip-rules'),
       cors: stage('cors'),
       authn: stage('authn'),
       authz: stage('authz'),
+      bots: stage('bots'),
       contract: stage('contract'),
       properties: stage('properties'),
       threats: stage('threats'),

@@ -259,6 +259,35 @@ const RouteThreats = Obj(
   { description: 'Threat-detection settings of this route or API (override the top-level `threats`).' },
 );
 
+const IpList = (description: string) =>
+  Obj(
+    {
+      entries: Type.Optional(
+        Type.Array(Type.String({ minLength: 1 }), {
+          default: [],
+          description: 'Addresses and CIDRs written here: `203.0.113.7`, `198.51.100.0/24`, `2001:db8::/32`. IPv4-mapped IPv6 (`::ffff:10.0.0.0/104`) means the IPv4 range.',
+        }),
+      ),
+      files: Type.Optional(
+        Type.Array(Type.String({ minLength: 1 }), {
+          default: [],
+          description:
+            'List files, relative to this config file: one address or CIDR per line, `#` or `;` start a comment, blank lines are ignored (a Tor exit list or Spamhaus DROP works as is). Watched: a change reloads the config, and a bad entry keeps the old lists serving.',
+        }),
+      ),
+    },
+    { description },
+  );
+
+const RouteIpRules = Obj(
+  {
+    allow: Type.Optional(IpList('Only these client addresses may call this route (every other address is refused). Applies together with the top-level `ipRules.allow`: an address must be in each allow list that applies.')),
+    deny: Type.Optional(IpList('These client addresses are refused on this route, in addition to the top-level `ipRules.deny`.')),
+    inherit: Type.Optional(Type.Boolean({ default: true, description: 'Also apply the top-level `ipRules` lists to this route. `false`: only the lists here.' })),
+  },
+  { description: 'IP allow and deny lists of this route or API, matched on the real client IP (after `trustedProxies`). A deny entry wins over an allow entry.' },
+);
+
 const RoutePolicy = {
   public: Type.Optional(
     Type.Boolean({
@@ -272,12 +301,15 @@ const RoutePolicy = {
   cors: Type.Optional(Cors),
   securityHeaders: Type.Optional(SecurityHeaders),
   threats: Type.Optional(RouteThreats),
+  ipRules: Type.Optional(RouteIpRules),
   stages: Type.Optional(
     Obj(
       {
+        'ip-rules': Type.Optional(StageSettings('IP allow and deny lists (see `ipRules`); runs first, before authentication.')),
         cors: Type.Optional(StageSettings('The CORS stage.')),
         authn: Type.Optional(StageSettings('The authentication stage (credentials, and the scopes of the security requirement).')),
         authz: Type.Optional(StageSettings('The authorization stage: roles (`x-portcullis-roles`) and object-level ownership (`x-portcullis-owner`).')),
+        bots: Type.Optional(StageSettings('Bot signals (see `bots`): runs after authentication and passes authenticated callers; `monitor` records the score without challenging or refusing.')),
         contract: Type.Optional(StageSettings('Request validation against the OpenAPI operation: parameters, Content-Type, body (see `contract`).')),
         properties: Type.Optional(
           StageSettings('Property-level authorization: writes to `readOnly` or role-restricted properties, and removal of role-restricted response properties.'),
@@ -559,6 +591,21 @@ export const ConfigSchema = Obj(
           metricsRequireToken: Type.Optional(Type.Boolean({ default: false, description: 'Also require the admin token for `/metrics`.' })),
         },
         { description: 'The admin listener: `/healthz`, `/readyz`, `/metrics` and the token-protected admin API.' },
+      ),
+    ),
+    ipRules: Type.Optional(
+      Obj(
+        {
+          allow: Type.Optional(IpList('Only these client addresses may call any route (every other address is refused with 403 `ip_denied`). Absent: no allow list.')),
+          deny: Type.Optional(IpList('These client addresses are refused on every route (403 `ip_denied`).')),
+          maxEntries: Type.Optional(
+            Type.Integer({ minimum: 1, maximum: 10_000_000, default: 1_000_000, description: 'Most entries in one list (inline entries plus files); a longer list is a config error.' }),
+          ),
+        },
+        {
+          description:
+            'IP allow and deny lists for every route, matched on the real client IP (after `trustedProxies`); APIs and routes add their own with `ipRules`. Lookups are a binary search over merged ranges, so 100k-entry lists cost the same as short ones.',
+        },
       ),
     ),
     threats: Type.Optional(

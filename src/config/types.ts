@@ -7,6 +7,7 @@
 import type { OwnershipPolicy } from '../access/ownership.js';
 import type { ReadPolicy, WritePolicy } from '../access/properties.js';
 import type { OperationContract } from './contract.js';
+import type { IpSet } from '../abuse/ip.js';
 
 export interface AccessPolicies {
   readonly ownership: OwnershipPolicy | undefined;
@@ -271,14 +272,26 @@ export interface ThreatsConfig {
   readonly limits: { readonly maxBytes: number; readonly maxItems: number; readonly maxDepth: number };
 }
 
+/** Compiled IP lists (merged ranges); undefined when the list is not configured. */
+export interface IpListsConfig {
+  readonly allow: IpSet | undefined;
+  readonly deny: IpSet | undefined;
+}
+
+export interface RouteIpRulesConfig extends IpListsConfig {
+  /** The top-level lists apply too. */
+  readonly inherit: boolean;
+}
+
 export interface RoutePolicyConfig {
   readonly public: boolean;
   readonly maxBodyBytes: number;
   readonly cors: CorsConfig | undefined;
   readonly securityHeaders: SecurityHeadersConfig;
   readonly threats: RouteThreatsConfig;
+  readonly ipRules: RouteIpRulesConfig;
   /** Every stage has an entry (defaults filled). */
-  readonly stages: Readonly<Record<'cors' | 'authn' | 'authz' | 'contract' | 'properties' | 'threats' | 'response-contract' | 'security-headers', StageSettingsConfig>>;
+  readonly stages: Readonly<Record<'ip-rules' | 'cors' | 'authn' | 'authz' | 'bots' | 'contract' | 'properties' | 'threats' | 'response-contract' | 'security-headers', StageSettingsConfig>>;
 }
 
 export interface ApiConfig extends RoutePolicyConfig {
@@ -347,6 +360,8 @@ export interface Config {
     readonly metricsRequireToken: boolean;
   };
   readonly threats: ThreatsConfig;
+  /** Top-level IP lists (APIs and routes carry their own in `ipRules`). */
+  readonly ipRules: IpListsConfig;
   readonly telemetry: {
     readonly audit: {
       readonly enabled: boolean;

@@ -68,6 +68,11 @@ export const ERRORS = {
     title: 'The CORS preflight is not allowed.',
     doc: "A preflight (OPTIONS with Access-Control-Request-Method) came from an origin, or asked for a method or header, outside the route's CORS policy. No CORS headers are sent.",
   },
+  ip_denied: {
+    status: 403,
+    title: 'The client address is not allowed.',
+    doc: "The client's IP address (the socket peer, or the first untrusted hop of X-Forwarded-For when the peer is in `trustedProxies`) is in a deny list, or the route has an allow list that does not contain it (`ipRules`). The audit event names the list.",
+  },
   unauthenticated: {
     status: 401,
     title: 'Authentication is required.',

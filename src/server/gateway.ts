@@ -766,6 +766,7 @@ class UpstreamAbort {
 function runPreflight(route: CompiledRoute, ctx: RequestContext): RunResult {
   const p = route.preflight!;
   // Runs through the runner so the stage's mode and failure policy apply to preflights too.
-  const result = runRequest([{ stage: { name: 'cors', onRequest: (c: RequestContext) => p.stage.preflight(c) }, mode: p.entry.mode, onError: p.entry.onError }], ctx);
+  const cors: ChainEntry = { stage: { name: 'cors', onRequest: (c: RequestContext) => p.stage.preflight(c) }, mode: p.entry.mode, onError: p.entry.onError };
+  const result = runRequest(p.ipRules === undefined ? [cors] : [p.ipRules, cors], ctx);
   return result as RunResult;
 }

@@ -17,6 +17,7 @@ import { createThreatEngine, ThreatBodyStage, ThreatHeadStage } from '../threats
 import { UpstreamPool, upstreamKey } from '../proxy/upstream.js';
 import { RouteConflictError, RouteTable, type RouteSpec } from '../routing/router.js';
 import { TrustedProxies } from './clientip.js';
+import { IpRulesStage } from '../abuse/index.js';
 
 export interface CompiledRoute {
   readonly info: RouteInfo;
@@ -31,8 +32,8 @@ export interface CompiledRoute {
   readonly bodyChain: readonly ChainEntry[];
   /** Stages that may rewrite the response body (in response order); empty for most routes. */
   readonly responseBodyChain: readonly ChainEntry[];
-  /** The CORS stage entry, used alone for preflights (they carry no credentials). */
-  readonly preflight: { readonly stage: CorsStage; readonly entry: ChainEntry } | undefined;
+  /** The CORS stage entry, used for preflights (they carry no credentials) after the IP rules. */
+  readonly preflight: { readonly stage: CorsStage; readonly entry: ChainEntry; readonly ipRules: ChainEntry | undefined } | undefined;
   readonly upstream: UpstreamPool;
   /** Public prefix removed before forwarding ('' for none). */
   readonly stripPrefix: string;
@@ -126,13 +127,18 @@ export function buildRuntime(config: Config, previous?: Runtime): BuildResult {
   ): CompiledRoute => {
     const upstream = poolFor(info.upstream);
     const chain: ChainEntry[] = [];
+    // First: a refused address costs nothing else (no credential check, no body read).
+    const ipr = policy.ipRules;
+    const ipStage = new IpRulesStage([ipr.inherit ? config.ipRules.deny : undefined, ipr.deny], [ipr.inherit ? config.ipRules.allow : undefined, ipr.allow]);
+    const ipEntry = ipStage.active ? entry(ipStage, policy, 'ip-rules') : undefined;
+    if (ipEntry !== undefined) chain.push(ipEntry);
     let preflight: CompiledRoute['preflight'];
     if (policy.cors !== undefined) {
       const cors = new CorsStage(policy.cors, methods);
       const e = entry(cors, policy, 'cors');
       if (e !== undefined) {
         chain.push(e);
-        preflight = { stage: cors, entry: e };
+        preflight = { stage: cors, entry: e, ipRules: ipEntry };
       }
     }
     if (!info.public) {
