@@ -67,6 +67,8 @@ export function completed(i: ContextInput = {}): CompletedContext {
     json: undefined,
     inputs: undefined,
     threats: undefined,
+    clearance: undefined,
+    cleared: undefined,
     findings: i.findings ?? [],
     timings: i.timings ?? [{ stage: 'authn', us: 42 }],
     responseHeaders: {},

@@ -10,7 +10,7 @@ import { describeFsError, keyPath } from './diagnostics.js';
 import type { LoadContext } from './normalize.js';
 import type { RawConfig } from './schema.js';
 import type { Segment } from './source.js';
-import type { IpListsConfig, RouteIpRulesConfig } from './types.js';
+import type { BotsConfig, IpListsConfig, RouteIpRulesConfig } from './types.js';
 
 /** Largest list file read (a list of 1M IPv6 CIDRs is about 40 MiB). */
 const MAX_LIST_FILE_BYTES = 64 * 1024 * 1024;
@@ -108,4 +108,44 @@ export async function routeIpRules(raw: RawRouteIpRules | undefined, at: Segment
     ipList(raw?.deny, [...at, 'ipRules', 'deny'], ctx, maxEntries),
   ]);
   return { allow, deny, inherit: raw?.inherit ?? true };
+}
+
+/** Defaults are filled by the schema walk; this turns "cannot happen" into a loud bug. */
+function must<T>(v: T | undefined, what: string): T {
+  if (v === undefined) throw new Error(`config normalization: ${what} has no value after defaults`);
+  return v;
+}
+
+/** The top-level `bots` (signals and the challenge). */
+export function botsConfig(filled: RawConfig, ctx: LoadContext): BotsConfig {
+  const b = must(filled.bots, 'bots');
+  const scores = must(b.scores, 'bots.scores');
+  const rate = must(b.rate, 'bots.rate');
+  const c = must(b.challenge, 'bots.challenge');
+  const challengeAt = must(b.challengeAt, 'bots.challengeAt');
+  const denyAt = must(b.denyAt, 'bots.denyAt');
+  if (b.enabled && denyAt <= challengeAt) ctx.report('warning', ['bots', 'denyAt'], `denyAt (${denyAt}) is not above challengeAt (${challengeAt}): requests are refused without being offered a challenge`);
+  if (c.secret !== undefined && c.secret.length < 32) ctx.report('error', ['bots', 'challenge', 'secret'], `the secret has ${c.secret.length} characters; expected at least 32 (e.g. \`openssl rand -hex 32\`)`);
+  return {
+    enabled: must(b.enabled, 'bots.enabled'),
+    challengeAt,
+    denyAt,
+    scores: {
+      missingUserAgent: must(scores.missingUserAgent, 'missingUserAgent'),
+      scriptedUserAgent: must(scores.scriptedUserAgent, 'scriptedUserAgent'),
+      headerAnomaly: must(scores.headerAnomaly, 'headerAnomaly'),
+      impossibleRate: must(scores.impossibleRate, 'impossibleRate'),
+    },
+    rate: { requests: must(rate.requests, 'rate.requests'), windowSeconds: must(rate.windowSeconds, 'rate.windowSeconds'), maxClients: must(rate.maxClients, 'rate.maxClients') },
+    scriptedUserAgents: must(b.scriptedUserAgents, 'bots.scriptedUserAgents').map((u) => u.toLowerCase()),
+    challenge: {
+      difficulty: must(c.difficulty, 'challenge.difficulty'),
+      secret: c.secret,
+      ttlSeconds: must(c.ttlSeconds, 'challenge.ttlSeconds'),
+      clearanceSeconds: must(c.clearanceSeconds, 'challenge.clearanceSeconds'),
+      ipv4Prefix: must(c.ipv4Prefix, 'challenge.ipv4Prefix'),
+      ipv6Prefix: must(c.ipv6Prefix, 'challenge.ipv6Prefix'),
+      replayGuardEntries: must(c.replayGuardEntries, 'challenge.replayGuardEntries'),
+    },
+  };
 }

@@ -14,7 +14,7 @@ import { createSecureContext } from 'node:tls';
 import { loadOpenApi, normalizeBasePath, type LoadOpenApiResult } from '../contract/index.js';
 import { describeFsError, displayPath, keyPath } from './diagnostics.js';
 import { compileContracts } from './contract.js';
-import { globalIpRules, routeIpRules } from './abuse.js';
+import { botsConfig, globalIpRules, routeIpRules } from './abuse.js';
 import { normalizeSchemes, operationAccess, routeAccess } from './identity.js';
 import { ConfigSchema, type RawApi, type RawConfig, type RawCors, type RawListener, type RawRoute, type RawSecurityHeaders, type RawUpstream } from './schema.js';
 import type { SchemaNode } from './schema-walk.js';
@@ -149,6 +149,7 @@ export async function normalize(raw: RawConfig, filled: RawConfig, ctx: LoadCont
 
   const { schemes } = await normalizeSchemes(raw, filled, ctx);
   const ipRules = await globalIpRules(filled, ctx);
+  const bots = botsConfig(filled, ctx);
   const allowQuery = filled.identity?.apiKeys?.allowQuery ?? false;
 
   const apis: ApiConfig[] = [];
@@ -260,6 +261,7 @@ export async function normalize(raw: RawConfig, filled: RawConfig, ctx: LoadCont
     },
     threats,
     ipRules: ipRules.lists,
+    bots,
     telemetry: {
       audit: {
         enabled: must(audit.enabled, 'audit.enabled'),
@@ -399,6 +401,7 @@ function policy(x: RawApi | RawRoute, at: Segment[], limits: LimitsConfig, ctx: 
     maxBodyBytes: x.maxBodyBytes ?? limits.maxBodyBytes,
     cors: x.cors ? cors(x.cors, [...at, 'cors'], ctx) : undefined,
     securityHeaders: securityHeaders(must(x.securityHeaders, 'securityHeaders')),
+    bots: { challengeAt: x.bots?.challengeAt, denyAt: x.bots?.denyAt },
     threats: {
       paranoia: x.threats?.paranoia as RouteThreatsConfig['paranoia'],
       threshold: x.threats?.threshold,

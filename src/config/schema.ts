@@ -288,6 +288,16 @@ const RouteIpRules = Obj(
   { description: 'IP allow and deny lists of this route or API, matched on the real client IP (after `trustedProxies`). A deny entry wins over an allow entry.' },
 );
 
+const BotScore = (description: string, def: number) => Type.Integer({ minimum: 0, maximum: 100, default: def, description });
+
+const RouteBots = Obj(
+  {
+    challengeAt: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'Score from which this route challenges (default: `bots.challengeAt`).' })),
+    denyAt: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'Score from which this route refuses (default: `bots.denyAt`).' })),
+  },
+  { description: 'Bot thresholds of this route or API (override the top-level `bots`). Turn the stage off for a route with `stages.bots.mode: off`.' },
+);
+
 const RoutePolicy = {
   public: Type.Optional(
     Type.Boolean({
@@ -302,6 +312,7 @@ const RoutePolicy = {
   securityHeaders: Type.Optional(SecurityHeaders),
   threats: Type.Optional(RouteThreats),
   ipRules: Type.Optional(RouteIpRules),
+  bots: Type.Optional(RouteBots),
   stages: Type.Optional(
     Obj(
       {
@@ -606,6 +617,94 @@ export const ConfigSchema = Obj(
           description:
             'IP allow and deny lists for every route, matched on the real client IP (after `trustedProxies`); APIs and routes add their own with `ipRules`. Lookups are a binary search over merged ranges, so 100k-entry lists cost the same as short ones.',
         },
+      ),
+    ),
+    bots: Type.Optional(
+      Obj(
+        {
+          enabled: Type.Optional(
+            Type.Boolean({
+              default: false,
+              description:
+                'Score every unauthenticated request for bot signals and challenge or refuse it (`stages.bots` per route). Authenticated callers are never scored: the stage runs after authentication.',
+            }),
+          ),
+          challengeAt: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 4, description: 'Score from which a request gets the proof-of-work challenge (unless it has a clearance).' })),
+          denyAt: Type.Optional(
+            Type.Integer({ minimum: 1, maximum: 1000, default: 12, description: 'Score from which a request is refused (403 `bot_detected`), clearance or not.' }),
+          ),
+          scores: Type.Optional(
+            Obj(
+              {
+                missingUserAgent: Type.Optional(BotScore('No User-Agent header at all.', 5)),
+                scriptedUserAgent: Type.Optional(
+                  BotScore('A User-Agent of an HTTP library, command-line tool, scanner or headless browser (curl, python-requests, Go-http-client, HeadlessChrome, sqlmap …).', 4),
+                ),
+                headerAnomaly: Type.Optional(
+                  BotScore('A browser User-Agent on a request that lacks a header every browser sends (Accept, Accept-Language, Accept-Encoding), or comes over HTTP/1.0.', 3),
+                ),
+                impossibleRate: Type.Optional(BotScore('The client sent more than `rate.requests` requests within `rate.windowSeconds`.', 6)),
+              },
+              { description: 'What each signal adds to the score.' },
+            ),
+          ),
+          rate: Type.Optional(
+            Obj(
+              {
+                requests: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, default: 100, description: 'Requests per window from one client address that no person produces.' })),
+                windowSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 3600, default: 10, description: 'Length of the window.' })),
+                maxClients: Type.Optional(
+                  Type.Integer({ minimum: 100, maximum: 10_000_000, default: 100_000, description: 'Client addresses tracked at once (per worker); the oldest are dropped beyond it.' }),
+                ),
+              },
+              { description: 'The impossible-rate signal: a small in-process counter per client address (per worker process).' },
+            ),
+          ),
+          scriptedUserAgents: Type.Optional(
+            Type.Array(Type.String({ minLength: 2, maxLength: 64 }), {
+              default: [],
+              description: 'More User-Agent substrings (case-insensitive) that count as scripted, added to the built-in list.',
+            }),
+          ),
+          challenge: Type.Optional(
+            Obj(
+              {
+                difficulty: Type.Optional(
+                  Type.Integer({
+                    minimum: 1,
+                    maximum: 32,
+                    default: 16,
+                    description: 'Leading zero bits the SHA-256 of a solution needs: each bit doubles the work (16: about 65 000 hashes, under a second in a browser).',
+                  }),
+                ),
+                secret: Type.Optional(
+                  Secret(
+                    'Key (at least 32 characters) that signs challenges and clearance cookies. Use `${ENV}` or `file:`, and the same value on every instance. Without it a key is generated at start: clearances then do not survive a restart and are not valid on other instances.',
+                  ),
+                ),
+                ttlSeconds: Type.Optional(Type.Integer({ minimum: 5, maximum: 3600, default: 120, description: 'Time to solve a challenge.' })),
+                clearanceSeconds: Type.Optional(Type.Integer({ minimum: 10, maximum: 86400, default: 1800, description: 'How long a clearance cookie is valid.' })),
+                ipv4Prefix: Type.Optional(
+                  Type.Integer({ minimum: 0, maximum: 32, default: 24, description: 'Address bits a challenge and a clearance are bound to, for IPv4 clients (0: not bound to the address).' }),
+                ),
+                ipv6Prefix: Type.Optional(Type.Integer({ minimum: 0, maximum: 128, default: 64, description: 'The same for IPv6 clients.' })),
+                replayGuardEntries: Type.Optional(
+                  Type.Integer({
+                    minimum: 100,
+                    maximum: 10_000_000,
+                    default: 100_000,
+                    description: 'Used challenges remembered (per worker) until they expire, so one solution buys one clearance. When full of live entries, verification answers 503.',
+                  }),
+                ),
+              },
+              {
+                description:
+                  'The proof-of-work challenge that `bots` and other stages (login protection) ask for, and the clearance cookie that pays for it. Verification endpoint: `POST /.well-known/portcullis/challenge`.',
+              },
+            ),
+          ),
+        },
+        { description: 'Bot signals scored per request, and the self-hosted proof-of-work challenge (no third-party service).' },
       ),
     ),
     threats: Type.Optional(

@@ -283,6 +283,26 @@ export interface RouteIpRulesConfig extends IpListsConfig {
   readonly inherit: boolean;
 }
 
+export interface BotsConfig {
+  readonly enabled: boolean;
+  readonly challengeAt: number;
+  readonly denyAt: number;
+  readonly scores: { readonly missingUserAgent: number; readonly scriptedUserAgent: number; readonly headerAnomaly: number; readonly impossibleRate: number };
+  readonly rate: { readonly requests: number; readonly windowSeconds: number; readonly maxClients: number };
+  /** Lower-cased, added to the built-in list. */
+  readonly scriptedUserAgents: readonly string[];
+  readonly challenge: {
+    readonly difficulty: number;
+    /** Undefined: a key generated at start (per process tree). */
+    readonly secret: string | undefined;
+    readonly ttlSeconds: number;
+    readonly clearanceSeconds: number;
+    readonly ipv4Prefix: number;
+    readonly ipv6Prefix: number;
+    readonly replayGuardEntries: number;
+  };
+}
+
 export interface RoutePolicyConfig {
   readonly public: boolean;
   readonly maxBodyBytes: number;
@@ -290,6 +310,8 @@ export interface RoutePolicyConfig {
   readonly securityHeaders: SecurityHeadersConfig;
   readonly threats: RouteThreatsConfig;
   readonly ipRules: RouteIpRulesConfig;
+  /** Thresholds of this route (undefined: the top-level ones). */
+  readonly bots: { readonly challengeAt: number | undefined; readonly denyAt: number | undefined };
   /** Every stage has an entry (defaults filled). */
   readonly stages: Readonly<Record<'ip-rules' | 'cors' | 'authn' | 'authz' | 'bots' | 'contract' | 'properties' | 'threats' | 'response-contract' | 'security-headers', StageSettingsConfig>>;
 }
@@ -362,6 +384,7 @@ export interface Config {
   readonly threats: ThreatsConfig;
   /** Top-level IP lists (APIs and routes carry their own in `ipRules`). */
   readonly ipRules: IpListsConfig;
+  readonly bots: BotsConfig;
   readonly telemetry: {
     readonly audit: {
       readonly enabled: boolean;

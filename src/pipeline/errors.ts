@@ -73,6 +73,16 @@ export const ERRORS = {
     title: 'The client address is not allowed.',
     doc: "The client's IP address (the socket peer, or the first untrusted hop of X-Forwarded-For when the peer is in `trustedProxies`) is in a deny list, or the route has an allow list that does not contain it (`ipRules`). The audit event names the list.",
   },
+  challenge_required: {
+    status: 403,
+    title: 'Prove work to continue.',
+    doc: "A stage (bot signals, or login protection under attack) asks the client to solve a proof-of-work challenge. Browsers (`Accept: text/html`) get a page that solves it and retries by itself; other clients get this problem with a `challenge` member and a `Portcullis-Challenge` header holding the token and difficulty. Find a `solution` such that SHA-256 of `<token>:<solution>` starts with `difficulty` zero bits, POST `{\"token\", \"solution\"}` to `/.well-known/portcullis/challenge`, and send the clearance cookie it sets with the retry (see docs/abuse.md).",
+  },
+  challenge_failed: {
+    status: 403,
+    title: 'The challenge solution was not accepted.',
+    doc: 'The POST to `/.well-known/portcullis/challenge` carried a token the gateway did not issue for this client (another address or User-Agent), an expired or already used token, a solution without enough leading zero bits, or a malformed body. The audit event says which. Ask for a new challenge by retrying the original request.',
+  },
   unauthenticated: {
     status: 401,
     title: 'Authentication is required.',

@@ -7,7 +7,14 @@ export const PROBLEM_TYPE_BASE = 'https://portcullis.dev/errors/';
  * The RFC 9457 body for a refusal. Built only from the registry and the request id, so no
  * request data, upstream detail or stack can leak into it.
  */
-export function problemBody(code: ErrorCode, requestId: string | undefined, status?: number, errors?: readonly ProblemError[]): string {
+export function problemBody(
+  code: ErrorCode,
+  requestId: string | undefined,
+  status?: number,
+  errors?: readonly ProblemError[],
+  /** The parameters of a proof-of-work challenge (`challenge_required`): made by the gateway, never from request data. */
+  challenge?: Readonly<Record<string, string | number>>,
+): string {
   const spec = ERRORS[code];
   const body: Record<string, unknown> = {
     type: PROBLEM_TYPE_BASE + code,
@@ -20,6 +27,7 @@ export function problemBody(code: ErrorCode, requestId: string | undefined, stat
     // Only the fields below, so a stage cannot put request data in the body by accident.
     body.errors = errors.slice(0, MAX_PROBLEM_ERRORS).map((e) => ({ location: e.location, name: e.name, pointer: e.pointer, rule: e.rule, expected: e.expected }));
   }
+  if (challenge !== undefined) body.challenge = challenge;
   return JSON.stringify(body);
 }
 

@@ -4,7 +4,9 @@
  * and `onComplete` exactly once. Stages only answer with decisions.
  *
  * Safety argument: a stage that throws or rejects never lets the request through unless its
- * entry says `fail-open`; a monitor-mode denial is recorded as a finding and never blocks.
+ * entry says `fail-open`; a monitor-mode denial is recorded as a finding and never blocks. A
+ * challenge passes only on a clearance the context's verifier accepts (a cryptographic check,
+ * made once per request), so no stage can be skipped by a cookie the gateway did not sign.
  */
 import { hrtime } from 'node:process';
 import type { ChainEntry, CompletedContext, Decision, RequestContext, ResponseContext, StageName } from './types.js';
@@ -28,7 +30,15 @@ function settle(entry: ChainEntry, ctx: RequestContext, decision: Decision, t0: 
     ctx.findings.push({ stage: entry.stage.name, code: decision.code, reason: decision.reason, monitored });
     return monitored ? undefined : { decision, stage: entry.stage.name };
   }
-  // `respond` and `challenge` end the chain in enforce mode only.
+  if (decision.action === 'challenge') {
+    const monitored = entry.mode === 'monitor';
+    // A paid challenge (valid clearance) lets the chain go on as if the stage had continued.
+    const cleared = !monitored && ctx.clearance !== undefined && (ctx.cleared ??= ctx.clearance.verify(ctx));
+    const reason = decision.reason ?? 'challenge';
+    ctx.findings.push(cleared ? { stage: entry.stage.name, code: 'challenge_required', reason, monitored, cleared } : { stage: entry.stage.name, code: 'challenge_required', reason, monitored });
+    return monitored || cleared ? undefined : { decision, stage: entry.stage.name };
+  }
+  // `respond` ends the chain in enforce mode only.
   return entry.mode === 'monitor' ? undefined : { decision, stage: entry.stage.name };
 }
 

@@ -19,7 +19,12 @@ export type Decision =
     }
   /** Answer locally without an error (e.g. a CORS preflight). */
   | { readonly action: 'respond'; readonly status: number; readonly headers: Readonly<Record<string, string>> }
-  | { readonly action: 'challenge'; readonly kind: 'pow' };
+  /**
+   * Ask the client to prove work before going on (a bot challenge). The gateway answers with a
+   * proof-of-work challenge, unless the request carries a valid clearance: then the chain goes
+   * on as if the stage had answered `continue`. `reason` goes to the audit event only.
+   */
+  | { readonly action: 'challenge'; readonly kind: 'pow'; readonly reason?: string };
 
 export const CONTINUE: Decision = Object.freeze({ action: 'continue' });
 
@@ -65,6 +70,17 @@ export interface Finding {
   readonly reason: string;
   /** True when the stage was in monitor mode and the finding did not block. */
   readonly monitored: boolean;
+  /** A challenge the request had already paid for (valid clearance): it did not block. */
+  readonly cleared?: boolean;
+}
+
+/**
+ * Tells whether a request carries a valid clearance (a paid challenge). The gateway sets one per
+ * runtime on every request context; the runner asks it at most once per request, and only when
+ * a stage answers `challenge`.
+ */
+export interface ClearanceVerifier {
+  verify(ctx: RequestContext): boolean;
 }
 
 export interface StageTiming {
@@ -114,6 +130,10 @@ export interface RequestContext {
   threats: ThreatReport | undefined;
   /** The body parsed as JSON, by the first stage that needed it (see access/stages.ts). */
   json: { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly reason: string } | undefined;
+  /** Checks clearances when a stage challenges (undefined: challenges cannot be cleared). */
+  readonly clearance: ClearanceVerifier | undefined;
+  /** Whether the request carries a valid clearance; undefined until a stage challenged. */
+  cleared: boolean | undefined;
   readonly findings: Finding[];
   readonly timings: StageTiming[];
   /** Headers stages want on the final response, allowed or denied (CORS, rate-limit budget …). */

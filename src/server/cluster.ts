@@ -15,7 +15,8 @@ import type { Config } from '../config/types.js';
 import { KeyStore } from '../identity/keystore.js';
 import { createAggregator } from '../telemetry/index.js';
 import { VERSION } from '../version.js';
-import { prepare, startGateway, type ReloadOutcome } from './process.js';
+import { CHALLENGE_KEY_ENV, prepare, startGateway, type ReloadOutcome } from './process.js';
+import { processChallengeKey } from '../abuse/index.js';
 import { retireRuntime } from './runtime.js';
 
 type Msg =
@@ -49,6 +50,9 @@ export async function runWorker(config: Config, env: Record<string, string | und
 export async function runPrimary(config: Config, env: Record<string, string | undefined>): Promise<void> {
   const logger = pino({ level: config.telemetry.logLevel, base: { pid: process.pid, role: 'primary' }, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ dest: 2, sync: true }));
   const want = config.workers;
+  if (config.bots.enabled && config.bots.challenge.secret === undefined) {
+    logger.warn('bots.challenge.secret is not set: clearances are signed with a key generated at start; they do not survive a restart and are not valid on other instances');
+  }
   const ready = new Set<number>();
   let current = config;
   let stopping = false;
@@ -56,7 +60,9 @@ export async function runPrimary(config: Config, env: Record<string, string | un
   const pendingReloads = new Map<number, { left: Set<number>; outcomes: ReloadOutcome[]; done: (o: ReloadOutcome) => void }>();
 
   const fork = (): Worker => {
-    const w = cluster.fork({ PORTCULLIS_WORKER: '1' });
+    // Without bots.challenge.secret, every worker signs with the key generated here, so a
+    // clearance from one worker is good on the others.
+    const w = cluster.fork({ PORTCULLIS_WORKER: '1', [CHALLENGE_KEY_ENV]: processChallengeKey().toString('hex') });
     w.on('message', (m: unknown) => {
       if (!isMsg(m)) return;
       if (m.type === 'portcullis:ready') ready.add(w.id);

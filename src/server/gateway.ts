@@ -17,7 +17,8 @@ import type { ErrorCode } from '../pipeline/errors.js';
 import { ERRORS } from '../pipeline/errors.js';
 import { PROBLEM_CONTENT_TYPE, problemBody, type ProblemError } from '../pipeline/problem.js';
 import { runComplete, runRequest, runResponse, type RunResult } from '../pipeline/runner.js';
-import type { ChainEntry, ClientCertificate, CompletedContext, Decision, Outcome, RequestContext, ResponseContext, RouteInfo, StageName } from '../pipeline/types.js';
+import type { ChainEntry, ClearanceVerifier, ClientCertificate, CompletedContext, Decision, Outcome, RequestContext, ResponseContext, RouteInfo, StageName } from '../pipeline/types.js';
+import { CHALLENGE_PAGE_CSP, CHALLENGE_PATH, challengePage } from '../abuse/index.js';
 import { clientResponseHeaders, isSafeHost, upstreamRequestHeaders } from '../proxy/headers.js';
 import { BodyTooLargeError, TotalTimeoutError, classifyUpstreamError } from '../proxy/upstream.js';
 import { readBounded } from '../pipeline/read-body.js';
@@ -53,6 +54,16 @@ export const NO_ROUTE: RouteInfo = Object.freeze({
   maxBodyBytes: 0,
 });
 
+/** The route info of the challenge verification endpoint. */
+const CHALLENGE_ROUTE: RouteInfo = Object.freeze({
+  id: 'challenge',
+  api: undefined,
+  operationId: undefined,
+  public: true,
+  upstream: '',
+  maxBodyBytes: 4096,
+});
+
 const EMPTY_CHAIN: CompiledRoute['chain'] = [];
 const EMPTY_BODY = Buffer.alloc(0);
 
@@ -65,6 +76,7 @@ export function newRequestContext(
   rawQuery: string,
   headers: RequestContext['headers'],
   client: RequestContext['client'],
+  clearance?: ClearanceVerifier,
 ): RequestContext {
   return {
     requestId,
@@ -81,6 +93,8 @@ export function newRequestContext(
     json: undefined,
     inputs: undefined,
     threats: undefined,
+    clearance,
+    cleared: undefined,
     findings: [],
     timings: [],
     responseHeaders: {},
@@ -400,7 +414,15 @@ class Exchange {
   }
 
   /** Refuses with a problem+json answer. */
-  deny(code: ErrorCode, reason: string, extra?: Readonly<Record<string, string>>, status?: number, outcome: Outcome = 'denied', errors?: readonly ProblemError[]): void {
+  deny(
+    code: ErrorCode,
+    reason: string,
+    extra?: Readonly<Record<string, string>>,
+    status?: number,
+    outcome: Outcome = 'denied',
+    errors?: readonly ProblemError[],
+    challenge?: Readonly<Record<string, string | number>>,
+  ): void {
     const res = this.res;
     const st = status ?? ERRORS[code].status;
     if (res.headersSent) {
@@ -409,9 +431,35 @@ class Exchange {
       destroyResponse(res);
       return;
     }
-    const body = problemBody(code, this.ctx.requestId, status, errors);
     const h = this.baseHeaders();
     if (extra !== undefined) Object.assign(h, extra);
+    this.sendLocal(st, h, problemBody(code, this.ctx.requestId, status, errors, challenge), outcome, code, reason);
+  }
+
+  /**
+   * A stage asked for a proof-of-work challenge and the request has no clearance: browsers get
+   * a page that solves it and retries, other clients a problem with the parameters.
+   */
+  challenge(stage: StageName | undefined, why: string | undefined): void {
+    const params = this.rt.challenge.issue(this.ctx);
+    const reason = `${stage ?? 'stage'}: ${why ?? 'challenge'}`;
+    const header = `algorithm="${params.algorithm}", difficulty=${params.difficulty}, token="${params.token}", expires=${params.expiresAt}, verify="${params.verify}"`;
+    const accept = this.req.headers.accept;
+    if (typeof accept !== 'string' || !accept.includes('text/html')) {
+      return this.deny('challenge_required', reason, { 'portcullis-challenge': header }, undefined, 'denied', undefined, params as unknown as Record<string, string | number>);
+    }
+    const h = this.baseHeaders();
+    h['content-type'] = 'text/html; charset=utf-8';
+    h['content-security-policy'] = CHALLENGE_PAGE_CSP;
+    h['x-frame-options'] = 'DENY';
+    h['referrer-policy'] = 'no-referrer';
+    h['portcullis-challenge'] = header;
+    this.sendLocal(ERRORS.challenge_required.status, h, challengePage(params, this.ctx.method), 'denied', 'challenge_required', reason);
+  }
+
+  /** Writes a complete local answer and the record. */
+  private sendLocal(st: number, h: OutgoingHttpHeaders, body: string, outcome: Outcome, code: ErrorCode, reason: string): void {
+    const res = this.res;
     h['content-length'] = Buffer.byteLength(body);
     // An unread body would be read and discarded by Node to reuse the connection: close instead.
     if (!this.h2 && (this.bodyUnread || this.gw.draining)) h.connection = 'close';
@@ -536,7 +584,7 @@ export class Gateway {
       tls: listener.tls,
       httpVersion: req.httpVersion,
       certificate: cert,
-    });
+    }, rt.challenge);
     this.sink.inflight(1);
     this.inflight++;
     const ex = new Exchange(this, rt, socket, req, res, ctx, listener, h2);
@@ -596,6 +644,8 @@ export class Gateway {
     if (verdict !== 'ok') {
       return ex.deny(verdict === 'malformed' ? 'malformed_request' : 'path_not_normalized', `path ${verdict}`);
     }
+    // Reserved before routing: no API route can shadow the challenge verification.
+    if (rawPath === CHALLENGE_PATH) return this.redeemChallenge(ex);
 
     // A CORS preflight is routed by the method it asks about.
     const preflight = ctx.method === 'OPTIONS' && typeof headers['access-control-request-method'] === 'string';
@@ -636,7 +686,7 @@ export class Gateway {
     const d = result.decision;
     if (d.action === 'deny') return ex.deny(d.code, d.reason, d.headers, d.status, d.code === 'stage_failed' ? 'error' : 'denied', d.errors);
     if (d.action === 'respond') return ex.respond(d.status, d.headers);
-    if (d.action === 'challenge') return ex.deny('internal_error', 'challenge not available', undefined, undefined, 'error');
+    if (d.action === 'challenge') return ex.challenge(result.stage, d.reason);
     const route = ex.route!;
     if (route.bodyChain.length === 0 || ex.ctx.body !== undefined) return this.forward(ex, peerTrusted);
     // Body-inspecting stages run once, on the complete body (empty when the request has none).
@@ -667,6 +717,25 @@ export class Gateway {
         const c = classifyUpstreamError(err);
         ex.deny(c.code, 'request body: ' + String(err));
       },
+    );
+  }
+
+  /** `POST /.well-known/portcullis/challenge` with `{ token, solution }` (JSON or a form): sets the clearance cookie. */
+  private redeemChallenge(ex: Exchange): void {
+    const { ctx, req } = ex;
+    (ctx as { route: RouteInfo }).route = CHALLENGE_ROUTE;
+    if (ctx.method !== 'POST') return ex.deny('method_not_allowed', 'the challenge endpoint takes POST', { allow: 'POST' });
+    const cl = req.headers['content-length'];
+    if (cl !== undefined && Number(cl) > CHALLENGE_ROUTE.maxBodyBytes) return ex.deny('body_too_large', 'challenge solution over 4 KiB');
+    readBody(req, CHALLENGE_ROUTE.maxBodyBytes, ex).then(
+      (buf) => {
+        const fields = solutionFields(buf, req.headers['content-type']);
+        if (fields === undefined) return ex.deny('challenge_failed', 'body is not JSON or a form with string token and solution');
+        const r = ex.rt.challenge.redeem(ctx, fields.token, fields.solution);
+        if (!r.ok) return r.full ? ex.deny('overloaded', r.reason, { 'retry-after': '5' }) : ex.deny('challenge_failed', r.reason);
+        ex.respond(204, { 'set-cookie': ex.rt.challenge.setCookie(r.cookie, ctx.client.tls) });
+      },
+      (err: unknown) => ex.deny(classifyUpstreamError(err).code, 'challenge body: ' + String(err)),
     );
   }
 
@@ -713,6 +782,30 @@ export class Gateway {
       // Callback form with static functions: no promise and no closures per request.
       .stream({ origin: upstreamCfg.origin, method: ctx.method as Dispatcher.HttpMethod, path, headers, body, signal, opaque: ex }, upstreamFactory, upstreamDone);
   }
+}
+
+/** `token` and `solution` from a JSON object or a urlencoded form; undefined when absent or not strings. */
+function solutionFields(body: Buffer, contentType: string | undefined): { token: string; solution: string } | undefined {
+  const type = (contentType ?? '').split(';', 1)[0]!.trim().toLowerCase();
+  let token: unknown;
+  let solution: unknown;
+  if (type === 'application/x-www-form-urlencoded') {
+    const form = new URLSearchParams(body.toString('utf8'));
+    token = form.get('token') ?? undefined;
+    solution = form.get('solution') ?? undefined;
+  } else {
+    let v: unknown;
+    try {
+      v = JSON.parse(body.toString('utf8'));
+    } catch {
+      return undefined;
+    }
+    if (typeof v !== 'object' || v === null) return undefined;
+    token = (v as Record<string, unknown>).token;
+    solution = (v as Record<string, unknown>).solution;
+    if (typeof solution === 'number' && Number.isSafeInteger(solution) && solution >= 0) solution = String(solution);
+  }
+  return typeof token === 'string' && typeof solution === 'string' ? { token, solution } : undefined;
 }
 
 /** A bug here must cost one request, never the process. */

@@ -13,6 +13,7 @@ import { Gateway, type GatewaySink } from './gateway.js';
 import { startListener, type StartedListener } from './listeners.js';
 import { buildRuntime, retireRuntime, type Runtime } from './runtime.js';
 import { VERSION } from '../version.js';
+import { setProcessChallengeKey } from '../abuse/index.js';
 
 export interface ReloadOutcome {
   readonly ok: boolean;
@@ -50,6 +51,9 @@ export interface StartOptions {
   /** Overrides the admin listener's metrics source (the cluster primary aggregates). */
   readonly metricsSource?: MetricsSource;
 }
+
+/** Environment variable through which the cluster primary hands its generated challenge key to workers. */
+export const CHALLENGE_KEY_ENV = 'PORTCULLIS_CHALLENGE_KEY';
 
 function diagnosticsText(diags: readonly Diagnostic[]): string[] {
   return diags.filter((d) => d.severity === 'error').map((d) => formatDiagnostic(d));
@@ -91,6 +95,9 @@ function restartOnlyChanges(a: Config, b: Config): string[] {
 }
 
 export async function startGateway(opts: StartOptions): Promise<GatewayHandle> {
+  // A cluster worker signs clearances with the key its primary generated, so workers agree.
+  const sharedKey = opts.env?.[CHALLENGE_KEY_ENV];
+  if (sharedKey !== undefined) setProcessChallengeKey(sharedKey);
   const built = buildRuntime(opts.config);
   if (!built.ok) throw new Error(diagnosticsText(built.diagnostics).join('\n'));
   let runtime = built.runtime;
@@ -109,6 +116,11 @@ export async function startGateway(opts: StartOptions): Promise<GatewayHandle> {
   if (opts.worker) exposeToPrimary(registry);
   const { metrics, logger } = telemetry;
   metrics.setConfigInfo(config0.revision, runtime.loadedAt);
+  if (config0.bots.enabled && runtime.challenge.generatedKey && opts.worker !== true) {
+    logger.warn(
+      'bots.challenge.secret is not set: challenges and clearances are signed with a key generated at start; they do not survive a restart and are not valid on other instances (set the same secret on every instance)',
+    );
+  }
 
   const sink: GatewaySink = {
     record: (c) => telemetry.record(c),

@@ -17,7 +17,7 @@ import { createThreatEngine, ThreatBodyStage, ThreatHeadStage } from '../threats
 import { UpstreamPool, upstreamKey } from '../proxy/upstream.js';
 import { RouteConflictError, RouteTable, type RouteSpec } from '../routing/router.js';
 import { TrustedProxies } from './clientip.js';
-import { IpRulesStage } from '../abuse/index.js';
+import { ChallengeService, IpRulesStage, processChallengeKey } from '../abuse/index.js';
 
 export interface CompiledRoute {
   readonly info: RouteInfo;
@@ -53,6 +53,8 @@ export interface Runtime {
   readonly hsts: string | undefined;
   readonly httpsPort: number | undefined;
   readonly loadedAt: number;
+  /** Issues and checks proof-of-work challenges and clearances (any stage may challenge). */
+  readonly challenge: ChallengeService;
 }
 
 export type BuildResult = { readonly ok: true; readonly runtime: Runtime } | { readonly ok: false; readonly diagnostics: readonly Diagnostic[] };
@@ -262,6 +264,8 @@ export function buildRuntime(config: Config, previous?: Runtime): BuildResult {
 
   const hsts = config.tls.hsts;
   const firstTls = config.listeners.find((l) => l.tls !== undefined);
+  const cc = config.bots.challenge;
+  const challenge = new ChallengeService(cc, cc.secret === undefined ? processChallengeKey() : Buffer.from(cc.secret, 'utf8'), cc.secret === undefined, previous?.challenge);
   return {
     ok: true,
     runtime: {
@@ -276,6 +280,7 @@ export function buildRuntime(config: Config, previous?: Runtime): BuildResult {
           : undefined,
       httpsPort: config.tls.httpsPort ?? firstTls?.port,
       loadedAt: Date.now(),
+      challenge,
     },
   };
 }

@@ -42,7 +42,8 @@ import { MAX_QUERY_CHARS, createHeaderRedactor, redactQuery } from './redact.js'
  * - `durationMs` — arrival to end of response, milliseconds with 3 decimals.
  * - `upstreamMs` — arrival to upstream response headers, when the request was forwarded.
  * - `stages` — `{ <stage>: microseconds }` spent in each stage.
- * - `findings` — `[{ stage, code, reason, monitored }]`, including monitor-mode findings.
+ * - `findings` — `[{ stage, code, reason, monitored, cleared? }]`, including monitor-mode findings;
+ *   `cleared: true` marks a challenge the request had already paid for (a valid clearance).
  * - `threats` — when threat detection found anything: `{ score, paranoia, threshold, findings:
  *   [{ category, detector, severity, location, name, key?, excerpt }] }`; `name` is the parameter,
  *   header or cookie name or the JSON pointer, `excerpt` at most 40 characters of what matched
@@ -78,7 +79,7 @@ export interface AuditEvent {
   readonly durationMs: number;
   readonly upstreamMs?: number;
   readonly stages: Record<string, number>;
-  readonly findings: readonly { stage: string; code: ErrorCode; reason: string; monitored: boolean }[];
+  readonly findings: readonly { stage: string; code: ErrorCode; reason: string; monitored: boolean; cleared?: true }[];
   readonly threats?: {
     readonly score: number;
     readonly paranoia: number;
@@ -227,7 +228,7 @@ export function createAuditLog(cfg: Config['telemetry']['audit'], opts: AuditLog
     s += '},"findings":[';
     for (let i = 0; i < r.findings.length; i++) {
       const f = r.findings[i]!;
-      s += `${i === 0 ? '' : ','}{"stage":"${f.stage}","code":"${f.code}","reason":${q(cap(f.reason, MAX_REASON_CHARS))},"monitored":${f.monitored}}`;
+      s += `${i === 0 ? '' : ','}{"stage":"${f.stage}","code":"${f.code}","reason":${q(cap(f.reason, MAX_REASON_CHARS))},"monitored":${f.monitored}${f.cleared === true ? ',"cleared":true' : ''}}`;
     }
     s += ']';
     const t = r.threats;
