@@ -18,3 +18,4 @@ export {
   type RedeemResult,
 } from './challenge.js';
 export { CHALLENGE_PAGE_CSP, challengePage } from './challenge-page.js';
+export { BotSignals, BotsStage, RateTracker, SCRIPTED_USER_AGENTS, scriptedAgent } from './bots.js';

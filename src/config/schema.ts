@@ -631,7 +631,7 @@ export const ConfigSchema = Obj(
           ),
           challengeAt: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 4, description: 'Score from which a request gets the proof-of-work challenge (unless it has a clearance).' })),
           denyAt: Type.Optional(
-            Type.Integer({ minimum: 1, maximum: 1000, default: 12, description: 'Score from which a request is refused (403 `bot_detected`), clearance or not.' }),
+            Type.Integer({ minimum: 1, maximum: 1000, default: 10, description: 'Score from which a request is refused (403 `bot_detected`), clearance or not: by default a scripted or missing User-Agent at an impossible rate.' }),
           ),
           scores: Type.Optional(
             Obj(

@@ -73,6 +73,11 @@ export const ERRORS = {
     title: 'The client address is not allowed.',
     doc: "The client's IP address (the socket peer, or the first untrusted hop of X-Forwarded-For when the peer is in `trustedProxies`) is in a deny list, or the route has an allow list that does not contain it (`ipRules`). The audit event names the list.",
   },
+  bot_detected: {
+    status: 403,
+    title: 'The request was refused as automated traffic.',
+    doc: 'The bot signals of this unauthenticated request (no or a scripted User-Agent, header anomalies, an impossible request rate) add up to `bots.denyAt` or more. A clearance does not help here. API clients should authenticate: authenticated callers are never scored. The audit event lists the signals.',
+  },
   challenge_required: {
     status: 403,
     title: 'Prove work to continue.',

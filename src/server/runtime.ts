@@ -17,7 +17,7 @@ import { createThreatEngine, ThreatBodyStage, ThreatHeadStage } from '../threats
 import { UpstreamPool, upstreamKey } from '../proxy/upstream.js';
 import { RouteConflictError, RouteTable, type RouteSpec } from '../routing/router.js';
 import { TrustedProxies } from './clientip.js';
-import { ChallengeService, IpRulesStage, processChallengeKey } from '../abuse/index.js';
+import { BotSignals, BotsStage, ChallengeService, IpRulesStage, processChallengeKey } from '../abuse/index.js';
 
 export interface CompiledRoute {
   readonly info: RouteInfo;
@@ -55,6 +55,8 @@ export interface Runtime {
   readonly loadedAt: number;
   /** Issues and checks proof-of-work challenges and clearances (any stage may challenge). */
   readonly challenge: ChallengeService;
+  /** Bot settings and the per-client rate counter shared by every bots stage. */
+  readonly bots: BotSignals;
 }
 
 export type BuildResult = { readonly ok: true; readonly runtime: Runtime } | { readonly ok: false; readonly diagnostics: readonly Diagnostic[] };
@@ -117,6 +119,7 @@ export function buildRuntime(config: Config, previous?: Runtime): BuildResult {
     }));
   const specs: RouteSpec<CompiledRoute>[] = [];
   const owners: string[] = [];
+  const bots = new BotSignals(config.bots, previous?.bots);
 
   const compile = (
     policy: RoutePolicyConfig,
@@ -154,6 +157,11 @@ export function buildRuntime(config: Config, previous?: Runtime): BuildResult {
         const o = entry(new OwnershipStage(policies.ownership), policy, 'authz');
         if (o !== undefined) chain.push(o);
       }
+    }
+    // Abuse after identity and access (DESIGN.md): authenticated callers are not scored.
+    if (config.bots.enabled) {
+      const b = entry(new BotsStage(bots, policy.bots.challengeAt ?? config.bots.challengeAt, policy.bots.denyAt ?? config.bots.denyAt), policy, 'bots');
+      if (b !== undefined) chain.push(b);
     }
     if (contract !== undefined) {
       const c = contract.op;
@@ -281,6 +289,7 @@ export function buildRuntime(config: Config, previous?: Runtime): BuildResult {
       httpsPort: config.tls.httpsPort ?? firstTls?.port,
       loadedAt: Date.now(),
       challenge,
+      bots,
     },
   };
 }
