@@ -150,6 +150,7 @@ export async function normalize(raw: RawConfig, filled: RawConfig, ctx: LoadCont
   const { schemes } = await normalizeSchemes(raw, filled, ctx);
   const ipRules = await globalIpRules(filled, ctx);
   const bots = botsConfig(filled, ctx);
+  const shed = must(filled.loadShedding, 'loadShedding');
   const allowQuery = filled.identity?.apiKeys?.allowQuery ?? false;
 
   const apis: ApiConfig[] = [];
@@ -262,6 +263,12 @@ export async function normalize(raw: RawConfig, filled: RawConfig, ctx: LoadCont
     threats,
     ipRules: ipRules.lists,
     bots,
+    loadShedding: {
+      maxConcurrent: must(shed.maxConcurrent, 'loadShedding.maxConcurrent'),
+      maxQueue: must(shed.maxQueue, 'loadShedding.maxQueue'),
+      queueTimeoutMs: must(shed.queueTimeoutMs, 'loadShedding.queueTimeoutMs'),
+      retryAfterSeconds: must(shed.retryAfterSeconds, 'loadShedding.retryAfterSeconds'),
+    },
     telemetry: {
       audit: {
         enabled: must(audit.enabled, 'audit.enabled'),
@@ -508,6 +515,10 @@ async function upstream(name: string, u: RawUpstream, hasTls: boolean, at: Segme
     totalTimeoutMs: must(u.totalTimeoutMs, 'totalTimeoutMs'),
     keepAliveTimeoutMs: must(u.keepAliveTimeoutMs, 'keepAliveTimeoutMs'),
     tls,
+    loadShedding:
+      u.loadShedding === undefined
+        ? undefined
+        : { maxConcurrent: u.loadShedding.maxConcurrent, maxQueue: must(u.loadShedding.maxQueue, 'maxQueue'), queueTimeoutMs: must(u.loadShedding.queueTimeoutMs, 'queueTimeoutMs') },
   };
 }
 
@@ -515,7 +526,7 @@ async function upstream(name: string, u: RawUpstream, hasTls: boolean, at: Segme
 function inlineUpstream(url: string): UpstreamConfig {
   const { origin, pathPrefix } = splitUrl(url);
   const d = UPSTREAM_DEFAULTS;
-  return { name: url, origin, pathPrefix, ...d, tls: undefined };
+  return { name: url, origin, pathPrefix, ...d, tls: undefined, loadShedding: undefined };
 }
 
 // The settings a named upstream gets when it sets nothing, read from the schema.

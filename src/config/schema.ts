@@ -404,6 +404,16 @@ const Upstream = Obj({
   bodyTimeoutMs: Type.Optional(Ms('Longest pause between two chunks of the response body', 30000)),
   totalTimeoutMs: Type.Optional(Ms('Whole exchange with the upstream, body included', 60000)),
   keepAliveTimeoutMs: Type.Optional(Ms('How long an idle pooled connection is kept', 4000)),
+  loadShedding: Type.Optional(
+    Obj(
+      {
+        maxConcurrent: Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'Most requests in flight to this upstream (per worker).' }),
+        maxQueue: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, default: 100, description: 'Most requests waiting for a slot; more are refused at once (503 `overloaded`).' })),
+        queueTimeoutMs: Type.Optional(Ms('Longest wait for a slot before 503 `overloaded`', 1000)),
+      },
+      { description: 'A concurrency limit for this upstream, on top of the global `loadShedding`: a slow upstream cannot take every slot of the gateway. Without it, requests beyond `connections` wait in the pool.' },
+    ),
+  ),
   tls: Type.Optional(
     Obj({
       caFile: Type.Optional(Type.String({ minLength: 1, description: 'CA bundle to verify the upstream certificate (default: system CAs).' })),
@@ -602,6 +612,26 @@ export const ConfigSchema = Obj(
           metricsRequireToken: Type.Optional(Type.Boolean({ default: false, description: 'Also require the admin token for `/metrics`.' })),
         },
         { description: 'The admin listener: `/healthz`, `/readyz`, `/metrics` and the token-protected admin API.' },
+      ),
+    ),
+    loadShedding: Type.Optional(
+      Obj(
+        {
+          maxConcurrent: Type.Optional(
+            Type.Integer({ minimum: 1, maximum: 1_000_000, default: 10_000, description: 'Most requests in flight in the gateway (per worker), from arrival to the end of the response.' }),
+          ),
+          maxQueue: Type.Optional(
+            Type.Integer({ minimum: 0, maximum: 1_000_000, default: 1000, description: 'Most requests waiting for a slot; more are refused at once (503 `overloaded`).' }),
+          ),
+          queueTimeoutMs: Type.Optional(Ms('Longest wait for a slot before 503 `overloaded`', 1000)),
+          retryAfterSeconds: Type.Optional(
+            Type.Integer({ minimum: 0, maximum: 3600, default: 1, description: '`Retry-After` on refusals for overload (global and per upstream).' }),
+          ),
+        },
+        {
+          description:
+            'Load shedding: a global concurrency limit with a bounded queue; beyond it requests are refused cheaply with 503 and `Retry-After`, before any other work. Per upstream: `upstreams.<name>.loadShedding`. Health, readiness and metrics are on the admin listener and stay responsive.',
+        },
       ),
     ),
     ipRules: Type.Optional(

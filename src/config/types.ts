@@ -8,6 +8,7 @@ import type { OwnershipPolicy } from '../access/ownership.js';
 import type { ReadPolicy, WritePolicy } from '../access/properties.js';
 import type { OperationContract } from './contract.js';
 import type { IpSet } from '../abuse/ip.js';
+import type { LimiterSettings } from '../proxy/limiter.js';
 
 export interface AccessPolicies {
   readonly ownership: OwnershipPolicy | undefined;
@@ -122,6 +123,8 @@ export interface UpstreamConfig {
   readonly totalTimeoutMs: number;
   readonly keepAliveTimeoutMs: number;
   readonly tls: { readonly ca: Buffer | undefined; readonly serverName: string | undefined; readonly insecureSkipVerify: boolean } | undefined;
+  /** Per-upstream concurrency limit (undefined: none). */
+  readonly loadShedding: LimiterSettings | undefined;
 }
 
 export interface CorsConfig {
@@ -385,6 +388,7 @@ export interface Config {
   /** Top-level IP lists (APIs and routes carry their own in `ipRules`). */
   readonly ipRules: IpListsConfig;
   readonly bots: BotsConfig;
+  readonly loadShedding: LimiterSettings & { readonly retryAfterSeconds: number };
   readonly telemetry: {
     readonly audit: {
       readonly enabled: boolean;

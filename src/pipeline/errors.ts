@@ -296,7 +296,7 @@ export const ERRORS = {
   overloaded: {
     status: 503,
     title: 'The gateway is overloaded or shutting down.',
-    doc: 'The gateway is draining for shutdown or has reached a concurrency limit. `Retry-After` says when to come back.',
+    doc: 'The gateway is draining for shutdown, or load shedding refused the request: the global or the upstream\'s concurrency limit was reached and its queue was full, or no slot freed within the queue timeout (`loadShedding`, `upstreams.<name>.loadShedding`). Also when the challenge replay guard is full. `Retry-After` says when to come back.',
   },
   stage_failed: {
     status: 500,

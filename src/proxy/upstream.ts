@@ -6,14 +6,18 @@
 import { Pool, errors as undiciErrors } from 'undici';
 import type { UpstreamConfig } from '../config/types.js';
 import type { ErrorCode } from '../pipeline/errors.js';
+import { Limiter } from './limiter.js';
 
 export class UpstreamPool {
   readonly pool: Pool;
   /** Settings fingerprint: a reload reuses the pool when this is unchanged. */
   readonly key: string;
+  /** The upstream's concurrency limit (`upstreams.<name>.loadShedding`), undefined when none. */
+  readonly limiter: Limiter | undefined;
 
   constructor(readonly cfg: UpstreamConfig) {
     this.key = upstreamKey(cfg);
+    this.limiter = cfg.loadShedding === undefined ? undefined : new Limiter(cfg.loadShedding);
     this.pool = new Pool(cfg.origin, {
       connections: cfg.connections,
       pipelining: cfg.pipelining,

@@ -22,6 +22,7 @@ import { CHALLENGE_PAGE_CSP, CHALLENGE_PATH, challengePage } from '../abuse/inde
 import { clientResponseHeaders, isSafeHost, upstreamRequestHeaders } from '../proxy/headers.js';
 import { BodyTooLargeError, TotalTimeoutError, classifyUpstreamError } from '../proxy/upstream.js';
 import { readBounded } from '../pipeline/read-body.js';
+import { Limiter, type Ticket } from '../proxy/limiter.js';
 import { checkPath } from '../routing/path.js';
 import { normalizeIp } from './clientip.js';
 import type { CompiledRoute, Runtime } from './runtime.js';
@@ -188,6 +189,12 @@ class Exchange {
   upstreamFinished = false;
   /** A client certificate was presented (optional mTLS) and did not verify. */
   certInvalid = false;
+  /** Holds a slot of the gateway's concurrency limit (load shedding). */
+  slot = false;
+  /** Holds a slot of the upstream's limit. */
+  upstreamSlot: Limiter | undefined;
+  /** Waiting for a slot. */
+  ticket: Ticket | undefined;
   /** The upstream body is being buffered for stages that rewrite it (see finishFiltered). */
   filtering: { readonly sink: BodyCollector; readonly rctx: ResponseContext; readonly entries: readonly ChainEntry[]; readonly decided: RunResult | Promise<RunResult> } | undefined;
 
@@ -213,6 +220,20 @@ class Exchange {
     if (this.done) return;
     this.done = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
+    // Slots go back when the record is written: exactly once, whatever ended the request.
+    if (this.ticket !== undefined) {
+      this.ticket.cancel();
+      this.ticket = undefined;
+    }
+    if (this.slot) {
+      this.slot = false;
+      this.gw.limiter.release();
+    }
+    if (this.upstreamSlot !== undefined) {
+      const l = this.upstreamSlot;
+      this.upstreamSlot = undefined;
+      l.release();
+    }
     const c: CompletedContext = {
       request: this.ctx,
       status,
@@ -544,12 +565,15 @@ export class Gateway {
   draining = false;
   /** Requests between arrival and their final record; graceful drain waits for 0. */
   inflight = 0;
+  /** The global concurrency limit (`loadShedding`); kept across reloads, settings follow the runtime. */
+  readonly limiter: Limiter;
 
   constructor(
     runtime: Runtime,
     readonly sink: GatewaySink,
   ) {
     this.runtime = runtime;
+    this.limiter = new Limiter(runtime.config.loadShedding);
   }
 
   /** The `request` listener for every listener (HTTP/1.1, HTTPS, HTTP/2 compat). */
@@ -597,12 +621,47 @@ export class Gateway {
       }
     });
 
+    // Load shedding first: beyond the limit a request costs a counter and a short answer.
+    const limiter = this.limiter;
+    if (limiter.settings !== cfg.loadShedding) limiter.settings = cfg.loadShedding;
+    if (limiter.tryAcquire()) {
+      ex.slot = true;
+      this.start(ex, rawPath, peerTrusted);
+      return;
+    }
+    this.wait(ex, limiter, 'gateway', () => {
+      if (ex.done) return limiter.release();
+      ex.slot = true;
+      this.start(ex, rawPath, peerTrusted);
+    });
+  }
+
+  private start(ex: Exchange, rawPath: string, peerTrusted: boolean): void {
+    if (ex.done) return;
     try {
       this.dispatch(ex, rawPath, peerTrusted);
     } catch (err) {
-      this.sink.internalError(requestId, err);
+      this.sink.internalError(ex.ctx.requestId, err);
       ex.deny('internal_error', `gateway error: ${err instanceof Error ? err.message : String(err)}`, undefined, undefined, 'error');
     }
+  }
+
+  /** Queues `ex` for a slot of `limiter`; refuses it (503 overloaded) when the queue is full or the wait too long. */
+  private wait(ex: Exchange, limiter: Limiter, what: string, go: () => void): void {
+    const retryAfter = { 'retry-after': String(ex.rt.config.loadShedding.retryAfterSeconds) };
+    const ticket = limiter.enqueue(
+      () => {
+        ex.ticket = undefined;
+        // Off the releasing request's stack.
+        queueMicrotask(go);
+      },
+      () => {
+        ex.ticket = undefined;
+        ex.deny('overloaded', `${what} concurrency limit: no slot within ${limiter.settings.queueTimeoutMs} ms`, retryAfter);
+      },
+    );
+    if (ticket === undefined) return ex.deny('overloaded', `${what} concurrency limit: ${limiter.settings.maxConcurrent} in flight and the queue is full`, retryAfter);
+    ex.ticket = ticket;
   }
 
   private dispatch(ex: Exchange, rawPath: string, peerTrusted: boolean): void {
@@ -742,6 +801,18 @@ export class Gateway {
   private forward(ex: Exchange, peerTrusted: boolean): void {
     const { rt, req, ctx } = ex;
     const route = ex.route!;
+    const limiter = route.upstream.limiter;
+    if (limiter !== undefined && ex.upstreamSlot === undefined) {
+      if (limiter.tryAcquire()) {
+        ex.upstreamSlot = limiter;
+      } else {
+        return this.wait(ex, limiter, `upstream ${route.upstream.cfg.name}`, () => {
+          if (ex.done) return limiter.release();
+          ex.upstreamSlot = limiter;
+          this.forward(ex, peerTrusted);
+        });
+      }
+    }
     const upstreamCfg = route.upstream.cfg;
     let path = ctx.path;
     if (route.stripPrefix !== '') path = path.slice(route.stripPrefix.length) || '/';
