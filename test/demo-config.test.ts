@@ -39,7 +39,7 @@ describe('the shipped demo config protects the example API as the README says', 
     config = config.replace('host: 0.0.0.0\n    port: 8080', 'host: 127.0.0.1\n    port: 0').replace('  port: 9090\n', '  port: 0\n');
     assert.match(config, /port: 0\n/, 'the listener port was rewritten');
     // The demo IdP issues `iss` with its real port; the config names it by URL.
-    gw = await startTestGateway(config, { 'openapi.yaml': port(readFileSync(join(EXAMPLES, 'openapi.yaml'), 'utf8')) });
+    gw = await startTestGateway(config, { 'openapi.yaml': port(readFileSync(join(EXAMPLES, 'openapi.yaml'), 'utf8')), 'deny-ips.txt': readFileSync(join(EXAMPLES, 'deny-ips.txt'), 'utf8') });
   });
   after(async () => {
     await gw.close();
@@ -71,6 +71,25 @@ describe('the shipped demo config protects the example API as the README says', 
     );
     assert.equal(smuggle.status, 400);
     assert.match(smuggle.body, /"code":"ambiguous_framing"/);
+  });
+
+  test('abuse protection: the IP lists are loaded; curl on the public operation is challenged, a browser and API keys are not', async () => {
+    const lists = gw.handle.config().ipRules;
+    assert.ok(lists.deny?.has('192.0.2.7') && lists.deny.has('198.51.100.66') && lists.deny.has('203.0.113.15') && lists.deny.has('2001:db8:bad::1'));
+    assert.ok(!lists.deny?.has('203.0.113.16') && !lists.deny?.has('127.0.0.1'));
+    const curl = await call('/v1/health', { 'user-agent': 'curl/8.5.0', accept: '*/*' });
+    assert.equal(curl.status, 403);
+    assert.equal(curl.json?.code, 'challenge_required');
+    assert.equal((curl.json?.challenge as { difficulty: number }).difficulty, 16);
+    const browser = await call('/v1/health', {
+      'user-agent': 'Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0',
+      accept: 'application/json',
+      'accept-language': 'en',
+      'accept-encoding': 'gzip',
+    });
+    assert.equal(browser.status, 200);
+    const keyed = await call('/v1/users/u-1001/notes', { ...alice, 'user-agent': 'curl/8.5.0' });
+    assert.equal(keyed.status, 200, 'an authenticated caller is never challenged');
   });
 
   test('threat detection: the README attacks are refused, the near miss passes', async () => {

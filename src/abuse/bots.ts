@@ -148,9 +148,14 @@ export class RateTracker {
   }
 }
 
+/** User-Agents remembered with their verdict (they repeat: one browser sends the same one all day). */
+const UA_CACHE_ENTRIES = 2048;
+
 /** What every bots stage of one runtime shares: settings and the rate counter. */
 export class BotSignals {
   readonly rate: RateTracker;
+  /** User-Agent → the list entry it contains ('' for none). Bounded: cleared when full. */
+  private readonly agents = new Map<string, string>();
 
   constructor(
     readonly cfg: BotsConfig,
@@ -170,8 +175,14 @@ export class BotSignals {
       score += s.missingUserAgent;
       signals = 'no user-agent';
     } else {
-      const scripted = scriptedAgent(ua, this.cfg.scriptedUserAgents);
-      if (scripted !== undefined) {
+      let scripted = this.agents.get(ua);
+      if (scripted === undefined) {
+        scripted = scriptedAgent(ua, this.cfg.scriptedUserAgents) ?? '';
+        // Rotating User-Agents only cost misses: the map never holds more than its bound.
+        if (this.agents.size >= UA_CACHE_ENTRIES) this.agents.clear();
+        if (ua.length <= 512) this.agents.set(ua, scripted);
+      }
+      if (scripted !== '') {
         score += s.scriptedUserAgent;
         signals = `scripted user-agent (${scripted})`;
       } else if (ua.startsWith('Mozilla/')) {
