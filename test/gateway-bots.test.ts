@@ -80,6 +80,7 @@ routes:
   - { name: strict, methods: [GET], path: /strict/*, upstream: ${up.url}, public: true, bots: { challengeAt: 3 } }
   - { name: private, methods: [GET], path: /private/*, upstream: ${up.url} }
   - { name: watched, methods: [GET], path: /watched/*, upstream: ${up.url}, public: true, stages: { bots: { mode: monitor } } }
+  - { name: exempt, methods: [GET], path: /exempt/*, upstream: ${up.url}, public: true, bots: { enabled: false } }
 `);
   });
   after(async () => {
@@ -182,6 +183,29 @@ routes:
     const ok = await get('/public/paid', payer, { ...ua, cookie });
     assert.equal(ok.statusCode, 200);
     assert.equal(((await ok.body.json()) as { url: string }).url, '/public/paid');
+  });
+
+  it('bots.enabled per route: false exempts a route; true turns the stage on where the top level is off', async () => {
+    assert.equal((await get('/exempt/a', client(), { 'user-agent': 'curl/8' })).statusCode, 200);
+    const up2 = await startUpstream();
+    const g = await startTestGateway(`version: 1
+listeners: [{ host: 127.0.0.1, port: 0 }]
+admin: { enabled: false }
+routes:
+  - { name: signup, methods: [GET], path: /signup, upstream: ${up2.url}, public: true, bots: { enabled: true } }
+  - { name: other, methods: [GET], path: /other, upstream: ${up2.url}, public: true }
+`);
+    try {
+      const signup = await request(`${g.url}/signup`, { headers: { 'user-agent': 'curl/8' } });
+      assert.equal(signup.statusCode, 403);
+      assert.equal(await code(signup), 'challenge_required');
+      const other = await request(`${g.url}/other`, { headers: { 'user-agent': 'curl/8' } });
+      assert.equal(other.statusCode, 200);
+      await other.body.dump();
+    } finally {
+      await g.close();
+      await up2.close();
+    }
   });
 
   it('monitor mode records the score and forwards', async () => {

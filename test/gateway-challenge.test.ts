@@ -6,13 +6,15 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { request } from 'undici';
+import { Agent, request } from 'undici';
 import { CHALLENGE_PAGE_CSP, ChallengeService, challengePage, leadingZeroBits, solveChallenge, type ChallengeSettings } from '../src/abuse/index.js';
 import { JS_SHA256 } from '../src/abuse/challenge-page.js';
 import type { ChainEntry, Decision, RequestContext } from '../src/pipeline/types.js';
 import type { CompiledRoute } from '../src/server/runtime.js';
-import { passthroughConfig, startTestGateway, startUpstream, type TestGateway, type Upstream } from './helpers.js';
+import { FIXTURES, passthroughConfig, startTestGateway, startUpstream, type TestGateway, type Upstream } from './helpers.js';
 
 const SETTINGS: ChallengeSettings = { difficulty: 8, ttlSeconds: 60, clearanceSeconds: 600, ipv4Prefix: 24, ipv6Prefix: 64, replayGuardEntries: 100 };
 
@@ -292,3 +294,44 @@ function firstBad(token: string, difficulty: number): string {
   while (leadingZeroBits(createHash('sha256').update(`${token}:${i}`).digest()) >= difficulty) i++;
   return String(i);
 }
+
+describe('challenge over TLS', () => {
+  it('the clearance cookie is Secure over HTTPS, and the round trip works there', async () => {
+    const tls = join(FIXTURES, 'tls');
+    const up = await startUpstream();
+    const gw = await startTestGateway(`version: 1
+listeners:
+  - host: 127.0.0.1
+    port: 0
+    tls: { certFile: ${join(tls, 'server.crt')}, keyFile: ${join(tls, 'server.key')} }
+admin: { enabled: false }
+bots: { enabled: true, challenge: { difficulty: 8 } }
+routes: [{ name: all, methods: [GET], path: /*, upstream: ${up.url}, public: true }]
+`);
+    const dispatcher = new Agent({ connect: { ca: readFileSync(join(tls, 'ca.crt')), servername: 'localhost' } });
+    const base = `https://localhost:${gw.port}`;
+    const ua = { 'user-agent': 'curl/8.5.0' };
+    try {
+      const first = await request(`${base}/x`, { dispatcher, headers: ua });
+      assert.equal(first.statusCode, 403);
+      const { token, difficulty } = ((await first.body.json()) as { challenge: { token: string; difficulty: number } }).challenge;
+      const paid = await request(`${base}/.well-known/portcullis/challenge`, {
+        dispatcher,
+        method: 'POST',
+        headers: { ...ua, 'content-type': 'application/json' },
+        body: JSON.stringify({ token, solution: solveChallenge(token, difficulty) }),
+      });
+      assert.equal(paid.statusCode, 204);
+      await paid.body.dump();
+      const setCookie = String(paid.headers['set-cookie']);
+      assert.ok(setCookie.endsWith('; HttpOnly; SameSite=Lax; Secure'), setCookie);
+      const ok = await request(`${base}/x`, { dispatcher, headers: { ...ua, cookie: setCookie.split(';', 1)[0]! } });
+      assert.equal(ok.statusCode, 200);
+      await ok.body.dump();
+    } finally {
+      await dispatcher.close();
+      await gw.close();
+      await up.close();
+    }
+  });
+});

@@ -408,7 +408,7 @@ function policy(x: RawApi | RawRoute, at: Segment[], limits: LimitsConfig, ctx: 
     maxBodyBytes: x.maxBodyBytes ?? limits.maxBodyBytes,
     cors: x.cors ? cors(x.cors, [...at, 'cors'], ctx) : undefined,
     securityHeaders: securityHeaders(must(x.securityHeaders, 'securityHeaders')),
-    bots: { challengeAt: x.bots?.challengeAt, denyAt: x.bots?.denyAt },
+    bots: { enabled: x.bots?.enabled, challengeAt: x.bots?.challengeAt, denyAt: x.bots?.denyAt },
     threats: {
       paranoia: x.threats?.paranoia as RouteThreatsConfig['paranoia'],
       threshold: x.threats?.threshold,

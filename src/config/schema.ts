@@ -292,6 +292,7 @@ const BotScore = (description: string, def: number) => Type.Integer({ minimum: 0
 
 const RouteBots = Obj(
   {
+    enabled: Type.Optional(Type.Boolean({ description: 'Run the bots stage on this route or API (default: `bots.enabled`), e.g. only on a public sign-up API.' })),
     challengeAt: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'Score from which this route challenges (default: `bots.challengeAt`).' })),
     denyAt: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'Score from which this route refuses (default: `bots.denyAt`).' })),
   },

@@ -314,7 +314,7 @@ export interface RoutePolicyConfig {
   readonly threats: RouteThreatsConfig;
   readonly ipRules: RouteIpRulesConfig;
   /** Thresholds of this route (undefined: the top-level ones). */
-  readonly bots: { readonly challengeAt: number | undefined; readonly denyAt: number | undefined };
+  readonly bots: { readonly enabled: boolean | undefined; readonly challengeAt: number | undefined; readonly denyAt: number | undefined };
   /** Every stage has an entry (defaults filled). */
   readonly stages: Readonly<Record<'ip-rules' | 'cors' | 'authn' | 'authz' | 'bots' | 'contract' | 'properties' | 'threats' | 'response-contract' | 'security-headers', StageSettingsConfig>>;
 }

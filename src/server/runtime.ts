@@ -159,7 +159,7 @@ export function buildRuntime(config: Config, previous?: Runtime): BuildResult {
       }
     }
     // Abuse after identity and access (DESIGN.md): authenticated callers are not scored.
-    if (config.bots.enabled) {
+    if (policy.bots.enabled ?? config.bots.enabled) {
       const b = entry(new BotsStage(bots, policy.bots.challengeAt ?? config.bots.challengeAt, policy.bots.denyAt ?? config.bots.denyAt), policy, 'bots');
       if (b !== undefined) chain.push(b);
     }
