@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { connect as h2connect } from 'node:http2';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Agent, request } from 'undici';
@@ -296,6 +297,57 @@ function firstBad(token: string, difficulty: number): string {
 }
 
 describe('challenge over TLS', () => {
+  /** One HTTP/2 exchange (browsers speak h2 to TLS listeners). */
+  function h2(port: number, headers: Record<string, string>, body?: string): Promise<{ status: number; headers: Record<string, unknown>; body: string; alpn: string | undefined }> {
+    return new Promise((resolve, reject) => {
+      const session = h2connect(`https://localhost:${port}`, { ca: readFileSync(join(FIXTURES, 'tls', 'ca.crt')) });
+      session.on('error', reject);
+      const req = session.request(headers, { endStream: body === undefined });
+      let out = '';
+      let head: Record<string, unknown> = {};
+      req.on('response', (h) => (head = h));
+      req.setEncoding('utf8');
+      req.on('data', (c: string) => (out += c));
+      req.on('end', () => {
+        const alpn = session.alpnProtocol;
+        session.close();
+        resolve({ status: Number(head[':status']), headers: head, body: out, alpn });
+      });
+      req.on('error', reject);
+      if (body !== undefined) req.end(body);
+    });
+  }
+
+  it('the challenge and its verification work over HTTP/2 (the page, then the POST, then the clearance)', async () => {
+    const tls = join(FIXTURES, 'tls');
+    const up = await startUpstream();
+    const gw = await startTestGateway(`version: 1
+listeners:
+  - host: 127.0.0.1
+    port: 0
+    tls: { certFile: ${join(tls, 'server.crt')}, keyFile: ${join(tls, 'server.key')} }
+admin: { enabled: false }
+bots: { enabled: true, challenge: { difficulty: 8 } }
+routes: [{ name: all, methods: [GET], path: /*, upstream: ${up.url}, public: true }]
+`);
+    try {
+      const ua = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/120.0.0.0 Safari/537.36';
+      const page = await h2(gw.port, { ':path': '/x', ':method': 'GET', 'user-agent': ua, accept: 'text/html' });
+      assert.equal(page.alpn, 'h2');
+      assert.equal(page.status, 403);
+      assert.equal(page.headers['content-type'], 'text/html; charset=utf-8');
+      const token = /data-token="([^"]+)"/.exec(page.body)![1]!;
+      const paid = await h2(gw.port, { ':path': '/.well-known/portcullis/challenge', ':method': 'POST', 'user-agent': ua, 'content-type': 'application/json' }, JSON.stringify({ token, solution: solveChallenge(token, 8) }));
+      assert.equal(paid.status, 204);
+      const cookie = String(paid.headers['set-cookie']).split(';', 1)[0]!;
+      const ok = await h2(gw.port, { ':path': '/x', ':method': 'GET', 'user-agent': ua, accept: 'text/html', cookie });
+      assert.equal(ok.status, 200);
+    } finally {
+      await gw.close();
+      await up.close();
+    }
+  });
+
   it('the clearance cookie is Secure over HTTPS, and the round trip works there', async () => {
     const tls = join(FIXTURES, 'tls');
     const up = await startUpstream();
