@@ -1,0 +1,314 @@
+/**
+ * The Redis store: counters and bans shared by every gateway instance.
+ *
+ * - Atomic: each operation is one Lua script (lua.ts), run with EVALSHA; a NOSCRIPT answer (a
+ *   restarted or flushed Redis) falls back to EVAL once, which caches the script again.
+ * - One round trip per request for all of its limits (one script call with every key).
+ * - Keys for Redis Cluster: every counter's key carries its own hash tag
+ *   (`<prefix>rl:{<limit>:<key>}`), so counters spread over the slots; the ban set is
+ *   `<prefix>{bans}`.
+ * - Bounded: no offline queue (a command while disconnected fails at once), no resend of
+ *   unanswered commands after a reconnect, a timeout on every command; the client reconnects by
+ *   itself with backoff.
+ * - Health: `down` from the first failure (refused connection, timeout, closed socket) until a
+ *   PING succeeds again; each change is reported once to the listener (metric and log line). The
+ *   caller applies the configured fail mode while the store is down.
+ *
+ * Nothing here logs; nothing secret (the URL may carry a password) leaves this file.
+ */
+import { createHash } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { BAN_SCRIPT, HIT_SCRIPT, LIMITS_SCRIPT, PEEK_SCRIPT, UNBAN_SCRIPT } from './lua.js';
+import type { MemoryBans } from './memory.js';
+import { ALLOWED, OUT_STRIDE, STORE_UNAVAILABLE, type CheckResult, type FailureCount, type LimitRule, type StoreHealth, type StoreHealthListener } from './types.js';
+
+export interface RedisStoreOptions {
+  /** `redis://[:password@]host:port[/db]` or `rediss://…`. */
+  readonly url: string;
+  /** Prefix of every key (and of the ban channel). */
+  readonly keyPrefix: string;
+  readonly connectTimeoutMs: number;
+  readonly commandTimeoutMs: number;
+  /** While down, how often to try a PING. */
+  readonly recoverIntervalMs: number;
+  /** Most bans kept in Redis and in the local mirror. */
+  readonly maxBans: number;
+}
+
+class Script {
+  readonly sha: string;
+  constructor(readonly text: string) {
+    this.sha = createHash('sha1').update(text).digest('hex');
+  }
+}
+
+const LIMITS = new Script(LIMITS_SCRIPT);
+const HIT = new Script(HIT_SCRIPT);
+const PEEK = new Script(PEEK_SCRIPT);
+const BAN = new Script(BAN_SCRIPT);
+const UNBAN = new Script(UNBAN_SCRIPT);
+
+/** Longest key part kept as is; longer ones (attacker-chosen header values …) are hashed. */
+const MAX_KEY_PART = 128;
+
+function keyPart(s: string): string {
+  return s.length <= MAX_KEY_PART ? s : 'h:' + createHash('sha256').update(s).digest('base64url');
+}
+
+function isNoScript(err: unknown): boolean {
+  return err instanceof Error && err.message.startsWith('NOSCRIPT');
+}
+
+/** A short reason for logs: the error's message without anything that could be the URL. */
+function describe(err: unknown): string {
+  const m = err instanceof Error ? err.message : String(err);
+  return m.replace(/redis(s)?:\/\/\S*/gi, 'redis://…').slice(0, 120);
+}
+
+export class RedisStore {
+  readonly client: Redis;
+  private sub: Redis | undefined;
+  private state: StoreHealth = 'down';
+  private reason = 'connecting';
+  private probe: NodeJS.Timeout | undefined;
+  private probing = false;
+  private closed = false;
+  private readonly listeners: StoreHealthListener[] = [];
+  private mirror: MemoryBans | undefined;
+  /** EVALSHA calls answered NOSCRIPT and retried with EVAL. */
+  noScriptFallbacks = 0;
+  readonly bansKey: string;
+  readonly banChannel: string;
+
+  constructor(readonly opts: RedisStoreOptions) {
+    this.bansKey = `${opts.keyPrefix}{bans}`;
+    this.banChannel = `${opts.keyPrefix}bans`;
+    this.client = new Redis(opts.url, {
+      enableOfflineQueue: false,
+      autoResendUnfulfilledCommands: false,
+      maxRetriesPerRequest: 0,
+      connectTimeout: opts.connectTimeoutMs,
+      commandTimeout: opts.commandTimeoutMs,
+      // Reconnect forever, backing off to 2 s: recovery is automatic.
+      retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+      lazyConnect: false,
+    });
+    // Connection errors surface through health; an unhandled 'error' event would crash the process.
+    this.client.on('error', (err: unknown) => this.down(describe(err)));
+    this.client.on('close', () => this.down('connection closed'));
+    this.client.on('ready', () => void this.tryRecover());
+    this.probe = setInterval(() => void this.tryRecover(), opts.recoverIntervalMs);
+    this.probe.unref();
+  }
+
+  get health(): StoreHealth {
+    return this.state;
+  }
+
+  get healthReason(): string {
+    return this.reason;
+  }
+
+  onHealth(listener: StoreHealthListener): void {
+    this.listeners.push(listener);
+  }
+
+  private set(state: StoreHealth, reason: string): void {
+    if (this.state === state) return;
+    this.state = state;
+    this.reason = reason;
+    for (const l of this.listeners) {
+      try {
+        l('redis', state, reason);
+      } catch {
+        // A listener must never take the store down with it.
+      }
+    }
+  }
+
+  private down(reason: string): void {
+    if (this.closed) return;
+    this.set('down', reason);
+  }
+
+  /** While down: a PING decides whether Redis is back. */
+  private async tryRecover(): Promise<void> {
+    if (this.closed || this.state === 'up' || this.probing || this.client.status !== 'ready') return;
+    this.probing = true;
+    try {
+      await this.client.ping();
+      if (this.mirror !== undefined) await this.loadBans(this.mirror);
+      this.set('up', 'ping answered');
+    } catch (err) {
+      this.reason = describe(err);
+    } finally {
+      this.probing = false;
+    }
+  }
+
+  /** Waits until the store is up (tests, start-up), or rejects after `timeoutMs`. */
+  async ready(timeoutMs: number): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    while (this.health !== 'up') {
+      if (Date.now() > until) throw new Error(`redis store not available: ${this.reason}`);
+      await this.tryRecover();
+      if ((this.health as StoreHealth) !== 'up') await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  private async run(script: Script, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
+    try {
+      return await this.client.evalsha(script.sha, keys.length, ...keys, ...args);
+    } catch (err) {
+      if (!isNoScript(err)) throw err;
+      this.noScriptFallbacks++;
+      return await this.client.eval(script.text, keys.length, ...keys, ...args);
+    }
+  }
+
+  /** The Redis key of a limit's counter. */
+  limitKey(rule: LimitRule, key: string): string {
+    return `${this.opts.keyPrefix}rl:{${rule.name}:${keyPart(key)}}`;
+  }
+
+  /** A failure counter's Redis key. */
+  counterKey(key: string): string {
+    return `${this.opts.keyPrefix}fc:{${keyPart(key)}}`;
+  }
+
+  /**
+   * Checks the first `n` rules in one script call. Resolves ALLOWED, the index of the refusing
+   * limit, or STORE_UNAVAILABLE (the store is marked down); never rejects.
+   */
+  async checkLimits(rules: readonly LimitRule[], keys: readonly string[], n: number, cost: number, out: Float64Array, now: number): Promise<CheckResult> {
+    const redisKeys: string[] = new Array<string>(n);
+    const args: (string | number)[] = new Array<string | number>(1 + n * 6);
+    args[0] = cost;
+    const b = new Float64Array(2);
+    for (let i = 0; i < n; i++) {
+      const rule = rules[i]!;
+      redisKeys[i] = this.limitKey(rule, keys[i]!);
+      let ws = 0;
+      let we = 0;
+      if (rule.calendar !== undefined) {
+        rule.calendar.bounds(now, b);
+        ws = b[0]!;
+        we = b[1]!;
+      }
+      const a = 1 + i * 6;
+      args[a] = rule.algo;
+      args[a + 1] = rule.limit;
+      args[a + 2] = rule.windowMs;
+      args[a + 3] = rule.burst;
+      args[a + 4] = ws;
+      args[a + 5] = we;
+    }
+    let reply: unknown;
+    try {
+      reply = await this.run(LIMITS, redisKeys, args);
+    } catch (err) {
+      this.down(describe(err));
+      return STORE_UNAVAILABLE;
+    }
+    const r = reply as number[];
+    for (let i = 0; i < n * OUT_STRIDE; i++) out[i] = Number(r[i + 1]);
+    const denied = Number(r[0]);
+    return denied === 0 ? ALLOWED : denied - 1;
+  }
+
+  /** Adds one event to each counter; rejects when the store fails. */
+  async hit(keys: readonly string[], windowMs: number): Promise<number[]> {
+    try {
+      const r = (await this.run(HIT, keys.map((k) => this.counterKey(k)), [Math.max(1, Math.round(windowMs))])) as number[];
+      return r.map(Number);
+    } catch (err) {
+      this.down(describe(err));
+      throw err;
+    }
+  }
+
+  /** Count and last event of each counter, with the server time. */
+  async peek(keys: readonly string[]): Promise<{ now: number; counts: FailureCount[] }> {
+    try {
+      const r = ((await this.run(PEEK, keys.map((k) => this.counterKey(k)), [])) as number[]).map(Number);
+      const counts: FailureCount[] = [];
+      for (let i = 0; i < keys.length; i++) counts.push({ count: r[1 + 2 * i]!, last: r[2 + 2 * i]! });
+      return { now: r[0]!, counts };
+    } catch (err) {
+      this.down(describe(err));
+      throw err;
+    }
+  }
+
+  async reset(keys: readonly string[]): Promise<void> {
+    if (keys.length === 0) return;
+    try {
+      // One key per call: the counters have their own hash tags (slots).
+      await Promise.all(keys.map((k) => this.client.del(this.counterKey(k))));
+    } catch (err) {
+      this.down(describe(err));
+      throw err;
+    }
+  }
+
+  /** Bans `subject` for `ttlMs` on every instance; resolves the until time. */
+  async ban(subject: string, ttlMs: number, reason: string): Promise<number> {
+    try {
+      return Number(await this.run(BAN, [this.bansKey], [subject, Math.max(1, Math.round(ttlMs)), reason.slice(0, 200), this.banChannel, this.opts.maxBans]));
+    } catch (err) {
+      this.down(describe(err));
+      throw err;
+    }
+  }
+
+  async unban(subject: string): Promise<boolean> {
+    try {
+      return Number(await this.run(UNBAN, [this.bansKey], [subject, this.banChannel])) > 0;
+    } catch (err) {
+      this.down(describe(err));
+      throw err;
+    }
+  }
+
+  /**
+   * Keeps `mirror` equal to the bans in Redis: loaded whenever the store becomes available, then
+   * updated from the ban channel. The ban check on the request path reads only the mirror.
+   */
+  async mirrorBans(mirror: MemoryBans): Promise<void> {
+    this.mirror = mirror;
+    const sub = this.client.duplicate({ enableOfflineQueue: true, commandTimeout: undefined });
+    this.sub = sub;
+    sub.on('error', () => undefined);
+    sub.on('message', (_channel: string, message: string) => {
+      const [subject, until, reason] = message.split('\n');
+      if (subject === undefined || until === undefined) return;
+      const u = Number(until);
+      if (u === 0) mirror.delete(subject);
+      else mirror.set(subject, u, reason ?? '', Date.now());
+    });
+    // The subscription is renewed by ioredis on every reconnect.
+    await sub.subscribe(this.banChannel).catch(() => undefined);
+    if (this.state === 'up') await this.loadBans(mirror).catch(() => undefined);
+  }
+
+  private async loadBans(mirror: MemoryBans): Promise<void> {
+    const now = Date.now();
+    const entries = await this.client.zrangebyscore(this.bansKey, now, '+inf', 'WITHSCORES', 'LIMIT', 0, this.opts.maxBans);
+    for (let i = 0; i + 1 < entries.length; i += 2) mirror.set(entries[i]!, Number(entries[i + 1]), 'loaded from redis', now);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.probe);
+    const quit = async (c: Redis) => {
+      try {
+        if (c.status === 'ready') await c.quit();
+        else c.disconnect();
+      } catch {
+        c.disconnect();
+      }
+    };
+    await Promise.all([quit(this.client), this.sub ? quit(this.sub) : Promise.resolve()]);
+  }
+}
