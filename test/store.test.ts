@@ -189,7 +189,7 @@ describe('redis store (shared Redis, random prefix)', async () => {
     assert.equal((await store.peek(['ip:a'])).counts[0]!.count, 0);
 
     const mirror = new MemoryBans(100);
-    await store.mirrorBans(mirror);
+    await store.mirrorBans((subject, until, reason) => (until === 0 ? mirror.delete(subject) : mirror.set(subject, until, reason, Date.now())));
     await store.ban('ip:9.9.9.9', 60_000, 'test');
     const until = Date.now() + 2000;
     while (mirror.remaining('ip:9.9.9.9', Date.now()) === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));

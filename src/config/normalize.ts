@@ -13,6 +13,7 @@ import path from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { loadOpenApi, normalizeBasePath, type LoadOpenApiResult } from '../contract/index.js';
 import { describeFsError, displayPath, keyPath } from './diagnostics.js';
+import { normalizeAbuse } from './abuse.js';
 import { compileContracts } from './contract.js';
 import { normalizeSchemes, operationAccess, routeAccess } from './identity.js';
 import { ConfigSchema, type RawApi, type RawConfig, type RawCors, type RawListener, type RawRoute, type RawSecurityHeaders, type RawUpstream } from './schema.js';
@@ -227,6 +228,15 @@ export async function normalize(raw: RawConfig, filled: RawConfig, ctx: LoadCont
     limits: { maxBytes: must(thLimits.maxBytes, 'maxBytes'), maxItems: must(thLimits.maxItems, 'maxItems'), maxDepth: must(thLimits.maxDepth, 'maxDepth') },
   };
 
+  const workersWanted = must(filled.workers, 'workers');
+  const abuse = normalizeAbuse(
+    filled,
+    apiResults.map(({ a, i, result }) => ({ a, i, spec: result?.spec })),
+    must(filled.routes, 'routes'),
+    workersWanted === 'auto' ? os.availableParallelism() : workersWanted,
+    ctx,
+  );
+
   if (ctx.diagnostics.some((d) => d.severity === 'error')) return undefined;
   const requestId = must(filled.requestId, 'requestId');
   const hsts = must(tlsSection.hsts, 'tls.hsts');
@@ -280,6 +290,7 @@ export async function normalize(raw: RawConfig, filled: RawConfig, ctx: LoadCont
     upstreams,
     apis,
     routes,
+    abuse,
   };
 }
 
@@ -409,6 +420,9 @@ function policy(x: RawApi | RawRoute, at: Segment[], limits: LimitsConfig, ctx: 
       threats: stage('threats'),
       'response-contract': stage('response-contract'),
       'security-headers': stage('security-headers'),
+      bans: stage('bans'),
+      'rate-limit': stage('rate-limit'),
+      'brute-force': stage('brute-force'),
     },
   };
 }

@@ -27,7 +27,18 @@ export type StageMode = 'enforce' | 'monitor' | 'off';
 export type FailureMode = 'fail-closed' | 'fail-open';
 
 /** Names of the stages a chain may hold, in chain order. */
-export type StageName = 'cors' | 'authn' | 'authz' | 'contract' | 'properties' | 'threats' | 'response-contract' | 'security-headers';
+export type StageName =
+  | 'bans'
+  | 'cors'
+  | 'rate-limit'
+  | 'authn'
+  | 'authz'
+  | 'brute-force'
+  | 'contract'
+  | 'properties'
+  | 'threats'
+  | 'response-contract'
+  | 'security-headers';
 
 export interface ClientCertificate {
   readonly subject: string;

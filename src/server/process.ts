@@ -13,6 +13,7 @@ import { Gateway, type GatewaySink } from './gateway.js';
 import { startListener, type StartedListener } from './listeners.js';
 import { buildRuntime, retireRuntime, type Runtime } from './runtime.js';
 import { VERSION } from '../version.js';
+import { createAbuseEvents } from '../abuse/index.js';
 
 export interface ReloadOutcome {
   readonly ok: boolean;
@@ -109,6 +110,8 @@ export async function startGateway(opts: StartOptions): Promise<GatewayHandle> {
   if (opts.worker) exposeToPrimary(registry);
   const { metrics, logger } = telemetry;
   metrics.setConfigInfo(config0.revision, runtime.loadedAt);
+  const abuseEvents = createAbuseEvents(registry, logger);
+  runtime.abuse.start(abuseEvents); // connects the shared store (Redis), if any
 
   const sink: GatewaySink = {
     record: (c) => telemetry.record(c),
@@ -145,6 +148,7 @@ export async function startGateway(opts: StartOptions): Promise<GatewayHandle> {
     }
     runtime = next.runtime;
     void runtime.identity.start();
+    runtime.abuse.start(abuseEvents);
     gateway.runtime = runtime; // atomic swap: requests in flight keep the runtime they started with
     for (const l of listeners) l.update(runtime.config);
     metrics.reloadResult(true);
@@ -233,6 +237,7 @@ export async function startGateway(opts: StartOptions): Promise<GatewayHandle> {
       await admin?.close();
       await Promise.all([...runtime.pools.values()].map((p) => p.destroy().catch(() => undefined)));
       runtime.identity.retire(undefined); // closes the key store, writing its last-used times
+      await runtime.abuse.close();
       logger.info('stopped');
       await telemetry.close();
     })();

@@ -3,6 +3,7 @@
  * carry their compiled stage chain and upstream pool. Built completely before it replaces the
  * running one, so a reload is atomic and requests in flight finish on the runtime they started with.
  */
+import { AbuseState, routeAbuseStages } from '../abuse/index.js';
 import type { AccessConfig, AccessPolicies, ApiConfig, Config, Diagnostic, HttpMethodName, RequirementConfig, RoutePolicyConfig } from '../config/types.js';
 import { AuthnStage, type CompiledRequirement } from '../identity/authn.js';
 import { Identity } from '../identity/registry.js';
@@ -48,6 +49,8 @@ export interface Runtime {
   readonly trusted: TrustedProxies;
   /** The identity schemes' verifiers (JWKS caches, token caches, the key store). */
   readonly identity: Identity;
+  /** Rate-limit counters, bans, brute-force counters and their store; kept across reloads when the store settings are unchanged. */
+  readonly abuse: AbuseState;
   /** Strict-Transport-Security value for TLS responses, or undefined. */
   readonly hsts: string | undefined;
   readonly httpsPort: number | undefined;
@@ -114,6 +117,7 @@ export function buildRuntime(config: Config, previous?: Runtime): BuildResult {
     }));
   const specs: RouteSpec<CompiledRoute>[] = [];
   const owners: string[] = [];
+  const abuse = AbuseState.for(config.abuse, config.workers, previous?.abuse);
 
   const compile = (
     policy: RoutePolicyConfig,
@@ -126,6 +130,12 @@ export function buildRuntime(config: Config, previous?: Runtime): BuildResult {
   ): CompiledRoute => {
     const upstream = poolFor(info.upstream);
     const chain: ChainEntry[] = [];
+    const push = (stage: Stage | undefined, name: StageName) => {
+      if (stage === undefined) return;
+      const e = entry(stage, policy, name);
+      if (e !== undefined) chain.push(e);
+    };
+    const guard = routeAbuseStages(abuse, config.abuse, info);
     let preflight: CompiledRoute['preflight'];
     if (policy.cors !== undefined) {
       const cors = new CorsStage(policy.cors, methods);
@@ -135,6 +145,10 @@ export function buildRuntime(config: Config, previous?: Runtime): BuildResult {
         preflight = { stage: cors, entry: e };
       }
     }
+    // Banned clients and unauthenticated floods are refused before anything costly (after CORS,
+    // so that a browser can read the refusal).
+    push(guard.bans, 'bans');
+    push(guard.early, 'rate-limit');
     if (!info.public) {
       const e = entry(new AuthnStage(requirements(access?.security)), policy, 'authn');
       if (e !== undefined) chain.push(e);
@@ -147,6 +161,9 @@ export function buildRuntime(config: Config, previous?: Runtime): BuildResult {
         if (o !== undefined) chain.push(o);
       }
     }
+    // Abuse after identity and access (DESIGN.md): per-principal limits, then login protection.
+    push(guard.late, 'rate-limit');
+    push(guard.bruteForce, 'brute-force');
     if (contract !== undefined) {
       const c = contract.op;
       const head = entry(new ContractHeadStage(c.params, c.body, { deprecated: c.deprecated, sunset: c.sunset }), policy, 'contract');
@@ -264,6 +281,7 @@ export function buildRuntime(config: Config, previous?: Runtime): BuildResult {
       pools,
       trusted: new TrustedProxies(config.trustedProxies),
       identity,
+      abuse,
       hsts:
         hsts.maxAgeSeconds > 0
           ? `max-age=${hsts.maxAgeSeconds}${hsts.includeSubDomains ? '; includeSubDomains' : ''}${hsts.preload ? '; preload' : ''}`
@@ -304,4 +322,5 @@ export async function retireRuntime(old: Runtime, next: Runtime | undefined): Pr
   }
   await Promise.all(closing);
   old.identity.retire(next?.identity);
+  if (next?.abuse !== old.abuse) await old.abuse.close();
 }

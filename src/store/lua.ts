@@ -146,6 +146,17 @@ end
 return out
 `;
 
+/** Failure counters: take back one event of each existing key (its time stays). Returns the new counts. */
+export const UNHIT_SCRIPT = `
+local out = {}
+for i = 1, #KEYS do
+  local c = tonumber(redis.call('HGET', KEYS[i], 'c') or '0') or 0
+  if c > 0 then c = redis.call('HINCRBY', KEYS[i], 'c', -1) end
+  out[i] = c
+end
+return out
+`;
+
 /** Failure counters: count and last event (ms) of each key; also the server time first. */
 export const PEEK_SCRIPT = `
 local t = redis.call('TIME')

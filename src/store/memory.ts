@@ -282,6 +282,16 @@ export class MemoryCounters {
     return counts;
   }
 
+  /** Takes back one event of each key (its time stays). */
+  unhit(keys: readonly string[], now: number): number[] {
+    return keys.map((key) => {
+      const f = this.map.get(key);
+      if (f === undefined || f.exp <= now) return 0;
+      if (f.count > 0) f.count--;
+      return f.count;
+    });
+  }
+
   /** The current run of each key ({0, 0} when none). */
   peek(keys: readonly string[], now: number): FailureCount[] {
     return keys.map((key) => {

@@ -18,13 +18,15 @@
  */
 import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { BAN_SCRIPT, HIT_SCRIPT, LIMITS_SCRIPT, PEEK_SCRIPT, UNBAN_SCRIPT } from './lua.js';
-import type { MemoryBans } from './memory.js';
+import { BAN_SCRIPT, HIT_SCRIPT, LIMITS_SCRIPT, PEEK_SCRIPT, UNBAN_SCRIPT, UNHIT_SCRIPT } from './lua.js';
 import { ALLOWED, OUT_STRIDE, STORE_UNAVAILABLE, type CheckResult, type FailureCount, type LimitRule, type StoreHealth, type StoreHealthListener } from './types.js';
 
 export interface RedisStoreOptions {
   /** `redis://[:password@]host:port[/db]` or `rediss://…`. */
   readonly url: string;
+  /** AUTH credentials (never part of `url`, so the URL can be logged). */
+  readonly password?: string | undefined;
+  readonly username?: string | undefined;
   /** Prefix of every key (and of the ban channel). */
   readonly keyPrefix: string;
   readonly connectTimeoutMs: number;
@@ -45,6 +47,7 @@ class Script {
 const LIMITS = new Script(LIMITS_SCRIPT);
 const HIT = new Script(HIT_SCRIPT);
 const PEEK = new Script(PEEK_SCRIPT);
+const UNHIT = new Script(UNHIT_SCRIPT);
 const BAN = new Script(BAN_SCRIPT);
 const UNBAN = new Script(UNBAN_SCRIPT);
 
@@ -65,6 +68,9 @@ function describe(err: unknown): string {
   return m.replace(/redis(s)?:\/\/\S*/gi, 'redis://…').slice(0, 120);
 }
 
+/** Receives every ban (until > 0) and lifted ban (until 0) of the shared list. */
+export type BanMirror = (subject: string, until: number, reason: string) => void;
+
 export class RedisStore {
   readonly client: Redis;
   private sub: Redis | undefined;
@@ -74,7 +80,7 @@ export class RedisStore {
   private probing = false;
   private closed = false;
   private readonly listeners: StoreHealthListener[] = [];
-  private mirror: MemoryBans | undefined;
+  private mirror: BanMirror | undefined;
   /** EVALSHA calls answered NOSCRIPT and retried with EVAL. */
   noScriptFallbacks = 0;
   readonly bansKey: string;
@@ -84,6 +90,8 @@ export class RedisStore {
     this.bansKey = `${opts.keyPrefix}{bans}`;
     this.banChannel = `${opts.keyPrefix}bans`;
     this.client = new Redis(opts.url, {
+      password: opts.password,
+      username: opts.username,
       enableOfflineQueue: false,
       autoResendUnfulfilledCommands: false,
       maxRetriesPerRequest: 0,
@@ -227,6 +235,16 @@ export class RedisStore {
     }
   }
 
+  /** Takes back one event of each counter (an attempt that turned out not to be a failure). */
+  async unhit(keys: readonly string[]): Promise<number[]> {
+    try {
+      return ((await this.run(UNHIT, keys.map((k) => this.counterKey(k)), [])) as number[]).map(Number);
+    } catch (err) {
+      this.down(describe(err));
+      throw err;
+    }
+  }
+
   /** Count and last event of each counter, with the server time. */
   async peek(keys: readonly string[]): Promise<{ now: number; counts: FailureCount[] }> {
     try {
@@ -274,7 +292,7 @@ export class RedisStore {
    * Keeps `mirror` equal to the bans in Redis: loaded whenever the store becomes available, then
    * updated from the ban channel. The ban check on the request path reads only the mirror.
    */
-  async mirrorBans(mirror: MemoryBans): Promise<void> {
+  async mirrorBans(mirror: BanMirror): Promise<void> {
     this.mirror = mirror;
     const sub = this.client.duplicate({ enableOfflineQueue: true, commandTimeout: undefined });
     this.sub = sub;
@@ -282,19 +300,16 @@ export class RedisStore {
     sub.on('message', (_channel: string, message: string) => {
       const [subject, until, reason] = message.split('\n');
       if (subject === undefined || until === undefined) return;
-      const u = Number(until);
-      if (u === 0) mirror.delete(subject);
-      else mirror.set(subject, u, reason ?? '', Date.now());
+      mirror(subject, Number(until), reason ?? '');
     });
     // The subscription is renewed by ioredis on every reconnect.
     await sub.subscribe(this.banChannel).catch(() => undefined);
     if (this.state === 'up') await this.loadBans(mirror).catch(() => undefined);
   }
 
-  private async loadBans(mirror: MemoryBans): Promise<void> {
-    const now = Date.now();
-    const entries = await this.client.zrangebyscore(this.bansKey, now, '+inf', 'WITHSCORES', 'LIMIT', 0, this.opts.maxBans);
-    for (let i = 0; i + 1 < entries.length; i += 2) mirror.set(entries[i]!, Number(entries[i + 1]), 'loaded from redis', now);
+  private async loadBans(mirror: BanMirror): Promise<void> {
+    const entries = await this.client.zrangebyscore(this.bansKey, Date.now(), '+inf', 'WITHSCORES', 'LIMIT', 0, this.opts.maxBans);
+    for (let i = 0; i + 1 < entries.length; i += 2) mirror(entries[i]!, Number(entries[i + 1]), 'loaded from redis');
   }
 
   async close(): Promise<void> {
