@@ -189,7 +189,8 @@ export function normalizeAbuse(filled: RawConfig, apis: readonly ApiInput[], rou
   routes.forEach((r, i) => {
     const at: Segment[] = ['routes', i];
     const b = bind(globalApply, r.rateLimits, [...at, 'rateLimits']);
-    put(`route:${r.name}`, { limits: b.limits, cost: b.cost, login: r.login === undefined ? undefined : login(r.login) }, (m) => error([...at, 'rateLimits'], m));
+    const l = r.login === undefined ? undefined : login(r.login === true ? undefined : r.login);
+    put(`route:${r.name}`, { limits: b.limits, cost: b.cost, login: l }, (m) => error([...at, 'rateLimits'], m));
   });
 
   const onAttacks = filled.bans?.onAttacks;

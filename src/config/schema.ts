@@ -340,7 +340,9 @@ const LoginSettings = {
   ),
 };
 
-const RouteLogin = Obj(LoginSettings, { description: 'This route is a login: failed attempts are counted (see `bruteForce`).' });
+const RouteLogin = Type.Union([Type.Literal(true), Obj(LoginSettings)], {
+  description: 'This route is a login: failed attempts are counted (see `bruteForce`). `true`, or the settings that differ from `bruteForce`.',
+});
 
 const ApiLogin = Obj(
   {
