@@ -22,14 +22,14 @@ async function status(gw: TestGateway, path = '/x'): Promise<{ status: number; c
   return { status: res.statusCode, code: text.startsWith('{') ? (JSON.parse(text) as { code?: string }).code : undefined, headers: res.headers };
 }
 
-function config(upstream: string, redisUrl: string, prefix: string, limit: string, onUnavailable = 'local'): string {
+function config(upstream: string, redisUrl: string, prefix: string, limit: string, onUnavailable = 'local', commandTimeoutMs = 200): string {
   return `version: 1
 listeners: [{ port: 0, host: 127.0.0.1 }]
 admin: { enabled: false }
 threats: { enabled: false }
 store:
   type: redis
-  redis: { url: "${redisUrl}", keyPrefix: "${prefix}", commandTimeoutMs: 200, connectTimeoutMs: 500, onUnavailable: ${onUnavailable} }
+  redis: { url: "${redisUrl}", keyPrefix: "${prefix}", commandTimeoutMs: ${commandTimeoutMs}, connectTimeoutMs: 500, onUnavailable: ${onUnavailable} }
 rateLimits:
   limits:
     shared: ${limit}
@@ -60,7 +60,9 @@ describe('two gateway instances share one exact limit through Redis', async () =
     if (msToMidnight < 15_000) await new Promise((r) => setTimeout(r, msToMidnight + 100));
     upstream = await startUpstream();
     const prefix = randomPrefix('exact');
-    const yaml = config(upstream.url, SHARED_REDIS_URL, prefix, '{ key: [global], algorithm: fixed-window, limit: 300, window: 1d }');
+    // fail-closed and a patient timeout: a late Redis answer on a loaded machine shows up as a
+    // 503, never as requests let through by a fallback.
+    const yaml = config(upstream.url, SHARED_REDIS_URL, prefix, '{ key: [global], algorithm: fixed-window, limit: 300, window: 1d }', 'fail-closed', 5000);
     a = await startTestGateway(yaml);
     b = await startTestGateway(yaml);
     await Promise.all([a.handle.gateway.runtime.abuse.redis!.ready(3000), b.handle.gateway.runtime.abuse.redis!.ready(3000)]);

@@ -88,7 +88,7 @@ export class OwnRedis {
   /** Starts (again) on the same port and waits until it answers PING. */
   async restart(): Promise<void> {
     if (this.proc !== undefined) throw new Error('already running');
-    const proc = spawn(REDIS_SERVER_BIN, ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no'], {
+    const proc = spawn(REDIS_SERVER_BIN, ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no', '--enable-debug-command', 'yes'], {
       stdio: 'ignore',
     });
     this.proc = proc;

@@ -10,6 +10,7 @@ import {
   ALGO_SLIDING,
   ALLOWED,
   BoundedMap,
+  STORE_UNAVAILABLE,
   MemoryBans,
   MemoryCounters,
   MemoryLimiter,
@@ -17,7 +18,8 @@ import {
   RedisStore,
   type LimitRule,
 } from '../src/store/index.js';
-import { randomPrefix, redisMissing, SHARED_REDIS_URL } from './redis-helpers.js';
+import { Redis } from 'ioredis';
+import { OwnRedis, randomPrefix, redisMissing, redisServerMissing, SHARED_REDIS_URL } from './redis-helpers.js';
 
 const rule = (over: Partial<LimitRule> & Pick<LimitRule, 'algo'>): LimitRule => ({
   name: 'r',
@@ -197,5 +199,40 @@ describe('redis store (shared Redis, random prefix)', async () => {
     await store.unban('ip:9.9.9.9');
     while (mirror.remaining('ip:9.9.9.9', Date.now()) > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
     assert.equal(mirror.remaining('ip:9.9.9.9', Date.now()), 0);
+  });
+});
+
+describe('redis store health (our own redis-server)', async () => {
+  const skip = redisServerMissing();
+
+  test('late answers: one gets the fail mode, three in a row mark the store down; a PING brings it back', { skip }, async () => {
+    const own = await OwnRedis.start();
+    const store = new RedisStore({ url: own.url, keyPrefix: randomPrefix('health'), connectTimeoutMs: 500, commandTimeoutMs: 80, recoverIntervalMs: 100, maxBans: 10 });
+    const changes: string[] = [];
+    store.onHealth((_s, health) => changes.push(health));
+    const blocker = new Redis(own.url);
+    try {
+      await store.ready(3000);
+      const r = [rule({ algo: ALGO_FIXED, limit: 100, windowMs: 60_000 })];
+      const out = new Float64Array(OUT_STRIDE);
+      assert.equal(await store.checkLimits(r, ['k'], 1, 1, out, Date.now()), ALLOWED);
+      // Redis busy for 600 ms: the connection stays up, answers come late.
+      const sleeping = blocker.call('DEBUG', 'SLEEP', '0.6');
+      await new Promise((res) => setTimeout(res, 20));
+      assert.equal(await store.checkLimits(r, ['k'], 1, 1, out, Date.now()), STORE_UNAVAILABLE);
+      assert.equal(store.health, 'up', 'one late answer is not an outage');
+      await store.checkLimits(r, ['k'], 1, 1, out, Date.now());
+      await store.checkLimits(r, ['k'], 1, 1, out, Date.now());
+      assert.equal(store.health, 'down');
+      await sleeping;
+      const end = Date.now() + 3000;
+      while (store.health !== 'up' && Date.now() < end) await new Promise((res) => setTimeout(res, 20));
+      assert.equal(store.health, 'up');
+      assert.deepEqual(changes, ['up', 'down', 'up']);
+    } finally {
+      blocker.disconnect();
+      await store.close();
+      await own.kill();
+    }
   });
 });

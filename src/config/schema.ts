@@ -766,7 +766,13 @@ export const ConfigSchema = Obj(
                 ),
                 connectTimeoutMs: Type.Optional(Ms('Time to establish the connection', 1000)),
                 commandTimeoutMs: Type.Optional(
-                  Type.Integer({ minimum: 1, maximum: 10000, default: 100, description: 'Longest wait for one answer before the store counts as unavailable (milliseconds).' }),
+                  Type.Integer({
+                    minimum: 1,
+                    maximum: 10000,
+                    default: 250,
+                    description:
+                      'Longest wait for one answer (milliseconds). A request whose answer is late gets the `onUnavailable` decision; three late answers in a row (or a lost connection) mark the store unavailable until a PING succeeds.',
+                  }),
                 ),
                 onUnavailable: Type.Optional(
                   Type.Union([Type.Literal('local'), Type.Literal('fail-open'), Type.Literal('fail-closed')], {

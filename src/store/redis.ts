@@ -51,6 +51,9 @@ const UNHIT = new Script(UNHIT_SCRIPT);
 const BAN = new Script(BAN_SCRIPT);
 const UNBAN = new Script(UNBAN_SCRIPT);
 
+/** Timed-out commands in a row, on a connection that looks alive, before the store counts as down. */
+const FAILURES_TO_DOWN = 3;
+
 /** Longest key part kept as is; longer ones (attacker-chosen header values …) are hashed. */
 const MAX_KEY_PART = 128;
 
@@ -81,6 +84,8 @@ export class RedisStore {
   private closed = false;
   private readonly listeners: StoreHealthListener[] = [];
   private mirror: BanMirror | undefined;
+  /** Commands failed in a row; a success resets it. */
+  private failures = 0;
   /** EVALSHA calls answered NOSCRIPT and retried with EVAL. */
   noScriptFallbacks = 0;
   readonly bansKey: string;
@@ -137,6 +142,16 @@ export class RedisStore {
   private down(reason: string): void {
     if (this.closed) return;
     this.set('down', reason);
+  }
+
+  /**
+   * A command failed. A lost connection already marked the store down (connection events); a
+   * timeout on a live connection can be our own event loop running late under load, so it takes
+   * FAILURES_TO_DOWN in a row. The request itself gets the fail mode either way.
+   */
+  private failed(err: unknown): void {
+    this.failures++;
+    if (this.client.status !== 'ready' || this.failures >= FAILURES_TO_DOWN) this.down(describe(err));
   }
 
   /** While down: a PING decides whether Redis is back. */
@@ -215,9 +230,10 @@ export class RedisStore {
     try {
       reply = await this.run(LIMITS, redisKeys, args);
     } catch (err) {
-      this.down(describe(err));
+      this.failed(err);
       return STORE_UNAVAILABLE;
     }
+    this.failures = 0;
     const r = reply as number[];
     for (let i = 0; i < n * OUT_STRIDE; i++) out[i] = Number(r[i + 1]);
     const denied = Number(r[0]);
@@ -230,7 +246,7 @@ export class RedisStore {
       const r = (await this.run(HIT, keys.map((k) => this.counterKey(k)), [Math.max(1, Math.round(windowMs))])) as number[];
       return r.map(Number);
     } catch (err) {
-      this.down(describe(err));
+      this.failed(err);
       throw err;
     }
   }
@@ -240,7 +256,7 @@ export class RedisStore {
     try {
       return ((await this.run(UNHIT, keys.map((k) => this.counterKey(k)), [])) as number[]).map(Number);
     } catch (err) {
-      this.down(describe(err));
+      this.failed(err);
       throw err;
     }
   }
@@ -253,7 +269,7 @@ export class RedisStore {
       for (let i = 0; i < keys.length; i++) counts.push({ count: r[1 + 2 * i]!, last: r[2 + 2 * i]! });
       return { now: r[0]!, counts };
     } catch (err) {
-      this.down(describe(err));
+      this.failed(err);
       throw err;
     }
   }
@@ -264,7 +280,7 @@ export class RedisStore {
       // One key per call: the counters have their own hash tags (slots).
       await Promise.all(keys.map((k) => this.client.del(this.counterKey(k))));
     } catch (err) {
-      this.down(describe(err));
+      this.failed(err);
       throw err;
     }
   }
@@ -274,7 +290,7 @@ export class RedisStore {
     try {
       return Number(await this.run(BAN, [this.bansKey], [subject, Math.max(1, Math.round(ttlMs)), reason.slice(0, 200), this.banChannel, this.opts.maxBans]));
     } catch (err) {
-      this.down(describe(err));
+      this.failed(err);
       throw err;
     }
   }
@@ -283,7 +299,7 @@ export class RedisStore {
     try {
       return Number(await this.run(UNBAN, [this.bansKey], [subject, this.banChannel])) > 0;
     } catch (err) {
-      this.down(describe(err));
+      this.failed(err);
       throw err;
     }
   }
