@@ -101,6 +101,25 @@ paths:
 
 type Target = 'proxy' | 'gateway-1' | 'gateway-2';
 
+/** Mean µs per stage (and arrival to upstream answer / end of response) over audit lines. */
+function stageMeans(text: string): { n: number; means: Record<string, number> } {
+  const sum: Record<string, number> = {};
+  let n = 0;
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    try {
+      const e = JSON.parse(line) as { stages: Record<string, number>; durationMs: number; upstreamMs?: number };
+      for (const [k, v] of Object.entries(e.stages)) sum[k] = (sum[k] ?? 0) + v;
+      sum['(arrival to upstream answer)'] = (sum['(arrival to upstream answer)'] ?? 0) + (e.upstreamMs ?? 0) * 1000;
+      sum['(arrival to end of response)'] = (sum['(arrival to end of response)'] ?? 0) + e.durationMs * 1000;
+      n++;
+    } catch {
+      // a line cut by the file's end
+    }
+  }
+  return { n, means: Object.fromEntries(Object.entries(sum).map(([k, v]) => [k, round(v / Math.max(1, n), 1)])) };
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -182,6 +201,9 @@ apis:
   const results = new Map<string, { stats: LoadStats; cpuUs: number }[]>();
   const out: string[] = [];
   const summary: Record<string, unknown>[] = [];
+  const stagesByWorkload: Record<string, Record<string, number>> = {};
+  const audit = ports.get('gateway-1')?.auditFile;
+  let auditOffset = 0;
   console.error(`bench full-policy: ${targets.length} targets × ${workloads.length} workloads × ${rounds} rounds, ${warmupS} s warm-up + ${durationS} s each, ${connections} connections`);
   for (const w of workloads) {
     for (let r = 0; r < rounds; r++) {
@@ -216,38 +238,24 @@ apis:
       summary.push({ workload: w.name, target: t, rps: round(rps(t), 1), p99Ms: round(p99(t), 3), cpuUsPerRequest: round(cpu(t), 2), spreadPct: round(spread(t), 1) });
     }
     if (targets.includes('gateway-1') && targets.includes('gateway-2')) out.push('', `workers: 2 / workers: 1 throughput: ${(rps('gateway-2') / rps('gateway-1')).toFixed(2)} (goal ≥ 1.7)`);
+    if (audit !== undefined) {
+      const text = readFileSync(audit, 'utf8');
+      const stages = stageMeans(text.slice(auditOffset));
+      auditOffset = text.length;
+      stagesByWorkload[w.name] = stages.means;
+      out.push('', `Where the time goes, ${w.name} (gateway, one worker; mean µs per request over its ${stages.n} audit events of this workload, wall time):`, '');
+      out.push('| stage | µs |', '|---|---:|');
+      for (const [k, v] of Object.entries(stages.means)) out.push(`| ${k} | ${v} |`);
+    }
   }
 
-  // Where the time goes: the one-worker gateway's audit events (the last 20000).
-  const audit = ports.get('gateway-1')?.auditFile;
-  let stages: Record<string, number> | undefined;
-  if (audit !== undefined) {
-    const lines = readFileSync(audit, 'utf8').trimEnd().split('\n').slice(-20000);
-    const sum: Record<string, number> = {};
-    let n = 0;
-    for (const line of lines) {
-      try {
-        const e = JSON.parse(line) as { stages: Record<string, number>; durationMs: number; upstreamMs?: number };
-        for (const [k, v] of Object.entries(e.stages)) sum[k] = (sum[k] ?? 0) + v;
-        sum['(arrival to upstream answer)'] = (sum['(arrival to upstream answer)'] ?? 0) + (e.upstreamMs ?? 0) * 1000;
-        sum['(arrival to end of response)'] = (sum['(arrival to end of response)'] ?? 0) + e.durationMs * 1000;
-        n++;
-      } catch {
-        // a line cut by the file's end
-      }
-    }
-    stages = Object.fromEntries(Object.entries(sum).map(([k, v]) => [k, round(v / Math.max(1, n), 1)]));
-    out.push('', `### Where the time goes (gateway, one worker; mean µs per request over the last ${n} audit events, both workloads)`, '');
-    out.push('| stage | µs |', '|---|---:|');
-    for (const [k, v] of Object.entries(stages)) out.push(`| ${k} | ${v} |`);
-  }
   console.log(out.join('\n'));
   const file = writeResult('full-policy', {
     kind: 'full-policy',
     options: { durationS, warmupS, rounds, connections, targets, workloads: workloads.map((w) => w.name) },
     environment: { ...environment(), cpuPinning: cpus ?? null },
     summary,
-    stagesMeanUs: stages ?? null,
+    stagesMeanUs: stagesByWorkload,
   });
   console.error(`bench full-policy: results written to ${relative(repoRoot, file)}`);
   idp.close();

@@ -1,12 +1,16 @@
 /**
- * `npm run bench:ratelimit-workers`: how far from its limit a limit strays with `workers: N`.
+ * `npm run bench:ratelimit-exact`: how exact a limit is.
  *
- * With the memory store each worker enforces `limit / N`, so the gateway never lets more than
- * the limit through, but a client whose requests land on one worker gets less. This measures
- * the requests allowed out of a window of `limit` for clients with 1, 2, 8 and 50 keep-alive
- * connections, for the memory store and for Redis (exact), with `workers: 2`.
+ * 1. Several instances: two gateway processes (one worker each, each its own Redis
+ *    connection) share one limit of `--instances-limit` (5000) through Redis; 200 concurrent
+ *    connections spread over both send twice the limit; the allowed count should be the limit
+ *    (the issue's bar: within 1 %).
+ * 2. Workers: with the memory store each worker enforces `limit / N`, so the gateway never lets
+ *    more than the limit through, but a client whose requests land on one worker gets less.
+ *    Measured: the requests allowed out of a window of `--limit` (200) for clients with 1, 2, 8
+ *    and 50 keep-alive connections, memory store against Redis, with `workers: 2`.
  *
- * Options: --workers N (2) --limit L (200) --redis URL (redis://127.0.0.1:6379)
+ * Options: --workers N (2) --limit L (200) --instances-limit L (5000) --redis URL (redis://127.0.0.1:6379)
  */
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
@@ -34,19 +38,22 @@ async function allowed(url: string, connections: number, requests: number, tenan
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { workers: { type: 'string' }, limit: { type: 'string' }, redis: { type: 'string', default: 'redis://127.0.0.1:6379' } } });
+  const { values } = parseArgs({
+    options: { workers: { type: 'string' }, limit: { type: 'string' }, 'instances-limit': { type: 'string' }, redis: { type: 'string', default: 'redis://127.0.0.1:6379' } },
+  });
   const workers = positiveInt('workers', values.workers, 2);
   const limit = positiveInt('limit', values.limit, 200);
+  const instancesLimit = positiveInt('instances-limit', values['instances-limit'], 5000);
   installCleanup(300_000);
   const dir = makeTempDir('portcullis-bench-rlw-');
   const upstream = await startScript('upstream', 'upstream.js', ['--port', '0']);
   const upstreamUrl = `http://127.0.0.1:${upstream.port}`;
-  const template = (name: string, store: string) => {
+  const template = (name: string, store: string, w = workers, l = limit) => {
     const file = join(dir, `${name}.yaml`);
     writeFileSync(
       file,
       `version: 1
-workers: ${workers}
+workers: ${w}
 listeners: [{ host: 127.0.0.1, port: 8081 }]
 admin: { enabled: false }
 threats: { enabled: false }
@@ -54,7 +61,7 @@ telemetry: { audit: { enabled: false } }
 ${store}
 rateLimits:
   limits:
-    quota: { key: ['header:x-tenant'], algorithm: fixed-window, limit: ${limit}, window: 1d }
+    quota: { key: ['header:x-tenant'], algorithm: fixed-window, limit: ${l}, window: 1d }
   apply: [quota]
 upstreams:
   bench: { url: http://127.0.0.1:3000 }
@@ -68,6 +75,32 @@ routes:
     memory: 'store: { type: memory }',
     redis: `store: { type: redis, redis: { url: "${values.redis}", keyPrefix: "portcullis-bench-${randomBytes(4).toString('hex')}:", onUnavailable: fail-closed, commandTimeoutMs: 2000 } }`,
   };
+  // 1. Two instances on one Redis.
+  const shared = template('instances', stores.redis, 1, instancesLimit);
+  const a = await startGateway({ template: shared, upstreamUrl, workers: 1 });
+  const b = await startGateway({ template: shared, upstreamUrl, workers: 1 });
+  const t0 = Date.now();
+  const [onA, onB] = await Promise.all([
+    allowed(`http://127.0.0.1:${a.port}`, 100, instancesLimit, 'two-instances'),
+    allowed(`http://127.0.0.1:${b.port}`, 100, instancesLimit, 'two-instances'),
+  ]);
+  const seconds = (Date.now() - t0) / 1000;
+  const both = onA + onB;
+  a.child.proc.kill('SIGTERM');
+  b.child.proc.kill('SIGTERM');
+  const exact = [
+    '',
+    `### Two instances, one Redis: limit ${instancesLimit}, ${2 * instancesLimit} requests over 200 connections (100 per instance) in ${seconds.toFixed(1)} s`,
+    '',
+    '| instance | allowed |',
+    '|---|---:|',
+    `| a | ${onA} |`,
+    `| b | ${onB} |`,
+    `| both | ${both} (${(((both - instancesLimit) / instancesLimit) * 100).toFixed(2)} % off the limit) |`,
+  ];
+  console.log(exact.join('\n'));
+
+  // 2. Workers.
   const rows: { store: string; connections: number; allowed: number }[] = [];
   for (const [name, store] of Object.entries(stores)) {
     const gw = await startGateway({ template: template(name, store), upstreamUrl, workers });
@@ -81,13 +114,13 @@ routes:
   const out = ['', `### Limit of ${limit} per window, workers: ${workers}, ${2 * limit} requests per client`, '', '| store | client connections | allowed | allowed / limit |', '|---|---:|---:|---:|'];
   for (const r of rows) out.push(`| ${r.store} | ${r.connections} | ${r.allowed} | ${(r.allowed / limit).toFixed(2)} |`);
   console.log(out.join('\n'));
-  writeResult('ratelimit-workers', { kind: 'ratelimit-workers', workers, limit, rows });
+  writeResult('ratelimit-exact', { kind: 'ratelimit-exact', instances: { limit: instancesLimit, a: onA, b: onB, seconds }, workers, limit, rows });
   await stopAll();
   process.exit(0);
 }
 
 main().catch(async (err: unknown) => {
-  console.error(`bench ratelimit-workers failed: ${err instanceof Error ? err.message : String(err)}`);
+  console.error(`bench ratelimit-exact failed: ${err instanceof Error ? err.message : String(err)}`);
   await stopAll();
   process.exit(1);
 });
