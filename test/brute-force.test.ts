@@ -16,6 +16,7 @@ import { after, before, describe, test } from 'node:test';
 import { Agent, request } from 'undici';
 import { createExampleApi } from '../examples/api/server.js';
 import { startTestGateway, type TestGateway } from './helpers.js';
+import { randomPrefix, redisMissing, SHARED_REDIS_URL } from './redis-helpers.js';
 
 const agent = new Agent({ connections: 128 });
 
@@ -245,5 +246,46 @@ describe('credential stuffing against the demo login', () => {
     const health = await request(`${gw.url}/v1/health`, { dispatcher: agent });
     assert.equal(health.statusCode, 200);
     await health.body.text();
+  });
+});
+
+describe('brute force across two instances sharing Redis', async () => {
+  const skip = await redisMissing();
+  let api: Api;
+  let a: TestGateway;
+  let b: TestGateway;
+
+  before(async () => {
+    if (skip) return;
+    api = await startApi();
+    const store = `store: { type: redis, redis: { url: "${SHARED_REDIS_URL}", keyPrefix: "${randomPrefix('bf')}", commandTimeoutMs: 2000 } }`;
+    const yaml = gatewayConfig(
+      api.url,
+      `  perIp: { delayAfter: 5, banAfter: 12 }
+  perUsername: { delayAfter: 3, lockAfter: 8 }
+  delayBaseMs: 10000`,
+      store,
+    );
+    a = await startTestGateway(yaml, { 'openapi.yaml': SPEC }, { JWT_SECRET: 'a-test-secret-of-enough-length-0123456789' });
+    b = await startTestGateway(yaml, { 'openapi.yaml': SPEC }, { JWT_SECRET: 'a-test-secret-of-enough-length-0123456789' });
+    await Promise.all([a.handle.gateway.runtime.abuse.redis!.ready(3000), b.handle.gateway.runtime.abuse.redis!.ready(3000)]);
+  });
+  after(async () => {
+    if (skip) return;
+    await Promise.all([a.close(), b.close()]);
+    api.close();
+  });
+
+  test('guesses alternating between the instances are counted together: 3 of 60 reach the API', { skip }, async (t) => {
+    const before = api.logins;
+    const codes = new Map<string, number>();
+    for (let i = 0; i < 60; i++) {
+      const r = await login(i % 2 === 0 ? a : b, `203.0.113.${(i % 4) + 1}`, 'alice@example.com', `guess-${i}`);
+      const k = r.code ?? String(r.status);
+      codes.set(k, (codes.get(k) ?? 0) + 1);
+    }
+    t.diagnostic(`two instances: ${api.logins - before} of 60 guesses reached the API (${JSON.stringify([...codes])})`);
+    assert.equal(api.logins - before, 3);
+    assert.equal(codes.get('login_throttled'), 57);
   });
 });

@@ -201,6 +201,55 @@ apis:
   });
 });
 
+describe('login and store config', () => {
+  test('x-portcullis-login and apis[].login are checked; routes[].login: true marks a route', async () => {
+    const dir = writeFiles({
+      'openapi.yaml': `openapi: 3.1.0
+info: { title: t, version: '1' }
+paths:
+  /a:
+    post:
+      operationId: a
+      x-portcullis-login: { usernameField: 7, failureStatuses: [99], password: x }
+      responses: { '200': { description: ok } }
+`,
+      'portcullis.yaml': `version: 1
+listeners: [{ port: 0 }]
+apis:
+  - { name: a, spec: ./openapi.yaml, upstream: http://127.0.0.1:1, login: { operations: [nope] } }
+`,
+    });
+    const r = await loadConfig(`${dir}/portcullis.yaml`, { env: {} });
+    const msgs = r.ok ? [] : r.diagnostics.map((d) => `${d.path}: ${d.message}`);
+    for (const e of [/x-portcullis-login: unknown key "password"/, /x-portcullis-login.usernameField: expected/, /x-portcullis-login.failureStatuses: expected/, /apis\[0\]\.login\.operations\[0\]: no operation "nope"/]) {
+      assert.ok(msgs.some((m) => e.test(m)), `${e} in:\n${msgs.join('\n')}`);
+    }
+    const ok = writeFiles({
+      'portcullis.yaml': `version: 1
+workers: 2
+listeners: [{ port: 0 }]
+rateLimits: { limits: { l: { limit: 10, window: 1s } }, apply: [l] }
+routes:
+  - { name: signin, methods: [POST], path: /signin, upstream: http://127.0.0.1:1, public: true, login: true }
+  - { name: other, methods: [GET], path: /other, upstream: http://127.0.0.1:1, public: true }
+`,
+    });
+    const loaded = await loadConfig(`${ok}/portcullis.yaml`, { env: {} });
+    assert.ok(loaded.ok);
+    if (!loaded.ok) return;
+    assert.deepEqual(loaded.config.abuse.routes.get('route:signin')?.login, { usernamePointer: '/username', failureStatuses: [401, 403] });
+    assert.equal(loaded.config.abuse.routes.get('route:other')?.login, undefined);
+    assert.ok(loaded.warnings.some((w) => w.path === 'store.type' && w.message.includes('split between the workers')));
+  });
+
+  test('the Redis URL takes no password (it goes in store.redis.password)', async () => {
+    const dir = writeFiles({ 'portcullis.yaml': 'version: 1\nlisteners: [{ port: 0 }]\nstore: { type: redis, redis: { url: "redis://:hunter2@cache:6379" } }\n' });
+    const r = await loadConfig(`${dir}/portcullis.yaml`, { env: {} });
+    assert.equal(r.ok, false);
+    assert.ok(!r.ok && r.diagnostics.some((d) => d.path === 'store.redis.url'));
+  });
+});
+
 describe('calendar windows', () => {
   test('days start at local midnight, across a DST change; months follow the calendar', () => {
     const out = new Float64Array(2);
