@@ -73,10 +73,15 @@ async function freePort(): Promise<number> {
 export class OwnRedis {
   private proc: ChildProcess | undefined;
 
-  private constructor(readonly port: number) {}
+  private constructor(
+    readonly port: number,
+    private readonly extraArgs: readonly string[],
+  ) {}
 
-  static async start(): Promise<OwnRedis> {
-    const r = new OwnRedis(await freePort());
+  /** `extraArgs(port)`: further server arguments (e.g. cluster mode). */
+  static async start(extraArgs: (port: number) => readonly string[] = () => []): Promise<OwnRedis> {
+    const port = await freePort();
+    const r = new OwnRedis(port, extraArgs(port));
     await r.restart();
     return r;
   }
@@ -88,7 +93,7 @@ export class OwnRedis {
   /** Starts (again) on the same port and waits until it answers PING. */
   async restart(): Promise<void> {
     if (this.proc !== undefined) throw new Error('already running');
-    const proc = spawn(REDIS_SERVER_BIN, ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no', '--enable-debug-command', 'yes'], {
+    const proc = spawn(REDIS_SERVER_BIN, ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no', '--enable-debug-command', 'yes', ...this.extraArgs], {
       stdio: 'ignore',
     });
     this.proc = proc;

@@ -107,6 +107,7 @@ export class AbuseState {
     if (this.store.type !== 'redis' || r === undefined) return;
     const redis = new RedisStore({
       url: r.url,
+      cluster: r.cluster,
       password: r.password,
       username: r.username,
       keyPrefix: r.keyPrefix,

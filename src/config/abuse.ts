@@ -65,6 +65,7 @@ export function normalizeAbuse(filled: RawConfig, apis: readonly ApiInput[], rou
     const r = st.redis;
     redis = {
       url: r.url,
+      cluster: must(r.cluster, 'redis.cluster'),
       password: r.password,
       username: r.username,
       keyPrefix: must(r.keyPrefix, 'redis.keyPrefix'),

@@ -759,6 +759,12 @@ export const ConfigSchema = Obj(
                   pattern: '^rediss?://[^\\s@]+$',
                   description: '`redis://host:port[/db]` or `rediss://…` (TLS). No password here: use `password`.',
                 }),
+                cluster: Type.Optional(
+                  Type.Boolean({
+                    default: false,
+                    description: '`url` names one node of a Redis Cluster; the other nodes are discovered. Limits of one request in different slots are checked by one script per slot, sent together.',
+                  }),
+                ),
                 password: Type.Optional(Secret('Redis password (AUTH); use `${ENV}` or `file:`.')),
                 username: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'Redis ACL user name.' })),
                 keyPrefix: Type.Optional(

@@ -362,6 +362,7 @@ export interface StoreConfig {
   readonly redis:
     | {
         readonly url: string;
+        readonly cluster: boolean;
         readonly password: string | undefined;
         readonly username: string | undefined;
         readonly keyPrefix: string;

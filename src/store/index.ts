@@ -3,4 +3,4 @@
  */
 export * from './types.js';
 export { BoundedMap, MemoryBans, MemoryCounters, MemoryLimiter, MAX_LIMITS_PER_REQUEST, slidingRetry, type BanEntry } from './memory.js';
-export { RedisStore, type BanMirror, type RedisStoreOptions } from './redis.js';
+export { keySlot, RedisStore, type BanMirror, type RedisStoreOptions } from './redis.js';

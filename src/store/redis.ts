@@ -17,7 +17,7 @@
  * Nothing here logs; nothing secret (the URL may carry a password) leaves this file.
  */
 import { createHash } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { BAN_SCRIPT, HIT_SCRIPT, LIMITS_SCRIPT, PEEK_SCRIPT, UNBAN_SCRIPT, UNHIT_SCRIPT } from './lua.js';
 import { ALLOWED, OUT_STRIDE, STORE_UNAVAILABLE, type CheckResult, type FailureCount, type LimitRule, type StoreHealth, type StoreHealthListener } from './types.js';
 
@@ -29,6 +29,8 @@ export interface RedisStoreOptions {
   readonly username?: string | undefined;
   /** Prefix of every key (and of the ban channel). */
   readonly keyPrefix: string;
+  /** `url` is one node of a Redis Cluster; the others are discovered. */
+  readonly cluster?: boolean;
   readonly connectTimeoutMs: number;
   readonly commandTimeoutMs: number;
   /** While down, how often to try a PING. */
@@ -54,6 +56,27 @@ const UNBAN = new Script(UNBAN_SCRIPT);
 /** Timed-out commands in a row, on a connection that looks alive, before the store counts as down. */
 const FAILURES_TO_DOWN = 3;
 
+/** CRC16 (XMODEM), as Redis Cluster hashes key slots. */
+function crc16(s: string): number {
+  const b = Buffer.from(s, 'utf8');
+  let crc = 0;
+  for (let i = 0; i < b.length; i++) {
+    crc ^= b[i]! << 8;
+    for (let j = 0; j < 8; j++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+  }
+  return crc;
+}
+
+/** The Redis Cluster slot of a key: its hash tag (`{…}`) when it has a non-empty one. */
+export function keySlot(key: string): number {
+  const open = key.indexOf('{');
+  if (open >= 0) {
+    const close = key.indexOf('}', open + 1);
+    if (close > open + 1) return crc16(key.slice(open + 1, close)) % 16384;
+  }
+  return crc16(key) % 16384;
+}
+
 /** Longest key part kept as is; longer ones (attacker-chosen header values …) are hashed. */
 const MAX_KEY_PART = 128;
 
@@ -75,8 +98,8 @@ function describe(err: unknown): string {
 export type BanMirror = (subject: string, until: number, reason: string) => void;
 
 export class RedisStore {
-  readonly client: Redis;
-  private sub: Redis | undefined;
+  readonly client: Redis | Cluster;
+  private sub: Redis | Cluster | undefined;
   private state: StoreHealth = 'down';
   private reason = 'connecting';
   private probe: NodeJS.Timeout | undefined;
@@ -94,18 +117,26 @@ export class RedisStore {
   constructor(readonly opts: RedisStoreOptions) {
     this.bansKey = `${opts.keyPrefix}{bans}`;
     this.banChannel = `${opts.keyPrefix}bans`;
-    this.client = new Redis(opts.url, {
+    // Reconnect forever, backing off to 2 s: recovery is automatic.
+    const backoff = (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2000);
+    const common = {
       password: opts.password,
       username: opts.username,
-      enableOfflineQueue: false,
       autoResendUnfulfilledCommands: false,
       maxRetriesPerRequest: 0,
       connectTimeout: opts.connectTimeoutMs,
       commandTimeout: opts.commandTimeoutMs,
-      // Reconnect forever, backing off to 2 s: recovery is automatic.
-      retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
-      lazyConnect: false,
-    });
+    };
+    if (opts.cluster === true) {
+      const u = new URL(opts.url);
+      this.client = new Cluster([{ host: u.hostname, port: Number(u.port || 6379) }], {
+        enableOfflineQueue: false,
+        clusterRetryStrategy: backoff,
+        redisOptions: { ...common, tls: u.protocol === 'rediss:' ? {} : undefined },
+      });
+    } else {
+      this.client = new Redis(opts.url, { ...common, enableOfflineQueue: false, retryStrategy: backoff, lazyConnect: false });
+    }
     // Connection errors surface through health; an unhandled 'error' event would crash the process.
     this.client.on('error', (err: unknown) => this.down(describe(err)));
     this.client.on('close', () => this.down('connection closed'));
@@ -189,6 +220,37 @@ export class RedisStore {
     }
   }
 
+  /**
+   * Runs a per-key script (every key independent) on `keys`: one call, or in a cluster one call
+   * per slot, concurrently. Replies are concatenated in key order; `lead` values that the
+   * script puts before the per-key values (the server time) are taken from the first call.
+   */
+  private async runPerKey(script: Script, keys: readonly string[], args: readonly (string | number)[], perKey: number, lead = 0): Promise<number[]> {
+    if (!(this.client instanceof Cluster) || keys.length <= 1) return ((await this.run(script, keys, args)) as unknown[]).map(Number);
+    const groups = new Map<number, number[]>();
+    keys.forEach((k, i) => {
+      const slot = keySlot(k);
+      const g = groups.get(slot);
+      if (g === undefined) groups.set(slot, [i]);
+      else g.push(i);
+    });
+    const out = new Array<number>(lead + keys.length * perKey);
+    let first = true;
+    await Promise.all(
+      [...groups.values()].map(async (idx) => {
+        const r = ((await this.run(script, idx.map((i) => keys[i]!), args)) as unknown[]).map(Number);
+        if (first) {
+          first = false;
+          for (let j = 0; j < lead; j++) out[j] = r[j]!;
+        }
+        idx.forEach((i, j) => {
+          for (let v = 0; v < perKey; v++) out[lead + i * perKey + v] = r[lead + j * perKey + v]!;
+        });
+      }),
+    );
+    return out;
+  }
+
   /** The Redis key of a limit's counter. */
   limitKey(rule: LimitRule, key: string): string {
     return `${this.opts.keyPrefix}rl:{${rule.name}:${keyPart(key)}}`;
@@ -226,25 +288,57 @@ export class RedisStore {
       args[a + 4] = ws;
       args[a + 5] = we;
     }
-    let reply: unknown;
     try {
-      reply = await this.run(LIMITS, redisKeys, args);
+      if (this.client instanceof Cluster && n > 1) return await this.checkAcrossSlots(redisKeys, args, n, out);
+      const r = (await this.run(LIMITS, redisKeys, args)) as number[];
+      this.failures = 0;
+      for (let i = 0; i < n * OUT_STRIDE; i++) out[i] = Number(r[i + 1]);
+      const denied = Number(r[0]);
+      return denied === 0 ? ALLOWED : denied - 1;
     } catch (err) {
       this.failed(err);
       return STORE_UNAVAILABLE;
     }
+  }
+
+  /**
+   * Redis Cluster: a script may only touch keys of one slot, so the limits are grouped by slot and
+   * each group is one script call, all sent at once (still one round trip of waiting). Each group
+   * is atomic and all or nothing; across groups a refused request may have spent from a limit in
+   * another slot (documented in docs/abuse.md).
+   */
+  private async checkAcrossSlots(redisKeys: readonly string[], args: readonly (string | number)[], n: number, out: Float64Array): Promise<CheckResult> {
+    const groups = new Map<number, number[]>();
+    for (let i = 0; i < n; i++) {
+      const slot = keySlot(redisKeys[i]!);
+      const g = groups.get(slot);
+      if (g === undefined) groups.set(slot, [i]);
+      else g.push(i);
+    }
+    let denied = ALLOWED;
+    await Promise.all(
+      [...groups.values()].map(async (idx) => {
+        const a: (string | number)[] = [args[0]!];
+        for (const i of idx) for (let v = 1; v <= 6; v++) a.push(args[i * 6 + v]!);
+        const r = (await this.run(LIMITS, idx.map((i) => redisKeys[i]!), a)) as number[];
+        idx.forEach((i, j) => {
+          for (let v = 0; v < OUT_STRIDE; v++) out[i * OUT_STRIDE + v] = Number(r[1 + j * OUT_STRIDE + v]);
+        });
+        const d = Number(r[0]);
+        if (d !== 0) {
+          const i = idx[d - 1]!;
+          if (denied === ALLOWED || i < denied) denied = i;
+        }
+      }),
+    );
     this.failures = 0;
-    const r = reply as number[];
-    for (let i = 0; i < n * OUT_STRIDE; i++) out[i] = Number(r[i + 1]);
-    const denied = Number(r[0]);
-    return denied === 0 ? ALLOWED : denied - 1;
+    return denied;
   }
 
   /** Adds one event to each counter; rejects when the store fails. */
   async hit(keys: readonly string[], windowMs: number): Promise<number[]> {
     try {
-      const r = (await this.run(HIT, keys.map((k) => this.counterKey(k)), [Math.max(1, Math.round(windowMs))])) as number[];
-      return r.map(Number);
+      return await this.runPerKey(HIT, keys.map((k) => this.counterKey(k)), [Math.max(1, Math.round(windowMs))], 1);
     } catch (err) {
       this.failed(err);
       throw err;
@@ -254,7 +348,7 @@ export class RedisStore {
   /** Takes back one event of each counter (an attempt that turned out not to be a failure). */
   async unhit(keys: readonly string[]): Promise<number[]> {
     try {
-      return ((await this.run(UNHIT, keys.map((k) => this.counterKey(k)), [])) as number[]).map(Number);
+      return await this.runPerKey(UNHIT, keys.map((k) => this.counterKey(k)), [], 1);
     } catch (err) {
       this.failed(err);
       throw err;
@@ -264,7 +358,7 @@ export class RedisStore {
   /** Count and last event of each counter, with the server time. */
   async peek(keys: readonly string[]): Promise<{ now: number; counts: FailureCount[] }> {
     try {
-      const r = ((await this.run(PEEK, keys.map((k) => this.counterKey(k)), [])) as number[]).map(Number);
+      const r = await this.runPerKey(PEEK, keys.map((k) => this.counterKey(k)), [], 2, 1);
       const counts: FailureCount[] = [];
       for (let i = 0; i < keys.length; i++) counts.push({ count: r[1 + 2 * i]!, last: r[2 + 2 * i]! });
       return { now: r[0]!, counts };
@@ -310,7 +404,8 @@ export class RedisStore {
    */
   async mirrorBans(mirror: BanMirror): Promise<void> {
     this.mirror = mirror;
-    const sub = this.client.duplicate({ enableOfflineQueue: true, commandTimeout: undefined });
+    const c = this.client;
+    const sub = c instanceof Cluster ? c.duplicate(undefined, { enableOfflineQueue: true }) : c.duplicate({ enableOfflineQueue: true, commandTimeout: undefined });
     this.sub = sub;
     sub.on('error', () => undefined);
     sub.on('message', (_channel: string, message: string) => {
@@ -332,7 +427,7 @@ export class RedisStore {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.probe);
-    const quit = async (c: Redis) => {
+    const quit = async (c: Redis | Cluster) => {
       try {
         if (c.status === 'ready') await c.quit();
         else c.disconnect();
