@@ -6,13 +6,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Agent, request } from 'undici';
+import { hashApiKey } from '../src/identity/apikey.js';
 import { startTestGateway, startUpstream, type TestGateway, type Upstream } from './helpers.js';
 import { randomPrefix, redisMissing, SHARED_REDIS_URL } from './redis-helpers.js';
 
 const agent = new Agent({ connections: 16 });
 
-async function get(gw: TestGateway, path: string, ip: string) {
-  const res = await request(`${gw.url}${path}`, { dispatcher: agent, headers: { 'x-forwarded-for': ip } });
+async function get(gw: TestGateway, path: string, ip: string, key?: string) {
+  const res = await request(`${gw.url}${path}`, { dispatcher: agent, headers: { 'x-forwarded-for': ip, ...(key === undefined ? {} : { 'x-api-key': key }) } });
   const text = await res.body.text();
   return { status: res.statusCode, retryAfter: res.headers['retry-after'], code: text.startsWith('{"type"') ? (JSON.parse(text) as { code: string }).code : undefined };
 }
@@ -27,7 +28,13 @@ trustedProxies: [127.0.0.1]
 ${store}
 bans:
   onAttacks: { threshold: 3, window: 1m, ttl: 10m }
+identity:
+  apiKeys:
+    keys:
+      - { id: mallory, sha256: ${hashApiKey('key-mallory')}, owner: mallory }
+      - { id: trent, sha256: ${hashApiKey('key-trent')}, owner: trent }
 routes:
+  - { name: private, methods: [GET], path: /private, upstream: ${upstream}, security: [{ apiKey: [] }] }
   - { name: search, methods: [GET], path: /search, upstream: ${upstream}, public: true }
   - { name: other, methods: [GET], path: /other, upstream: ${upstream}, public: true }
 `;
@@ -62,6 +69,29 @@ describe('bans after repeated attacks (memory store)', () => {
     const metrics = await gw.handle.telemetry.metrics.registry.metrics();
     assert.match(metrics, /portcullis_bans_total\{kind="ip",reason="attacks"\} 1/);
     assert.ok(gw.logs().some((l) => l.msg === 'temporary ban' && l.subject === ip && l.reason === 'attacks'));
+  });
+});
+
+describe('bans of an authenticated attacker follow the key, not the IP', () => {
+  let upstream: Upstream;
+  let gw: TestGateway;
+  before(async () => {
+    upstream = await startUpstream();
+    gw = await startTestGateway(config(upstream.url));
+  });
+  after(async () => {
+    await gw.close();
+    await upstream.close();
+  });
+
+  test('3 attacks with one API key from 3 IPs: the principal is banned from any IP; other keys pass', async () => {
+    for (let i = 0; i < 3; i++) assert.equal((await get(gw, `/private?q=%27%20OR%201%3D1--`, `192.0.2.${i + 1}`, 'key-mallory')).code, 'attack_detected');
+    const banned = await get(gw, '/private', '192.0.2.99', 'key-mallory');
+    assert.equal(banned.code, 'client_banned');
+    assert.ok(Number(banned.retryAfter) > 590);
+    assert.equal((await get(gw, '/private', '192.0.2.99', 'key-trent')).status, 200, 'the same IP with another key is fine');
+    assert.equal((await get(gw, '/private', '192.0.2.1')).code, 'unauthenticated', 'no IP reached the threshold on its own');
+    assert.match(await gw.handle.telemetry.metrics.registry.metrics(), /portcullis_bans_total\{kind="principal",reason="attacks"\} 1/);
   });
 });
 

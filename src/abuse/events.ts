@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { StoreHealth } from '../store/index.js';
 
-export type BanKind = 'ip' | 'user' | 'alarm';
+export type BanKind = 'ip' | 'principal' | 'user' | 'alarm';
 
 export interface AbuseEvents {
   storeHealth(store: 'redis', health: StoreHealth, reason: string): void;
@@ -56,7 +56,7 @@ export function createAbuseEvents(registry: Registry, logger: Logger, prefix = '
   });
   const bans = new Counter({
     name: `${prefix}bans_total`,
-    help: 'Temporary bans placed by this process, by kind (ip, user: a locked username, alarm: a credential-stuffing alarm) and reason.',
+    help: 'Temporary bans placed by this process, by kind (ip, principal, user: a locked username, alarm: a credential-stuffing alarm) and reason.',
     labelNames: ['kind', 'reason'] as const,
     registers,
   });

@@ -4,7 +4,7 @@
  */
 import type { AbuseConfig } from '../config/types.js';
 import type { RouteInfo } from '../pipeline/types.js';
-import { BansStage } from './bans.js';
+import { BansStage, PrincipalBansStage } from './bans.js';
 import { BruteForceStage } from './brute-force.js';
 import { isEarlyPart, keyReader } from './keys.js';
 import { RateLimitStage } from './rate-limit.js';
@@ -12,7 +12,7 @@ import type { AbuseState } from './state.js';
 
 export { AbuseState, type CompiledLimit } from './state.js';
 export { createAbuseEvents, NO_EVENTS, type AbuseEvents, type BanKind } from './events.js';
-export { BansStage } from './bans.js';
+export { BansStage, PrincipalBansStage } from './bans.js';
 export { BruteForceStage, usernameOf } from './brute-force.js';
 export { RateLimitStage } from './rate-limit.js';
 export { CalendarWindow } from './calendar.js';
@@ -21,6 +21,8 @@ export { keyReader, queryValue } from './keys.js';
 /** The abuse stages of one route, in the order the chain holds them (each may be absent). */
 export interface RouteAbuseStages {
   readonly bans: BansStage | undefined;
+  /** After authentication: banned principals (authenticated routes only). */
+  readonly principalBans: PrincipalBansStage | undefined;
   /** Limits known before authentication. */
   readonly early: RateLimitStage | undefined;
   /** Limits on the principal, credential or claims: after authentication and authorization. */
@@ -37,7 +39,9 @@ export function bansInUse(abuse: AbuseConfig): boolean {
 
 export function routeAbuseStages(state: AbuseState, abuse: AbuseConfig, info: RouteInfo): RouteAbuseStages {
   const r = abuse.routes.get(info.id);
-  const bans = bansInUse(abuse) ? new BansStage(state, abuse.bans.onAttacks) : undefined;
+  const inUse = bansInUse(abuse);
+  const bans = inUse ? new BansStage(state, abuse.bans.onAttacks) : undefined;
+  const principalBans = inUse && !info.public ? new PrincipalBansStage(state) : undefined;
   let early: RateLimitStage | undefined;
   let late: RateLimitStage | undefined;
   if (r !== undefined && r.limits.length > 0) {
@@ -50,5 +54,5 @@ export function routeAbuseStages(state: AbuseState, abuse: AbuseConfig, info: Ro
     late = stage(second);
   }
   const bruteForce = r?.login === undefined ? undefined : new BruteForceStage(state, info.id, r.login, abuse.bruteForce);
-  return { bans, early, late, bruteForce };
+  return { bans, principalBans, early, late, bruteForce };
 }

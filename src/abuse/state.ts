@@ -51,7 +51,7 @@ export class AbuseState {
     const max = store.memory.maxEntries;
     this.limiter = new MemoryLimiter(max);
     this.counters = new MemoryCounters(max);
-    this.bans = { ip: new MemoryBans(max), user: new MemoryBans(max), alarm: new MemoryBans(1024) };
+    this.bans = { ip: new MemoryBans(max), principal: new MemoryBans(max), user: new MemoryBans(max), alarm: new MemoryBans(1024) };
   }
 
   /** The state for `abuse`, reusing `previous` when the store settings are the same. */
@@ -142,7 +142,7 @@ export class AbuseState {
     const now = Date.now();
     const fresh = this.bans[kind].remaining(value, now) === 0;
     this.bans[kind].set(value, now + ttlMs, reason, now);
-    if (fresh) this.events.banned(kind, kind === 'ip' ? value : value.slice(0, 12), reason, ttlMs);
+    if (fresh) this.events.banned(kind, kind === 'user' ? value.slice(0, 12) : value, reason, ttlMs);
     const redis = this.redis;
     if (redis !== undefined && redis.health === 'up') {
       redis.ban(`${kind}:${value}`, ttlMs, reason).catch((err: unknown) => this.events.storeError('ban', err));

@@ -828,7 +828,7 @@ export const ConfigSchema = Obj(
                 window: Type.Optional(Duration('… within this time …', '10m')),
                 ttl: Type.Optional(Duration('… ban the IP for this long.', '1h')),
               },
-              { description: 'Ban an IP that keeps sending attacks.' },
+              { description: 'Ban an IP (and an authenticated principal) that keeps sending attacks.' },
             ),
           ),
         },

@@ -161,7 +161,9 @@ export function buildRuntime(config: Config, previous?: Runtime): BuildResult {
         if (o !== undefined) chain.push(o);
       }
     }
-    // Abuse after identity and access (DESIGN.md): per-principal limits, then login protection.
+    // Abuse after identity and access (DESIGN.md): banned principals, per-principal limits,
+    // then login protection.
+    push(guard.principalBans, 'bans');
     push(guard.late, 'rate-limit');
     push(guard.bruteForce, 'brute-force');
     if (contract !== undefined) {
