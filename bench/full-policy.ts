@@ -24,7 +24,7 @@ import type { AddressInfo } from 'node:net';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
-import { treeCpuTicks, TICKS_PER_SECOND } from './cpu.js';
+import { treeCpuTicks, TICKS_PER_SECOND } from './proc-cpu.js';
 import {
   GET_WORKLOAD,
   POST_WORKLOAD,

@@ -22,7 +22,7 @@ import { parseArgs } from 'node:util';
 import { AbuseState, routeAbuseStages } from '../src/abuse/index.js';
 import { loadConfig } from '../src/config/index.js';
 import { newRequestContext } from '../src/server/gateway.js';
-import { treeCpuTicks, TICKS_PER_SECOND } from './cpu.js';
+import { treeCpuTicks, TICKS_PER_SECOND } from './proc-cpu.js';
 import {
   GET_WORKLOAD,
   environment,
