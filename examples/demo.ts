@@ -60,6 +60,13 @@ const BANNER = `
     # admin only (403 role_required for alice)
     curl -i -H 'x-api-key: demo-key-alice' ${G}/v1/admin/stats
 
+  Rate limits and login protection:
+    # every answer carries RateLimit-Policy / RateLimit; past a limit, 429 rate_limited
+    curl -si -H 'x-api-key: demo-key-alice' ${G}/v1/users/u-1001/notes | grep -i ratelimit
+    # the 4th wrong password in a row for a username must wait (429 login_throttled)
+    for i in 1 2 3 4; do curl -s -o /dev/null -w '%{http_code} ' -H 'Content-Type: application/json' \\
+         -d '{"username":"alice@example.com","password":"guess'$i'"}' ${G}/v1/login; done; echo
+
   A JWT instead of a key:
     TOKEN=$(curl -s 'http://127.0.0.1:${IDP_PORT}/token?sub=u-1002')
     curl -H "Authorization: Bearer $TOKEN" ${G}/v1/users/u-1002/notes

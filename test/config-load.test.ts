@@ -235,7 +235,7 @@ describe('normalization', () => {
     assert.equal(orders?.basePath, '/orders-api', 'config basePath wins, trailing slash removed');
     assert.equal(orders?.stripBasePath, true);
     const enforce = { mode: 'enforce', onError: 'fail-closed' };
-    assert.deepEqual(orders?.stages, { 'ip-rules': enforce, cors: enforce, authn: { mode: 'monitor', onError: 'fail-closed' }, authz: enforce, bots: enforce, contract: enforce, properties: enforce, threats: enforce, 'response-contract': enforce, 'security-headers': enforce });
+    assert.deepEqual(orders?.stages, { 'ip-rules': enforce, cors: enforce, authn: { mode: 'monitor', onError: 'fail-closed' }, authz: enforce, bots: enforce, contract: enforce, properties: enforce, threats: enforce, 'response-contract': enforce, 'security-headers': enforce, bans: enforce, 'rate-limit': enforce, 'brute-force': enforce });
 
     const [status] = config.routes;
     assert.deepEqual([status?.public, status?.maxBodyBytes, status?.keyPath, status?.upstream], [true, 0, 'routes[0]', 'http://orders.internal:8080']);
@@ -286,7 +286,12 @@ describe('normalization', () => {
       noStoreWhenAuthenticated: true,
       removeBanners: ['server', 'x-powered-by', 'x-aspnet-version', 'x-aspnetmvc-version', 'x-runtime', 'x-version', 'via'],
     });
-    assert.deepEqual(Object.keys(api?.stages ?? {}), ['ip-rules', 'cors', 'authn', 'authz', 'bots', 'contract', 'properties', 'threats', 'response-contract', 'security-headers']);
+    assert.deepEqual(Object.keys(api?.stages ?? {}), ['ip-rules', 'cors', 'authn', 'authz', 'bots', 'contract', 'properties', 'threats', 'response-contract', 'security-headers', 'bans', 'rate-limit', 'brute-force']);
+    // Abuse protection: the memory store, nothing limited until config names limits.
+    assert.deepEqual(config.abuse.store, { type: 'memory', memory: { maxEntries: 100000 }, redis: undefined });
+    assert.equal(config.abuse.rateLimits.headers, true);
+    assert.equal(config.abuse.routes.size, 0);
+    assert.equal(config.abuse.bans.onAttacks, undefined);
     assert.deepEqual(Object.keys(config.upstreams), ['http://127.0.0.1:3000']);
     // The spec's warning comes back with the config.
     assert.ok(r.ok && r.warnings.some((w) => w.file === openapi('no-servers.yaml') && w.message.includes('path parameter "id"')));

@@ -152,4 +152,25 @@ describe('the shipped demo config protects the example API as the README says', 
     const tampered = token.slice(0, -4) + (token.endsWith('AAAA') ? 'BBBB' : 'AAAA');
     assert.equal((await call('/v1/users/u-1002/notes', { authorization: `Bearer ${tampered}` })).json?.code, 'token_signature_invalid');
   });
+
+  test('rate limits: every answer carries the RateLimit fields of the per-IP limit and the daily quota', async () => {
+    const ok = await call('/v1/users/u-1001/notes', alice);
+    assert.equal(ok.status, 200);
+    assert.equal(ok.headers['ratelimit-policy'], '"per-ip";q=300;w=60, "daily";q=10000;w=86400');
+    assert.match(String(ok.headers.ratelimit), /^"per-ip";r=\d+;t=\d+, "daily";r=\d+;t=\d+$/);
+  });
+
+  test('login protection: wrong passwords, then the gateway makes the guesser wait; the right password works for others', async () => {
+    const login = (username: string, password: string) =>
+      call('/v1/login', { 'content-type': 'application/json' }, 'POST', JSON.stringify({ username, password }));
+    for (let i = 0; i < 3; i++) assert.equal((await login('alice@example.com', `wrong-${i}`)).status, 401);
+    const slowed = await login('alice@example.com', 'alice-demo-password');
+    assert.equal(slowed.status, 429);
+    assert.equal(slowed.json?.code, 'login_throttled');
+    assert.ok(Number(slowed.headers['retry-after']) >= 1);
+    const bob = await login('bob@example.com', 'bob-demo-password');
+    assert.equal(bob.status, 200);
+    assert.equal(bob.json?.userId, 'u-1002');
+  });
 });
+

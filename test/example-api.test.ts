@@ -170,4 +170,15 @@ describe('example notes API', () => {
       assert.equal(res.json?.error, 'not_found', path);
     }
   });
+
+  test('POST /v1/login: 200 with the user id for the right password, 401 otherwise, 400 without fields', async () => {
+    const ok = await call('POST', '/v1/login', { body: JSON.stringify({ username: 'alice@example.com', password: 'alice-demo-password' }) });
+    assert.deepEqual([ok.status, ok.json?.userId], [200, 'u-1001']);
+    const bad = await call('POST', '/v1/login', { body: JSON.stringify({ username: 'alice@example.com', password: 'nope' }) });
+    assert.deepEqual([bad.status, bad.json?.error], [401, 'invalid_credentials']);
+    const unknown = await call('POST', '/v1/login', { body: JSON.stringify({ username: 'mallory@example.com', password: 'x' }) });
+    assert.equal(unknown.status, 401);
+    assert.equal((await call('POST', '/v1/login', { body: '{}' })).status, 400);
+  });
 });
+

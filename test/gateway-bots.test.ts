@@ -238,3 +238,82 @@ routes: [{ name: r, methods: [GET], path: /, upstream: "http://127.0.0.1:1", pub
     assert.ok(lines.some((l) => l.startsWith('portcullis.yaml:6:11: warning: bots.denyAt: denyAt (6) is not above challengeAt (8)')), lines.join('\n'));
   });
 });
+
+describe('x-portcullis-bots per operation', () => {
+  const code = async (res: Awaited<ReturnType<typeof request>>) => ((await res.body.json()) as { code: string }).code;
+  const spec = (health: string) => `openapi: 3.1.0
+info: { title: t, version: '1' }
+security: []
+paths:
+  /health:
+    get:
+      operationId: health
+${health}
+      responses: { '200': { description: ok } }
+  /login:
+    post:
+      operationId: login
+      x-portcullis-bots: false
+      responses: { '200': { description: ok } }
+  /search:
+    get:
+      operationId: search
+      x-portcullis-bots: { challengeAt: 20, denyAt: 30 }
+      responses: { '200': { description: ok } }
+`;
+  const config = (url: string, topLevel: boolean) => `version: 1
+listeners: [{ host: 127.0.0.1, port: 0 }]
+admin: { enabled: false }
+bots: { enabled: ${topLevel}, challenge: { difficulty: 8 } }
+threats: { enabled: false }
+apis:
+  - { name: shop, spec: ./openapi.yaml, upstream: ${url} }
+`;
+
+  it('turns the stage off, on, or changes its thresholds for one operation, whatever the top level says', async () => {
+    const up = await startUpstream();
+    const g = await startTestGateway(config(up.url, false), { 'openapi.yaml': spec('      x-portcullis-bots: true') });
+    try {
+      const curl = { 'user-agent': 'curl/8' };
+      const health = await request(`${g.url}/health`, { headers: curl });
+      assert.equal(health.statusCode, 403, 'on for this operation although the top level is off');
+      assert.equal(await code(health), 'challenge_required');
+      const login = await request(`${g.url}/login`, { method: 'POST', headers: curl });
+      assert.equal(login.statusCode, 200, 'off for this operation');
+      await login.body.dump();
+      const search = await request(`${g.url}/search`, { headers: curl });
+      assert.equal(search.statusCode, 200, 'top level off and no `enabled` in the extension: the stage stays off');
+      await search.body.dump();
+    } finally {
+      await g.close();
+      await up.close();
+    }
+    const up2 = await startUpstream();
+    const g2 = await startTestGateway(config(up2.url, true), { 'openapi.yaml': spec('') });
+    try {
+      const curl = { 'user-agent': 'curl/8' };
+      assert.equal(await code(await request(`${g2.url}/health`, { headers: curl })), 'challenge_required', 'the top level applies');
+      const login = await request(`${g2.url}/login`, { method: 'POST', headers: curl });
+      assert.equal(login.statusCode, 200, 'x-portcullis-bots: false exempts the login');
+      await login.body.dump();
+      const search = await request(`${g2.url}/search`, { headers: curl });
+      assert.equal(search.statusCode, 200, "a scripted User-Agent (4) is under this operation's challengeAt (20)");
+      await search.body.dump();
+    } finally {
+      await g2.close();
+      await up2.close();
+    }
+  });
+
+  it('a malformed extension is a config error at the operation', async () => {
+    const dir = writeFiles({
+      'portcullis.yaml': config('http://127.0.0.1:1', true),
+      'openapi.yaml': spec('      x-portcullis-bots: { challengeAt: 0, colour: red }'),
+    });
+    const r = await loadConfig(join(dir, 'portcullis.yaml'));
+    assert.equal(r.ok, false);
+    const lines = r.ok ? [] : r.diagnostics.map((d) => formatDiagnostic(d, dir));
+    assert.ok(lines.some((l) => /^openapi\.yaml:\d+:\d+: error: .*x-portcullis-bots: unknown key "colour"/.test(l)), lines.join('\n'));
+    assert.ok(lines.some((l) => /x-portcullis-bots\.challengeAt: expected an integer from 1 to 1000/.test(l)), lines.join('\n'));
+  });
+});

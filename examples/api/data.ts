@@ -44,6 +44,8 @@ export interface NoteInput {
 /** The service's state. */
 export interface Store {
   readonly users: Map<string, User>;
+  /** Demo passwords by e-mail (a real service keeps salted hashes). */
+  readonly passwords: Map<string, string>;
   readonly notes: Map<string, Note>;
   /** Next numeric part of a note id (`n-<next>`). */
   nextNoteNumber: number;
@@ -95,5 +97,9 @@ export function createStore(): Store {
       updatedAt: SEED_TIME,
     });
   }
-  return { users, notes, nextNoteNumber: n, startedAt: Date.now() };
+  const passwords = new Map([
+    ['alice@example.com', 'alice-demo-password'],
+    ['bob@example.com', 'bob-demo-password'],
+  ]);
+  return { users, passwords, notes, nextNoteNumber: n, startedAt: Date.now() };
 }

@@ -15,10 +15,12 @@
  *   DELETE /v1/notes/{noteId}
  *   GET    /v1/search?q=&limit=
  *   GET    /v1/admin/stats
+ *   POST   /v1/login                       body {username, password}: 200 {userId} or 401 (no lockout of its own)
  *   GET    /internal/owners/notes/{noteId}  the owner of a note (for the gateway's ownership lookup)
  *
  * Run: `node dist/examples/api/server.js --port 3001` (127.0.0.1 by default).
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { realpathSync } from 'node:fs';
@@ -214,6 +216,22 @@ async function handle(store: Store, req: IncomingMessage, res: ServerResponse): 
       .filter((n) => n.title.toLowerCase().includes(needle) || n.body.toLowerCase().includes(needle) || n.tags.some((t) => t.toLowerCase() === needle))
       .slice(0, limit);
     return send(res, 200, { query: q, items, count: items.length });
+  }
+
+  // POST /v1/login: checks a password and nothing else. Like many backends it has no brute-force
+  // protection of its own: the gateway counts failures, slows and bans guessers.
+  if (a === 'login' && b === undefined) {
+    if (method !== 'POST') throw methodNotAllowed(['POST']);
+    const body = await readJson(req);
+    const { username, password } = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
+    if (typeof username !== 'string' || typeof password !== 'string') throw new HttpError(400, 'invalid_body', 'Expected {username, password}.');
+    const expected = store.passwords.get(username.toLowerCase());
+    const digest = (s: string) => createHash('sha256').update(s).digest();
+    if (expected === undefined || !timingSafeEqual(digest(expected), digest(password))) {
+      throw new HttpError(401, 'invalid_credentials', 'Unknown username or wrong password.');
+    }
+    const user = [...store.users.values()].find((u) => u.email === username.toLowerCase());
+    return send(res, 200, { userId: user?.id ?? '' });
   }
 
   // GET /v1/admin/stats

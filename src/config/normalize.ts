@@ -13,8 +13,9 @@ import path from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { loadOpenApi, normalizeBasePath, type LoadOpenApiResult } from '../contract/index.js';
 import { describeFsError, displayPath, keyPath } from './diagnostics.js';
+import { normalizeAbuse } from './abuse.js';
 import { compileContracts } from './contract.js';
-import { botsConfig, globalIpRules, routeIpRules } from './abuse.js';
+import { botsConfig, globalIpRules, routeIpRules } from './bots.js';
 import { normalizeSchemes, operationAccess, routeAccess } from './identity.js';
 import { ConfigSchema, type RawApi, type RawConfig, type RawCors, type RawListener, type RawRoute, type RawSecurityHeaders, type RawUpstream } from './schema.js';
 import type { SchemaNode } from './schema-walk.js';
@@ -232,6 +233,15 @@ export async function normalize(raw: RawConfig, filled: RawConfig, ctx: LoadCont
     limits: { maxBytes: must(thLimits.maxBytes, 'maxBytes'), maxItems: must(thLimits.maxItems, 'maxItems'), maxDepth: must(thLimits.maxDepth, 'maxDepth') },
   };
 
+  const workersWanted = must(filled.workers, 'workers');
+  const abuse = normalizeAbuse(
+    filled,
+    apiResults.map(({ a, i, result }) => ({ a, i, spec: result?.spec })),
+    must(filled.routes, 'routes'),
+    workersWanted === 'auto' ? os.availableParallelism() : workersWanted,
+    ctx,
+  );
+
   if (ctx.diagnostics.some((d) => d.severity === 'error')) return undefined;
   const requestId = must(filled.requestId, 'requestId');
   const hsts = must(tlsSection.hsts, 'tls.hsts');
@@ -293,6 +303,7 @@ export async function normalize(raw: RawConfig, filled: RawConfig, ctx: LoadCont
     upstreams,
     apis,
     routes,
+    abuse,
   };
 }
 
@@ -425,6 +436,9 @@ function policy(x: RawApi | RawRoute, at: Segment[], limits: LimitsConfig, ctx: 
       threats: stage('threats'),
       'response-contract': stage('response-contract'),
       'security-headers': stage('security-headers'),
+      bans: stage('bans'),
+      'rate-limit': stage('rate-limit'),
+      'brute-force': stage('brute-force'),
     },
   };
 }

@@ -299,6 +299,99 @@ const RouteBots = Obj(
   { description: 'Bot thresholds of this route or API (override the top-level `bots`). Turn the stage off for a route with `stages.bots.mode: off`.' },
 );
 
+const Duration = (description: string, def?: string) =>
+  Type.String({
+    pattern: '^[1-9][0-9]{0,6}(ms|s|m|h|d)$',
+    ...(def === undefined ? {} : { default: def }),
+    description: `${description} A number and a unit: \`ms\`, \`s\`, \`m\`, \`h\` or \`d\` (\`90s\`, \`15m\`, \`1d\`).`,
+  });
+
+const LimitKeyPart = Type.String({
+  pattern: '^(ip|principal|credential|route|global|(header|claim|param|query):[A-Za-z0-9_.-]{1,64})$',
+  description:
+    '`ip` (the client IP), `principal` (the authenticated caller), `credential` (the key id or token id), `route` (the operation or route), `global` (one counter for every request), `header:<name>`, `claim:<name>` (a claim of the verified token), `param:<name>` (a path parameter), `query:<name>`.',
+});
+
+const RateLimitDef = Obj(
+  {
+    key: Type.Optional(
+      Type.Array(LimitKeyPart, {
+        minItems: 1,
+        maxItems: 4,
+        uniqueItems: true,
+        default: ['ip'],
+        description: 'What one counter is kept for: the values of these request parts together (e.g. `[principal, route]`: one budget per caller and operation).',
+      }),
+    ),
+    algorithm: Type.Optional(
+      Type.Union([Type.Literal('gcra'), Type.Literal('fixed-window'), Type.Literal('sliding-window')], {
+        default: 'gcra',
+        description:
+          '`gcra`: a rate with a burst (smooth, the usual choice for rates). `fixed-window`: a quota per window (minute, hour, day, month; calendar-aligned). `sliding-window`: a quota over the last window, weighting the previous window by its share (an approximation; no burst at window edges).',
+      }),
+    ),
+    limit: Type.Integer({ minimum: 1, maximum: 1_000_000_000, description: 'Units allowed per window (a request costs 1 unless its route says otherwise).' }),
+    window: Type.String({
+      pattern: '^([1-9][0-9]{0,6}(s|m|h|d)|month)$',
+      description: 'The window: `1s`, `10s`, `1m`, `1h`, `1d` … or `month` (calendar months, `fixed-window` only).',
+    }),
+    burst: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: 1_000_000_000, description: '`gcra` only: units that may be spent at once. Default: `limit`.' }),
+    ),
+    timeZone: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 64,
+        description: '`fixed-window` of whole days or `month`: the IANA time zone whose midnight starts a window (default `UTC`). Other windows are aligned to the epoch (UTC).',
+      }),
+    ),
+    whenMissing: Type.Optional(
+      Type.Union([Type.Literal('ip'), Type.Literal('shared'), Type.Literal('skip')], {
+        default: 'ip',
+        description:
+          'When a key part has no value (no principal on a public route, header absent): count the request per client IP instead (`ip`), in one counter shared by all such requests (`shared`), or not at all (`skip`).',
+      }),
+    ),
+  },
+  { description: 'A named rate limit or quota.' },
+);
+
+const RateLimitBinding = Obj(
+  {
+    apply: Type.Optional(
+      Type.Array(Type.String({ pattern: '^[A-Za-z0-9._-]{1,64}$' }), { uniqueItems: true, default: [], description: 'Names from `rateLimits.limits` applied here, in addition to the inherited ones.' }),
+    ),
+    cost: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1, description: 'Units one request spends from each limit (an expensive operation may cost 10).' })),
+    inherit: Type.Optional(Type.Boolean({ default: true, description: 'Also apply the limits of the enclosing level (`rateLimits.apply`, then the API).' })),
+  },
+  { description: 'Rate limits of this API or route. An operation can add its own with `x-portcullis-rate-limit` (same shape).' },
+);
+
+const LoginSettings = {
+  usernameField: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 200,
+      description: 'Where the username is in a JSON or form body: a field name (`username`) or a JSON pointer (`/user/email`). Default: `bruteForce.usernameField`.',
+    }),
+  ),
+  failureStatuses: Type.Optional(
+    Type.Array(Type.Integer({ minimum: 100, maximum: 599 }), { minItems: 1, uniqueItems: true, description: 'Upstream statuses that mean a failed login. Default: `bruteForce.failureStatuses`.' }),
+  ),
+};
+
+const RouteLogin = Type.Union([Type.Literal(true), Obj(LoginSettings)], {
+  description: 'This route is a login: failed attempts are counted (see `bruteForce`). `true`, or the settings that differ from `bruteForce`.',
+});
+
+const ApiLogin = Obj(
+  {
+    operations: Type.Array(Type.String({ minLength: 1 }), { minItems: 1, uniqueItems: true, description: 'operationIds of the login operations (or mark them with `x-portcullis-login`).' }),
+    ...LoginSettings,
+  },
+  { description: 'Login operations of this API: failed attempts are counted (see `bruteForce`).' },
+);
+
 const RoutePolicy = {
   public: Type.Optional(
     Type.Boolean({
@@ -314,6 +407,7 @@ const RoutePolicy = {
   threats: Type.Optional(RouteThreats),
   ipRules: Type.Optional(RouteIpRules),
   bots: Type.Optional(RouteBots),
+  rateLimits: Type.Optional(RateLimitBinding),
   stages: Type.Optional(
     Obj(
       {
@@ -329,6 +423,9 @@ const RoutePolicy = {
         'response-contract': Type.Optional(StageSettings('Response validation, removal of undeclared properties, and the leak guard (see `contract.responses`).')),
         threats: Type.Optional(StageSettings('Threat detection: injection, XSS, traversal, SSRF … in every input (see `threats`).')),
         'security-headers': Type.Optional(StageSettings('The response security-headers stage.')),
+        bans: Type.Optional(StageSettings('Refusal of temporarily banned clients (see `bans`).')),
+        'rate-limit': Type.Optional(StageSettings('Rate limits and quotas (see `rateLimits`). `monitor` counts and sends the headers but never refuses.')),
+        'brute-force': Type.Optional(StageSettings('Brute-force and credential-stuffing protection of login operations (see `bruteForce`).')),
       },
       { description: 'Per-stage mode and failure mode for this route.' },
     ),
@@ -444,6 +541,7 @@ const Api = Obj(
           "OpenAPI security scheme name → `identity.schemes` entry that verifies it. Default: the entry of the same name; an `apiKey` scheme without one uses the key store with the spec's `in`/`name`.",
       }),
     ),
+    login: Type.Optional(ApiLogin),
     ...RoutePolicy,
   },
   { description: 'An API described by an OpenAPI document: every operation becomes a route.' },
@@ -468,6 +566,7 @@ const Route = Obj(
     owner: Type.Optional(
       Type.Unknown({ description: 'Object-level ownership rules, the same shape as the `x-portcullis-owner` operation extension (see docs/identity.md).' }),
     ),
+    login: Type.Optional(RouteLogin),
     ...RoutePolicy,
   },
   { description: 'An explicit route, for endpoints without an OpenAPI document.' },
@@ -803,6 +902,163 @@ export const ConfigSchema = Obj(
           ),
         },
         { description: 'Audit events and logs. Metrics are on the admin listener.' },
+      ),
+    ),
+    store: Type.Optional(
+      Obj(
+        {
+          type: Type.Optional(
+            Type.Union([Type.Literal('memory'), Type.Literal('redis')], {
+              default: 'memory',
+              description:
+                '`memory`: counters and bans live in each gateway process (with `workers: N` every limit is split between the workers). `redis`: shared by every process and instance, exact across them.',
+            }),
+          ),
+          memory: Type.Optional(
+            Obj(
+              {
+                maxEntries: Type.Optional(
+                  Type.Integer({
+                    minimum: 100,
+                    maximum: 100_000_000,
+                    default: 100_000,
+                    description: 'Most counters kept per limit (and most failure counters, most bans). A full table drops expired entries, then the oldest.',
+                  }),
+                ),
+              },
+              { description: 'The in-process store (also the local fallback of the Redis store).' },
+            ),
+          ),
+          redis: Type.Optional(
+            Obj(
+              {
+                url: Type.String({
+                  pattern: '^rediss?://[^\\s@]+$',
+                  description: '`redis://host:port[/db]` or `rediss://…` (TLS). No password here: use `password`.',
+                }),
+                cluster: Type.Optional(
+                  Type.Boolean({
+                    default: false,
+                    description: '`url` names one node of a Redis Cluster; the other nodes are discovered. Limits of one request in different slots are checked by one script per slot, sent together.',
+                  }),
+                ),
+                password: Type.Optional(Secret('Redis password (AUTH); use `${ENV}` or `file:`.')),
+                username: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'Redis ACL user name.' })),
+                keyPrefix: Type.Optional(
+                  Type.String({ pattern: '^[A-Za-z0-9_.:-]{0,64}$', default: 'portcullis:', description: 'Prefix of every key (several deployments can share one Redis).' }),
+                ),
+                connectTimeoutMs: Type.Optional(Ms('Time to establish the connection', 1000)),
+                commandTimeoutMs: Type.Optional(
+                  Type.Integer({
+                    minimum: 1,
+                    maximum: 10000,
+                    default: 250,
+                    description:
+                      'Longest wait for one answer (milliseconds). A request whose answer is late gets the `onUnavailable` decision; three late answers in a row (or a lost connection) mark the store unavailable until a PING succeeds.',
+                  }),
+                ),
+                onUnavailable: Type.Optional(
+                  Type.Union([Type.Literal('local'), Type.Literal('fail-open'), Type.Literal('fail-closed')], {
+                    default: 'local',
+                    description:
+                      'While Redis cannot be reached: `local` enforces the same limits in this process (divided by `localDivisor`), `fail-open` lets requests pass unlimited, `fail-closed` refuses them (503 `rate_limit_unavailable`). Back to Redis as soon as it answers again.',
+                  }),
+                ),
+                localDivisor: Type.Optional(
+                  Type.Integer({ minimum: 1, maximum: 1000, default: 1, description: '`local` fallback: each limit divided by this (set it to the number of instances to keep their sum near the shared limit).' }),
+                ),
+              },
+              { description: 'The Redis store.' },
+            ),
+          ),
+        },
+        { description: 'Where rate-limit counters, failure counters and bans are kept.' },
+      ),
+    ),
+    rateLimits: Type.Optional(
+      Obj(
+        {
+          headers: Type.Optional(
+            Type.Boolean({ default: true, description: 'Send `RateLimit-Policy` and `RateLimit` (IETF draft) on every response of a limited route, allowed or refused.' }),
+          ),
+          limits: Type.Optional(
+            Type.Record(Type.String({ pattern: '^[A-Za-z0-9._-]{1,64}$' }), RateLimitDef, {
+              additionalProperties: false,
+              default: {},
+              description: 'Named limits. They apply where `apply` names them: here (every route), in an API, a route, or an operation (`x-portcullis-rate-limit`).',
+            }),
+          ),
+          apply: Type.Optional(
+            Type.Array(Type.String({ pattern: '^[A-Za-z0-9._-]{1,64}$' }), { uniqueItems: true, default: [], description: 'Limits applied to every route.' }),
+          ),
+        },
+        { description: 'Rate limits and quotas (429 `rate_limited` with `Retry-After`).' },
+      ),
+    ),
+    bans: Type.Optional(
+      Obj(
+        {
+          onAttacks: Type.Optional(
+            Obj(
+              {
+                threshold: Type.Integer({ minimum: 1, maximum: 100000, description: 'Requests refused by threat detection (`attack_detected`) from one IP …' }),
+                window: Type.Optional(Duration('… within this time …', '10m')),
+                ttl: Type.Optional(Duration('… ban the IP for this long.', '1h')),
+              },
+              { description: 'Ban an IP (and an authenticated principal) that keeps sending attacks.' },
+            ),
+          ),
+        },
+        { description: 'Temporary bans (429 `client_banned` with `Retry-After`), kept in the store so every instance refuses the client.' },
+      ),
+    ),
+    bruteForce: Type.Optional(
+      Obj(
+        {
+          usernameField: Type.Optional(
+            Type.String({ minLength: 1, maxLength: 200, default: 'username', description: 'Where login operations carry the username: a JSON or form field name, or a JSON pointer. The password is never read.' }),
+          ),
+          failureStatuses: Type.Optional(
+            Type.Array(Type.Integer({ minimum: 100, maximum: 599 }), { minItems: 1, uniqueItems: true, default: [401, 403], description: 'Upstream statuses that mean a failed login.' }),
+          ),
+          window: Type.Optional(Duration('Failures are counted until this long after the last one.', '15m')),
+          perIp: Type.Optional(
+            Obj(
+              {
+                delayAfter: Type.Optional(Type.Integer({ minimum: 1, maximum: 100000, default: 5, description: 'Failures from one IP after which each further attempt must wait (progressive delay).' })),
+                banAfter: Type.Optional(Type.Integer({ minimum: 1, maximum: 100000, default: 20, description: 'Failures from one IP after which it is banned for `banTtl`.' })),
+              },
+              { description: 'Per client IP.' },
+            ),
+          ),
+          perUsername: Type.Optional(
+            Obj(
+              {
+                delayAfter: Type.Optional(Type.Integer({ minimum: 1, maximum: 100000, default: 3, description: 'Failures for one username after which each further attempt must wait.' })),
+                lockAfter: Type.Optional(
+                  Type.Integer({ minimum: 1, maximum: 100000, default: 10, description: 'Failures for one username after which logins to it are refused for `banTtl` (from every IP).' }),
+                ),
+              },
+              { description: 'Per username (whoever tries it).' },
+            ),
+          ),
+          delayBaseMs: Type.Optional(Ms('First delay; it doubles with each further failure', 1000)),
+          maxDelayMs: Type.Optional(Ms('Longest delay', 60000)),
+          banTtl: Type.Optional(Duration('How long an IP stays banned, or a username locked.', '30m')),
+          stuffing: Type.Optional(
+            Obj(
+              {
+                threshold: Type.Optional(
+                  Type.Integer({ minimum: 1, maximum: 100_000_000, default: 100, description: 'Failed logins across all IPs and usernames of one login operation within `window` that raise the alarm.' }),
+                ),
+                window: Type.Optional(Duration('The time over which failures are counted.', '5m')),
+                challengeFor: Type.Optional(Duration('While the alarm lasts (renewed by each further failure), login attempts get the proof-of-work challenge.', '15m')),
+              },
+              { description: 'Credential stuffing: many IPs and usernames, few tries each.' },
+            ),
+          ),
+        },
+        { description: 'Brute-force and credential-stuffing protection of login operations (`x-portcullis-login`, `routes[].login`, `apis[].login`).' },
       ),
     ),
     identity: Type.Optional(

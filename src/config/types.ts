@@ -316,7 +316,24 @@ export interface RoutePolicyConfig {
   /** Thresholds of this route (undefined: the top-level ones). */
   readonly bots: { readonly enabled: boolean | undefined; readonly challengeAt: number | undefined; readonly denyAt: number | undefined };
   /** Every stage has an entry (defaults filled). */
-  readonly stages: Readonly<Record<'ip-rules' | 'cors' | 'authn' | 'authz' | 'bots' | 'contract' | 'properties' | 'threats' | 'response-contract' | 'security-headers', StageSettingsConfig>>;
+  readonly stages: Readonly<
+    Record<
+      | 'ip-rules'
+      | 'bans'
+      | 'cors'
+      | 'rate-limit'
+      | 'authn'
+      | 'authz'
+      | 'bots'
+      | 'brute-force'
+      | 'contract'
+      | 'properties'
+      | 'threats'
+      | 'response-contract'
+      | 'security-headers',
+      StageSettingsConfig
+    >
+  >;
 }
 
 export interface ApiConfig extends RoutePolicyConfig {
@@ -356,6 +373,74 @@ export interface ApiKeyConfig {
   readonly roles: readonly string[];
   /** Epoch ms, or undefined for no expiry. */
   readonly expiresAt: number | undefined;
+}
+
+/** A named rate limit (`rateLimits.limits`). */
+export interface LimitConfig {
+  readonly name: string;
+  /** Key parts: `ip`, `principal`, `credential`, `route`, `global`, `header:<name>` (lower-case), `claim:<name>`, `param:<name>`, `query:<name>`. */
+  readonly key: readonly string[];
+  readonly algorithm: 'gcra' | 'fixed-window' | 'sliding-window';
+  readonly limit: number;
+  /** Window length; for `month`, 31 days (expiry only: the bounds follow the calendar). */
+  readonly windowMs: number;
+  readonly month: boolean;
+  readonly burst: number;
+  /** Set for calendar windows (whole days or months): the time zone whose midnight starts them. */
+  readonly timeZone: string | undefined;
+  readonly whenMissing: 'ip' | 'shared' | 'skip';
+}
+
+/** A login operation or route (brute-force protection). */
+export interface LoginConfig {
+  /** A JSON pointer (a bare field name becomes `/<name>`). */
+  readonly usernamePointer: string;
+  readonly failureStatuses: readonly number[];
+}
+
+/** What abuse protection applies to one route (by route id). */
+export interface RouteAbuseConfig {
+  /** Names of the limits, inherited ones first. */
+  readonly limits: readonly string[];
+  readonly cost: number;
+  readonly login: LoginConfig | undefined;
+  /** `x-portcullis-bots` of the operation: overrides the API's and the top-level `bots` settings. */
+  readonly bots?: { readonly enabled: boolean | undefined; readonly challengeAt: number | undefined; readonly denyAt: number | undefined };
+}
+
+export interface StoreConfig {
+  readonly type: 'memory' | 'redis';
+  readonly memory: { readonly maxEntries: number };
+  readonly redis:
+    | {
+        readonly url: string;
+        readonly cluster: boolean;
+        readonly password: string | undefined;
+        readonly username: string | undefined;
+        readonly keyPrefix: string;
+        readonly connectTimeoutMs: number;
+        readonly commandTimeoutMs: number;
+        readonly onUnavailable: 'local' | 'fail-open' | 'fail-closed';
+        readonly localDivisor: number;
+      }
+    | undefined;
+}
+
+export interface AbuseConfig {
+  readonly store: StoreConfig;
+  readonly rateLimits: { readonly headers: boolean; readonly limits: ReadonlyMap<string, LimitConfig> };
+  readonly bans: { readonly onAttacks: { readonly threshold: number; readonly windowMs: number; readonly ttlMs: number } | undefined };
+  readonly bruteForce: {
+    readonly windowMs: number;
+    readonly perIp: { readonly delayAfter: number; readonly banAfter: number };
+    readonly perUsername: { readonly delayAfter: number; readonly lockAfter: number };
+    readonly delayBaseMs: number;
+    readonly maxDelayMs: number;
+    readonly banTtlMs: number;
+    readonly stuffing: { readonly threshold: number; readonly windowMs: number; readonly challengeForMs: number };
+  };
+  /** By route id (`<api>:<operationId>` or `route:<name>`); routes without limits or login are absent. */
+  readonly routes: ReadonlyMap<string, RouteAbuseConfig>;
 }
 
 export interface Config {
@@ -416,6 +501,8 @@ export interface Config {
   readonly upstreams: Readonly<Record<string, UpstreamConfig>>;
   readonly apis: readonly ApiConfig[];
   readonly routes: readonly RouteConfig[];
+  /** Rate limits, bans, brute force: the store and what applies to each route. */
+  readonly abuse: AbuseConfig;
   /** Source position of a key path (e.g. `['apis', 0, 'upstream']`) in the config file, for diagnostics found after loading. */
   locate(path: readonly (string | number)[]): SourceLocation;
 }

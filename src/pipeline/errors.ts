@@ -293,6 +293,36 @@ export const ERRORS = {
     title: 'The upstream service did not answer in time.',
     doc: "The upstream's connect, headers or total timeout passed.",
   },
+  rate_limited: {
+    status: 429,
+    title: 'Too many requests.',
+    doc: 'A rate limit or quota of this route is used up (`rateLimits`). `Retry-After` says in how many seconds a request would pass; `RateLimit-Policy` and `RateLimit` (IETF draft) name the limits, the remaining budget and when it is whole again. Refused requests do not count against any limit.',
+  },
+  rate_limit_unavailable: {
+    status: 503,
+    title: 'The rate-limit store is unavailable.',
+    doc: 'The shared store (Redis) cannot be reached and `store.redis.onUnavailable` is `fail-closed`, so requests on limited routes are refused until it answers again. Retry later.',
+  },
+  client_banned: {
+    status: 429,
+    title: 'This client is temporarily banned.',
+    doc: 'The client IP was banned for a while: after repeated attack detections (`bans.onAttacks`) or repeated failed logins (`bruteForce.perIp.banAfter`). Every instance sharing the store refuses it. `Retry-After` says when the ban ends.',
+  },
+  login_throttled: {
+    status: 429,
+    title: 'Too many login attempts; wait before trying again.',
+    doc: 'Brute-force protection of a login operation: after `delayAfter` attempts from this IP or for this username, each further attempt must wait a delay that doubles with each one (`bruteForce`). `Retry-After` says how long. The attempt did not reach the upstream.',
+  },
+  login_locked: {
+    status: 429,
+    title: 'This account is temporarily locked.',
+    doc: 'Brute-force protection: the username had `bruteForce.perUsername.lockAfter` failed logins, so logins to it are refused from every IP until `bruteForce.banTtl` has passed. `Retry-After` says when.',
+  },
+  credential_stuffing: {
+    status: 429,
+    title: 'Login is under a credential-stuffing attack.',
+    doc: 'Recorded as a finding (not an answer) on login attempts while the credential-stuffing alarm of that login is raised (`bruteForce.stuffing`): the login then answers with the proof-of-work challenge instead of forwarding the attempt.',
+  },
   overloaded: {
     status: 503,
     title: 'The gateway is overloaded or shutting down.',

@@ -32,7 +32,20 @@ export type StageMode = 'enforce' | 'monitor' | 'off';
 export type FailureMode = 'fail-closed' | 'fail-open';
 
 /** Names of the stages a chain may hold, in chain order. */
-export type StageName = 'ip-rules' | 'cors' | 'authn' | 'authz' | 'bots' | 'contract' | 'properties' | 'threats' | 'response-contract' | 'security-headers';
+export type StageName =
+  | 'ip-rules'
+  | 'bans'
+  | 'cors'
+  | 'rate-limit'
+  | 'authn'
+  | 'authz'
+  | 'bots'
+  | 'brute-force'
+  | 'contract'
+  | 'properties'
+  | 'threats'
+  | 'response-contract'
+  | 'security-headers';
 
 export interface ClientCertificate {
   readonly subject: string;

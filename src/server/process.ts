@@ -14,6 +14,7 @@ import { startListener, type StartedListener } from './listeners.js';
 import { buildRuntime, retireRuntime, type Runtime } from './runtime.js';
 import { VERSION } from '../version.js';
 import { setProcessChallengeKey } from '../abuse/index.js';
+import { createAbuseEvents } from '../abuse/index.js';
 
 export interface ReloadOutcome {
   readonly ok: boolean;
@@ -121,6 +122,8 @@ export async function startGateway(opts: StartOptions): Promise<GatewayHandle> {
       'bots.challenge.secret is not set: challenges and clearances are signed with a key generated at start; they do not survive a restart and are not valid on other instances (set the same secret on every instance)',
     );
   }
+  const abuseEvents = createAbuseEvents(registry, logger);
+  runtime.abuse.start(abuseEvents); // connects the shared store (Redis), if any
 
   const sink: GatewaySink = {
     record: (c) => telemetry.record(c),
@@ -157,6 +160,7 @@ export async function startGateway(opts: StartOptions): Promise<GatewayHandle> {
     }
     runtime = next.runtime;
     void runtime.identity.start();
+    runtime.abuse.start(abuseEvents);
     gateway.runtime = runtime; // atomic swap: requests in flight keep the runtime they started with
     for (const l of listeners) l.update(runtime.config);
     metrics.reloadResult(true);
@@ -245,6 +249,7 @@ export async function startGateway(opts: StartOptions): Promise<GatewayHandle> {
       await admin?.close();
       await Promise.all([...runtime.pools.values()].map((p) => p.destroy().catch(() => undefined)));
       runtime.identity.retire(undefined); // closes the key store, writing its last-used times
+      await runtime.abuse.close();
       logger.info('stopped');
       await telemetry.close();
     })();

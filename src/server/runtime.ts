@@ -3,6 +3,7 @@
  * carry their compiled stage chain and upstream pool. Built completely before it replaces the
  * running one, so a reload is atomic and requests in flight finish on the runtime they started with.
  */
+import { AbuseState, routeAbuseStages } from '../abuse/index.js';
 import type { AccessConfig, AccessPolicies, ApiConfig, Config, Diagnostic, HttpMethodName, RequirementConfig, RoutePolicyConfig } from '../config/types.js';
 import { AuthnStage, type CompiledRequirement } from '../identity/authn.js';
 import { Identity } from '../identity/registry.js';
@@ -49,6 +50,8 @@ export interface Runtime {
   readonly trusted: TrustedProxies;
   /** The identity schemes' verifiers (JWKS caches, token caches, the key store). */
   readonly identity: Identity;
+  /** Rate-limit counters, bans, brute-force counters and their store; kept across reloads when the store settings are unchanged. */
+  readonly abuse: AbuseState;
   /** Strict-Transport-Security value for TLS responses, or undefined. */
   readonly hsts: string | undefined;
   readonly httpsPort: number | undefined;
@@ -120,6 +123,7 @@ export function buildRuntime(config: Config, previous?: Runtime): BuildResult {
   const specs: RouteSpec<CompiledRoute>[] = [];
   const owners: string[] = [];
   const bots = new BotSignals(config.bots, previous?.bots);
+  const abuse = AbuseState.for(config.abuse, config.workers, previous?.abuse);
 
   const compile = (
     policy: RoutePolicyConfig,
@@ -132,6 +136,12 @@ export function buildRuntime(config: Config, previous?: Runtime): BuildResult {
   ): CompiledRoute => {
     const upstream = poolFor(info.upstream);
     const chain: ChainEntry[] = [];
+    const push = (stage: Stage | undefined, name: StageName) => {
+      if (stage === undefined) return;
+      const e = entry(stage, policy, name);
+      if (e !== undefined) chain.push(e);
+    };
+    const guard = routeAbuseStages(abuse, config.abuse, info);
     // First: a refused address costs nothing else (no credential check, no body read).
     const ipr = policy.ipRules;
     const ipStage = new IpRulesStage([ipr.inherit ? config.ipRules.deny : undefined, ipr.deny], [ipr.inherit ? config.ipRules.allow : undefined, ipr.allow]);
@@ -146,6 +156,10 @@ export function buildRuntime(config: Config, previous?: Runtime): BuildResult {
         preflight = { stage: cors, entry: e, ipRules: ipEntry };
       }
     }
+    // Banned clients and unauthenticated floods are refused before anything costly (after CORS,
+    // so that a browser can read the refusal).
+    push(guard.bans, 'bans');
+    push(guard.early, 'rate-limit');
     if (!info.public) {
       const e = entry(new AuthnStage(requirements(access?.security)), policy, 'authn');
       if (e !== undefined) chain.push(e);
@@ -158,11 +172,16 @@ export function buildRuntime(config: Config, previous?: Runtime): BuildResult {
         if (o !== undefined) chain.push(o);
       }
     }
-    // Abuse after identity and access (DESIGN.md): authenticated callers are not scored.
-    if (policy.bots.enabled ?? config.bots.enabled) {
-      const b = entry(new BotsStage(bots, policy.bots.challengeAt ?? config.bots.challengeAt, policy.bots.denyAt ?? config.bots.denyAt), policy, 'bots');
-      if (b !== undefined) chain.push(b);
+    // Abuse after identity and access (DESIGN.md): banned principals, bot signals (authenticated
+    // callers are not scored), per-principal limits, then login protection.
+    push(guard.principalBans, 'bans');
+    const opBots = config.abuse.routes.get(info.id)?.bots;
+    if (opBots?.enabled ?? policy.bots.enabled ?? config.bots.enabled) {
+      const challengeAt = opBots?.challengeAt ?? policy.bots.challengeAt ?? config.bots.challengeAt;
+      push(new BotsStage(bots, challengeAt, opBots?.denyAt ?? policy.bots.denyAt ?? config.bots.denyAt), 'bots');
     }
+    push(guard.late, 'rate-limit');
+    push(guard.bruteForce, 'brute-force');
     if (contract !== undefined) {
       const c = contract.op;
       const head = entry(new ContractHeadStage(c.params, c.body, { deprecated: c.deprecated, sunset: c.sunset }), policy, 'contract');
@@ -282,6 +301,7 @@ export function buildRuntime(config: Config, previous?: Runtime): BuildResult {
       pools,
       trusted: new TrustedProxies(config.trustedProxies),
       identity,
+      abuse,
       hsts:
         hsts.maxAgeSeconds > 0
           ? `max-age=${hsts.maxAgeSeconds}${hsts.includeSubDomains ? '; includeSubDomains' : ''}${hsts.preload ? '; preload' : ''}`
@@ -324,4 +344,5 @@ export async function retireRuntime(old: Runtime, next: Runtime | undefined): Pr
   }
   await Promise.all(closing);
   old.identity.retire(next?.identity);
+  if (next?.abuse !== old.abuse) await old.abuse.close();
 }
