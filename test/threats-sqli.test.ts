@@ -193,6 +193,42 @@ test('sqli: a whole value that is a query fragment is refused at paranoia 1', ()
   for (const v of ['x=1', '10-5=5', '1+1=2', 'the answer is 1=1']) assert.ok(!blocks(v), v);
 });
 
+test('sqli: breaks read the MySQL way, words split by comments, conditions left open', () => {
+  const attacks = [
+    // MySQL reads a backslash as an escape inside the application's string: `\'` stays in it
+    "foo\\''or'oof",
+    "\\'lol' or '1",
+    // a comment that splits a word or a number only hides it from filters
+    'UN/**/ION SEL/**/ECT 1,2',
+    'BENChmARk(2999/**/999,Md5(NoW()',
+    // the break, OR/XOR and one operand; the application's query supplies the rest
+    "' or abc!",
+    "'  xor  abcdefg!",
+    "'  or 3,4,2@!",
+    '" or x!',
+    // the break, a condition and a comment that cuts the query off
+    "'or(glob 1)--",
+    // the next item of the application's list is a SQL call
+    ", FIND_IN_SET('22', Category )",
+    // a statement after a leading `;`, its object left open in brackets
+    ';truncate[xx',
+  ];
+  for (const v of attacks) assert.ok(blocks(v), v);
+  const benign = [
+    "it's O\\'Brien's",
+    'src/**/test/*.ts',
+    'a/**/b',
+    '/* comment */ and more',
+    "' or something else entirely",
+    "'or' is a word",
+    "' or maybe not",
+    'Truncate [the list] later',
+    'truncate [x',
+  ];
+  for (const v of benign.slice(0, 4)) assert.ok(!blocks(v), v);
+  for (const v of benign.slice(6)) assert.ok(!blocks(v), v);
+});
+
 test('sqli: hits are well-formed, evidence is short and shows the fingerprint', () => {
   const h = run("admin' or 1=1--");
   assert.ok(h);
@@ -244,6 +280,10 @@ test('sqli: pathological inputs run in linear time', () => {
     "1' or (select 1 from t where a=b and c in (".repeat(2_000),
     '$$'.repeat(50_000),
     '@'.repeat(100_000),
+    "\\'".repeat(50_000),
+    "a\\''".repeat(25_000),
+    'a/**/'.repeat(20_000),
+    ';truncate['.repeat(10_000) + 'x',
   ];
   for (const v of inputs) {
     run(v, 4); // warm-up

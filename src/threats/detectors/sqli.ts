@@ -166,17 +166,20 @@ function isHex(c: number): boolean {
  * string delimited by that quote (39 for the single-quote class, 34 for ") and the first
  * token is that string; returns undefined when the value never closes it.
  */
-function lex(s: string, quote: number, out: Tok[]): boolean {
+function lex(s: string, context: number, out: Tok[]): boolean {
   const n = s.length;
   let i = 0;
   let execDepth = 0;
+  const quote = context & 0xff;
   if (quote !== 0) {
     // Inside the application's string: doubled quotes are escapes, backslash is literal
     // (standard SQL), so `\'` also breaks out, as it does where the application escapes
-    // quotes by doubling a backslash.
+    // quotes by doubling a backslash. With CTX_BACKSLASH, MySQL's reading: a backslash
+    // escapes the next character, so `\''` is an escaped quote and then the break.
+    const bs = (context & CTX_BACKSLASH) !== 0;
     let j = 0;
     for (;;) {
-      while (j < n && !(quote === 39 ? isSq(s.charCodeAt(j)) : s.charCodeAt(j) === quote)) j++;
+      while (j < n && !(quote === 39 ? isSq(s.charCodeAt(j)) : s.charCodeAt(j) === quote)) j += bs && s.charCodeAt(j) === 92 ? 2 : 1;
       if (j >= n) return false;
       const d = s.charCodeAt(j + 1);
       if (j + 1 < n && (quote === 39 ? isSq(d) : d === quote)) {
@@ -223,6 +226,16 @@ function lex(s: string, quote: number, out: Tok[]): boolean {
         pushName(out, s, start, i, TF_QUOTED_ID);
         i = extendQualified(s, i, out);
         continue;
+      }
+      if (e < 0 && isIdStart(s.charCodeAt(i + 1))) {
+        // `[name` left open at the end of the value: the application's query closes it
+        let j = i + 2;
+        while (j < n && isIdPart(s.charCodeAt(j))) j++;
+        if (j === n) {
+          pushName(out, s, start, n, TF_QUOTED_ID | TF_UNTERM);
+          i = n;
+          continue;
+        }
       }
       out.push({ t: T_OTHER, a: i, b: i + 1, w: '[', f: 0 });
       i++;
@@ -740,6 +753,9 @@ const F_OPEN_END = 536870912; // the value stops where the query goes on: after 
 const F_CLOSE_PAREN = 1073741824; // a ')' closing a parenthesis the value did not open
 
 const SQL_TYPES = new Set('int integer int2 int4 int8 smallint bigint text bool boolean json jsonb varchar char character numeric decimal real float float4 float8 double bytea regclass oid date timestamp timestamptz time inet xml uuid money interval signed unsigned nvarchar nchar binary'.split(' '));
+
+/** Context flag (beside the quote's char code): backslash escapes inside the application's string. */
+const CTX_BACKSLASH = 0x100;
 
 const K_LIT = 1;
 const K_NAME = 2;
@@ -2074,7 +2090,7 @@ function analyze(all: Tok[], tk: Tok[], trailing: boolean, quote: number, p: Par
       // a statement followed by something else
       best = better(best, dn({ rule: 'sqli.statement', severity: 5, paranoia: 2, at: 0, ctx: 0 }));
     }
-    const frag = fragment(tk, quote, s, fl, goodEnd, p.i);
+    const frag = fragment(tk, quote, s, fl, goodEnd, p.i, trailing ? all[all.length - 1] : undefined);
     if (frag !== undefined && !prose) best = better(best, frag);
   }
   if (best !== undefined && best.paranoia === 1 && best.severity >= 5) return best;
@@ -2207,6 +2223,29 @@ function balanced(tk: Tok[], from: number, to: number): boolean {
   return d === 0;
 }
 
+/** Parentheses in tk[from, to) never close more than they opened and are all closed. */
+function balanced0(tk: Tok[], from: number, to: number): boolean {
+  let d = 0;
+  for (let k = from; k < to; k++) {
+    const t = tk[k]?.t;
+    if (t === T_LP) d++;
+    else if (t === T_RP && --d < 0) return false;
+  }
+  return d === 0;
+}
+
+/** No two names or keywords in a row in tk[from, to) (prose reads as a run of words). */
+function noWordRun(tk: Tok[], from: number, to: number): boolean {
+  let prevWord = false;
+  for (let k = from; k < to; k++) {
+    const t = tk[k]?.t;
+    const word = t === T_NAME || t === T_KW || t === T_STMT || t === T_CLAUSE;
+    if (word && prevWord) return false;
+    prevWord = word;
+  }
+  return true;
+}
+
 function isSqlFunctionWord(w: string): boolean {
   return SQL_FN.has(w) || STRONG_FN.has(w) || INFO_FN.has(w) || LONE_FN.has(w);
 }
@@ -2228,7 +2267,7 @@ function isCatalogWord(w: string): boolean {
  * opening with a lone quote and a set or statement keyword (`'union select`), and MySQL
  * bare-exponent numbers glued to code (`1.e(`).
  */
-function fragment(tk: Tok[], quote: number, s: string, fl: number, goodEnd: boolean, end: number): Verdict | undefined {
+function fragment(tk: Tok[], quote: number, s: string, fl: number, goodEnd: boolean, end: number, endComment: Tok | undefined): Verdict | undefined {
   const n = tk.length;
   const first = tk[0];
   if (first === undefined) return undefined;
@@ -2251,7 +2290,7 @@ function fragment(tk: Tok[], quote: number, s: string, fl: number, goodEnd: bool
       }
     }
     // `, find_in_set('22', category)`: the next item of the application's list, a SQL call
-    if (first.t === T_COMMA && tk[1]?.t === T_FUNC && ((tk[1]?.f ?? 0) & TF_FN_SQL) !== 0 && last?.t === T_RP && balanced(tk, 1, n)) return v('sqli.function');
+    if (first.t === T_COMMA && tk[1]?.t === T_FUNC && ((tk[1]?.f ?? 0) & TF_FN_SQL) !== 0 && last?.t === T_RP && balanced(tk, 2, n)) return v('sqli.function');
     // word(…)::type, the call whatever its name: function(foo)::text, overlay(…)::int
     {
       const tn = last?.w ?? '';
@@ -2313,8 +2352,26 @@ function fragment(tk: Tok[], quote: number, s: string, fl: number, goodEnd: bool
   }
   // the value opens with a lone ASCII quote, then a set or statement keyword: 'union select, "alter a
   const q0 = s.charCodeAt(first.b - 1);
-  if (first.t === T_STR && first.b - first.a === 1 && first.a === 0 && (q0 === 39 || q0 === 34) && n <= 4) {
-    const t1 = tk[1];
+  const lone = first.t === T_STR && first.b - first.a === 1 && first.a === 0 && (q0 === 39 || q0 === 34);
+  const t1 = tk[1];
+  if (lone && t1 !== undefined && t1.t === T_LOGIC && n >= 3) {
+    const t2 = tk[2];
+    // ' or abc!, "  xor  x!, '  or 3,4,2@! : the break, OR/XOR/AND and one operand, then
+    // nothing but operators and literals (no word that could start a sentence); the
+    // application's query supplies the rest of the condition. `'or' is a word` quotes a word.
+    if (n <= 10 && t2 !== undefined && (t2.t === T_NAME || t2.t === T_NUM || t2.t === T_FUNC || t2.t === T_LP || (t2.t === T_STR && t2.a > t1.b))) {
+      let rest = true;
+      for (let k = 3; k < n && rest; k++) {
+        const t = tk[k]?.t;
+        rest = t === T_OP || t === T_NUM || t === T_COMMA || t === T_OTHER || t === T_PH || t === T_VAR || t === T_LP || t === T_RP;
+      }
+      if (rest && balanced0(tk, 2, n)) return v('sqli.string-break');
+    }
+    // 'or(glob 1)-- : the break, a condition the grammar does not read, and a comment that cuts
+    // the application's query off
+    if (endComment !== undefined && n <= 10 && (endComment.w === '--' || endComment.w === '/*') && noWordRun(tk, 2, n) && balanced0(tk, 2, n)) return v('sqli.comment-truncation');
+  }
+  if (lone && n <= 4) {
     if (t1 !== undefined && (t1.t === T_UNION || (t1.t === T_STMT && STACK_KW.has(t1.w) && t1.w !== 'set' && t1.w !== 'replace'))) {
       let names = 0;
       let ok = true;
@@ -2454,6 +2511,24 @@ interface Found {
   s: string;
 }
 
+/** A backslash right before a quote of that class, followed later by another such quote. */
+function escapedQuote(s: string, q: number): boolean {
+  const k = s.indexOf('\\');
+  if (k < 0) return false;
+  for (let j = k; j + 1 < s.length; j++) {
+    if (s.charCodeAt(j) !== 92) continue;
+    const c = s.charCodeAt(j + 1);
+    if (q === 39 ? isSq(c) : c === q) {
+      for (let e = j + 2; e < s.length; e++) {
+        const d = s.charCodeAt(e);
+        if (q === 39 ? isSq(d) : d === q) return true;
+      }
+      return false;
+    }
+  }
+  return false;
+}
+
 /** Analyzes `lower` in every quoting context it may break out of; the strongest verdict. */
 function analyzeValue(lower: string, p: Parser, found: Found | undefined): Found | undefined {
   const contexts: number[] = [0];
@@ -2469,6 +2544,9 @@ function analyzeValue(lower: string, p: Parser, found: Found | undefined): Found
   if (hasSq) contexts.push(39);
   if (hasDq) contexts.push(34);
   if (hasBt) contexts.push(96);
+  // `\'` read the MySQL way too: the escaped quote stays in the string, the next one breaks
+  if (hasSq && escapedQuote(lower, 39)) contexts.push(39 | CTX_BACKSLASH);
+  if (hasDq && escapedQuote(lower, 34)) contexts.push(34 | CTX_BACKSLASH);
   let best = found;
   for (const q of contexts) {
     if (best !== undefined && best.v.paranoia === 1 && best.v.severity >= 5) break;
@@ -2498,6 +2576,30 @@ function pairPrefix(lower: string): number {
   return 0;
 }
 
+/**
+ * `lower` without the block comments that are glued on both sides to letters or digits (a word
+ * or number split in two); other comments stay. Executable comments (`/*!`) are code, kept.
+ */
+function unsplit(lower: string): string {
+  let out = '';
+  let from = 0;
+  let k = lower.indexOf('/*');
+  while (k >= 0) {
+    const e = lower.indexOf('*/', k + 2);
+    if (e < 0) break;
+    if (k > 0 && lower.charCodeAt(k + 2) !== 33 && isAlnum(lower.charCodeAt(k - 1)) && isAlnum(lower.charCodeAt(e + 2))) {
+      out += lower.slice(from, k);
+      from = e + 2;
+    }
+    k = lower.indexOf('/*', e + 2);
+  }
+  return from === 0 ? lower : out + lower.slice(from);
+}
+
+function isAlnum(c: number): boolean {
+  return (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || (c >= 65 && c <= 90);
+}
+
 /** `+` standing for spaces: a value without spaces whose words are joined by `+` (form encoding left undecoded, path segments). */
 function plusSpaced(lower: string): boolean {
   if (lower.indexOf(' ') >= 0) return false;
@@ -2512,6 +2614,12 @@ function detect(text: string, lower: string, ctx: DetectContext): Hit | undefine
     let found = analyzeValue(lower, p, undefined);
     const done = (): boolean => found !== undefined && found.v.paranoia === 1 && found.v.severity >= 5;
     if (!done() && plusSpaced(lower)) found = analyzeValue(lower.replaceAll('+', ' '), p, found);
+    if (!done() && lower.indexOf('/*') >= 0) {
+      // un/**/ion, benchmark(2999/**/999,…): a comment that splits a word or a number is there to
+      // get past filters that look for the word; read the value with those comments taken out
+      const joined = unsplit(lower);
+      if (joined !== lower) found = analyzeValue(joined, p, found);
+    }
     if (!done()) {
       const k = pairPrefix(lower);
       if (k > 0) {
