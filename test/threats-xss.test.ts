@@ -145,6 +145,11 @@ const ATTACKS: readonly string[] = [
   'scriptalert(1)/script',
   "'';!--\"<xss>=&{()}",
   '1\u20444script3\u20444alert(1)',
+  // a function expression or a timer right after leaving the application's string
+  'x";setTimeout(name, 1)//',
+  "unittests@example.org' (function(){if(typeof foo===\"undefined\"){var a=new Date();do{var b=new Date();}while(b-a<20000);foo=1;}}()) '",
+  'test"+(function(){return 1}())+"',
+  "';(function(){fetch('//x')})()//",
 ];
 
 const BENIGN: readonly string[] = [
@@ -228,6 +233,11 @@ const BENIGN: readonly string[] = [
   // a timer given a function or a variable runs no string
   'setInterval(code, 1)',
   'setTimeout(() => refresh(), 500)',
+  // a quotation of code opens its quote; a code snippet closes strings it opened
+  'He said "(function(){ return 1 })()" is an IIFE',
+  'var a = "x"; setTimeout(fn, 10);',
+  "it's (function(){})() ok",
+  "const f = 'a' + (function(){ return 'b' })();",
 ];
 
 test('xss: attacks are strong hits at paranoia 1', () => {
@@ -315,6 +325,8 @@ function pathological(K: number): string[] {
     'alert?.('.repeat(K / 8),
     '[1].map(alert,'.repeat(K / 14),
     'top[/a/+'.repeat(K / 8),
+    '\' (function(){'.repeat(K / 15),
+    'x";settimeout(a,'.repeat(K / 16),
   ];
 }
 

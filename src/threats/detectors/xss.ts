@@ -1331,6 +1331,12 @@ function examineIdent(sc: Scan, a: number, b: number): void {
       if (nc !== 40) return;
       const newBefore = p >= 2 && s.startsWith('new', p - 2) && !isIdPart(s.charCodeAt(p - 3));
       const first = s.charCodeAt(skipJs(sc, k + 1));
+      // `x' (function(){…}()) '`, `";(function(){…})()`: a function expression right after
+      // leaving the application's string is the payload, whatever it does
+      if (!newBefore && !isMember && closingBreakout(sc, p)) {
+        sc.hit('js-breakout', STRONG, 1, s.slice(Math.max(0, p - 2), b + 2));
+        return;
+      }
       // Only the Function constructor matters: `new Function(…)` or `Function('code')`.
       if (!newBefore && first !== 34 && first !== 39 && first !== 96) {
         if (sc.paranoia >= 2 && first === 41) sc.hit('js-function', WEAK, 2, 'function(');
@@ -1424,6 +1430,31 @@ function afterStringBreakout(s: string, p: number): boolean {
   const r = prevSignificant(s, q);
   c = r >= 0 ? s.charCodeAt(r) : NaN;
   return c === 34 || c === 39 || c === 96;
+}
+
+/**
+ * Does the code before `p` (the significant character before an identifier) open with a quote
+ * that closes the application's string? Going back over `(`, `+`, `;`, `,`, `|`, `&` and spaces,
+ * a quote that is the first quote of the value, glued to the text before it (`test"`, or
+ * the value's first character) and followed by an operator or a space: `x";setTimeout(…`,
+ * `a@b.org' (function(){…`. An opening quotation mark (`said "(function…`) has a space before it.
+ */
+function closingBreakout(sc: Scan, p: number): boolean {
+  const s = sc.s;
+  let r = p;
+  const lim = Math.max(0, p - 16);
+  while (r >= lim) {
+    const c = s.charCodeAt(r);
+    if (c === 40 || c === 43 || c === 59 || c === 44 || c === 124 || c === 38 || isHtmlSpace(c)) r--;
+    else break;
+  }
+  if (r < 0 || r === p + 1) return false;
+  const q = s.charCodeAt(r);
+  if (q !== 34 && q !== 39 && q !== 96) return false;
+  if (sc.firstQuote !== r) return false;
+  if (r > 0 && isHtmlSpace(s.charCodeAt(r - 1))) return false;
+  const after = s.charCodeAt(r + 1);
+  return after === 32 || after === 43 || after === 59 || after === 44 || after === 41 || after === 40 || after === 124 || after === 38;
 }
 
 /** Objects whose members are the browser's globals. */
@@ -1527,7 +1558,7 @@ function sinkUse(sc: Scan, name: string, kind: number, a: number, b: number, k: 
     if (kind === K_SINK && (name === 'settimeout' || name === 'setinterval' || name === 'setimmediate')) {
       // timers run strings as code: a literal, a sink or a concatenation as the first argument;
       // a function, an arrow function, a number or a variable (`setTimeout(fn, 100)`) is ordinary code
-      if (!timerRunsCode(sc, k)) {
+      if (!timerRunsCode(sc, k) && !(pc !== 46 && closingBreakout(sc, prevSignificant(s, a)))) {
         if (sc.paranoia >= 2) sc.hit('js-call', WEAK, 2, name + '(');
         return;
       }
