@@ -44,6 +44,7 @@ const ATTACKS: readonly string[] = [
   'cat<<<ifconfig | sh', 'echo dW5hbWUgLWE= | base64 -d | sh',
   // A leading separator and a bare command as the whole value; capitals after it; cmd.exe variables
   ';top', '; ;top', ';rmt-tar', ';CHMOD +X EVIL.PHP', '" | type %SystemDrive%\\config.ini | "', '& type %windir%\\win.ini',
+  '>/tmp/curl', '>> /etc/crontab',
   // Mail protocol injection after a line break
   '\r\nMAIL FROM:<a@b.com>', '\r\nRCPT TO:<postmaster@example.com>', '\r\nA001 EXAMINE INBOX',
 ];
@@ -71,7 +72,7 @@ const BENIGN: readonly string[] = [
   '$(document).ready(function () { init(); })', 'Size: 8"x11"', "That's two \"O\"s in goose", 'id', 'date', 'sort=name',
   'The `Copy` trait and `Clone`', 'See link(2) and popen(3)', 'if x == 1: return', 'if (a == b) { return }',
   ';More', 'Hello;More info', 'a; top', ';top of the list', 'WARNING; CHMOD is dangerous', 'type %windir% into the Run box',
-  'Type %SystemDrive%\\Temp in the box', '| Type | %OS% |',
+  'Type %SystemDrive%\\Temp in the box', '| Type | %OS% |', '> quoted text /tmp/x', '>/ home', '>>> /etc is a folder',
   'Go to store.\nAt the store, shop.', 'Hello!\ndata not found.', 'We need the list "ASAP"', 'data:image/png;base64,iVBORw0KGgo=',
 ];
 
@@ -122,7 +123,7 @@ describe('detectCmdi', () => {
     const rep = (s: string): string => s.repeat(Math.ceil(N / s.length)).slice(0, N);
     const inputs = [';', '$(((', "'''", '"', '|', '&', '`', '${', '{', '<', ';a', ';id ', '|id', '/???/', '[a', '\\',
       '^a', '%a', '\n', '$', '$a', '(', '<(', 'cat /etc/passwd ', 'for %a in (', 'if a==b ', '`a', "c'a't ", 'a=b;', '+',
-      '\r\nA1 LIST ', 'f(){ ', '<!--#', 'The quick brown fox; jumps over the lazy dog & cat | more. '];
+      '\r\nA1 LIST ', 'f(){ ', '<!--#', '>/tmp/', 'The quick brown fox; jumps over the lazy dog & cat | more. '];
     for (const s of inputs) {
       const v = rep(s);
       const lower = v.toLowerCase();

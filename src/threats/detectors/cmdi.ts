@@ -1600,6 +1600,22 @@ function sepOnlyBefore(t: string, end: number): boolean {
   return sep;
 }
 
+/**
+ * `>/tmp/x`, `>> /etc/cron.d/x`: the value opens with an output redirection into a file under a
+ * system directory (a markdown quote has a space and prose after `>`, not an absolute path).
+ */
+function leadingRedirect(st: State, t: string): void {
+  let i = 1;
+  if (t.charCodeAt(i) === 62 || t.charCodeAt(i) === 124) i++;
+  while (i < t.length && i < 5 && t.charCodeAt(i) === 32) i++;
+  if (t.charCodeAt(i) !== 47) return;
+  const e = t.indexOf('/', i + 1);
+  if (e < 0 || e + 1 >= t.length || !ROOTS.has(t.slice(i + 1, e)) || isSpace(t.charCodeAt(e + 1))) return;
+  let k = e + 1;
+  while (k < t.length && !isSpace(t.charCodeAt(k))) k++;
+  report(st, 'redirect', 1, 5, t.slice(0, Math.min(k, 40)));
+}
+
 /** Last character before the line that starts after `nl` (skipping blanks), or -1. */
 function charBeforeLine(t: string, nl: number): number {
   let j = nl - 1;
@@ -2041,6 +2057,7 @@ function scan(t: string, lower: string, ctx: DetectContext): Hit | undefined {
     lower.includes('() { :; }')) {
     report(st, 'shellshock', 1, 5, '() {');
   }
+  if (trimmed.charCodeAt(0) === 62) leadingRedirect(st, trimmed);
   if (lower.includes('<!--#')) ssi(st, lower);
   if (lower.includes('(')) {
     for (const m of PS_MARKERS) {
