@@ -229,6 +229,21 @@ test('sqli: breaks read the MySQL way, words split by comments, conditions left 
   for (const v of benign.slice(6)) assert.ok(!blocks(v), v);
 });
 
+test('sqli: Markdown code spans in prose are not identifiers to break out of', () => {
+  const prose = [
+    'Can be overridden by the user with the flags `--color` and `--no-color`.',
+    'You can use `--` to indicate the end of the options.',
+    'Returns a `limit` function.',
+    'You may optionally use `=` to separate option names from values, for example: `--count=2`.',
+    'This is a special data type to render a `<textarea>` to be parsed as JSON',
+    '- `--module`: Sets the parsing mode to `"module"`.',
+    'Use ``a`b`` for a literal backtick, then `--x`.',
+  ];
+  for (const v of prose) assert.ok(!blocks(v), v);
+  // a backtick that closes the application's identifier is still read as a break
+  for (const v of ['id` or 1=1 -- ', 'name`,(select sleep(5)))#', 'x`-- ']) assert.ok(blocks(v), v);
+});
+
 test('sqli: hits are well-formed, evidence is short and shows the fingerprint', () => {
   const h = run("admin' or 1=1--");
   assert.ok(h);
@@ -284,6 +299,8 @@ test('sqli: pathological inputs run in linear time', () => {
     "a\\''".repeat(25_000),
     'a/**/'.repeat(20_000),
     ';truncate['.repeat(10_000) + 'x',
+    'a `--b` '.repeat(12_000),
+    '`'.repeat(50_000) + ' x',
   ];
   for (const v of inputs) {
     run(v, 4); // warm-up

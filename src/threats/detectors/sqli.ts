@@ -2511,6 +2511,55 @@ interface Found {
   s: string;
 }
 
+/**
+ * Prose with Markdown code spans: every backtick run opens or closes a span (`--flag`,
+ * ``a`b``), an opening run follows the start, a space or punctuation and a closing one is
+ * followed by the end, a space or punctuation, spans stay on one line, and there are words
+ * outside them. Such backticks delimit code in text, not a MySQL identifier to break out of.
+ */
+function markdownCode(s: string): boolean {
+  let k = s.indexOf('`');
+  let open = -1;
+  let runLen = 0;
+  let outside = 0;
+  let from = 0;
+  let spans = 0;
+  while (k >= 0) {
+    let e = k;
+    while (e < s.length && s.charCodeAt(e) === 96) e++;
+    const len = e - k;
+    if (open < 0) {
+      if (k > 0 && isWordChar(s.charCodeAt(k - 1))) return false;
+      outside += letters(s, from, k);
+      open = k;
+      runLen = len;
+    } else if (len === runLen) {
+      if (e < s.length && isWordChar(s.charCodeAt(e))) return false;
+      for (let j = open + runLen; j < k; j++) if (s.charCodeAt(j) === 10) return false;
+      open = -1;
+      from = e;
+      spans++;
+    }
+    k = s.indexOf('`', e);
+  }
+  if (open >= 0 || spans === 0) return false;
+  outside += letters(s, from, s.length);
+  return outside >= 6;
+}
+
+function isWordChar(c: number): boolean {
+  return (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 95 || (c >= 65 && c <= 90);
+}
+
+function letters(s: string, a: number, b: number): number {
+  let n = 0;
+  for (let k = a; k < b; k++) {
+    const c = s.charCodeAt(k);
+    if (c >= 97 && c <= 122) n++;
+  }
+  return n;
+}
+
 /** A backslash right before a quote of that class, followed later by another such quote. */
 function escapedQuote(s: string, q: number): boolean {
   const k = s.indexOf('\\');
@@ -2543,7 +2592,7 @@ function analyzeValue(lower: string, p: Parser, found: Found | undefined): Found
   }
   if (hasSq) contexts.push(39);
   if (hasDq) contexts.push(34);
-  if (hasBt) contexts.push(96);
+  if (hasBt && !markdownCode(lower)) contexts.push(96);
   // `\'` read the MySQL way too: the escaped quote stays in the string, the next one breaks
   if (hasSq && escapedQuote(lower, 39)) contexts.push(39 | CTX_BACKSLASH);
   if (hasDq && escapedQuote(lower, 34)) contexts.push(34 | CTX_BACKSLASH);
