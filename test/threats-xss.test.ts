@@ -238,6 +238,9 @@ const BENIGN: readonly string[] = [
   'var a = "x"; setTimeout(fn, 10);',
   "it's (function(){})() ok",
   "const f = 'a' + (function(){ return 'b' })();",
+  // a type glued to a word with a parameter name (no attribute value): a signature
+  '.compile(Object schema) -> Function<Object data>',
+  'Map<Object key>',
 ];
 
 test('xss: attacks are strong hits at paranoia 1', () => {

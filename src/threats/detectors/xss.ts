@@ -374,6 +374,8 @@ function activeNamespace(s: string, a: number, b: number): boolean {
 
 interface TagInfo {
   attrs: number;
+  /** Attributes with a value (`=`). */
+  valued: number;
   event: string;
   active: string;
   formAction: boolean;
@@ -425,6 +427,7 @@ function parseAttrs(sc: Scan, pos: number, info: TagInfo): void {
       }
     }
     info.attrs++;
+    if (hasValue) info.valued++;
     const name = attrLetters(s, ns, ne);
     if (name.length >= 5 && name.charCodeAt(0) === 111 && name.charCodeAt(1) === 110) {
       if (info.event === '') info.event = name;
@@ -495,7 +498,7 @@ function examineTag(sc: Scan, i: number, ns: number, look: 0 | 1 | 2): void {
   }
   const always = TAG_ALWAYS.has(local);
   const withAttrs = TAG_WITH_ATTRS.has(local);
-  const info: TagInfo = { attrs: 0, event: '', active: '', formAction: false };
+  const info: TagInfo = { attrs: 0, valued: 0, event: '', active: '', formAction: false };
   if (sc.budget > 0) parseAttrs(sc, ne, info);
   const ev = '<' + name;
   if (info.event !== '') {
@@ -510,6 +513,8 @@ function examineTag(sc: Scan, i: number, ns: number, look: 0 | 1 | 2): void {
   const prev = i > 0 ? s.charCodeAt(i - 1) : 32;
   const after = s.charCodeAt(ne);
   const genericLike = isIdPart(prev) && (after === 62 || after === 44 || after === 60 || after === 91);
+  // `Function<Object data>`: a type glued to a word, with a parameter name and no attribute value
+  const typeSig = genericLike || (isIdPart(prev) && info.attrs > 0 && info.valued === 0);
   if (always) {
     if ((genericLike && local !== 'script') || placeholderTag(sc, i, ne, info)) sc.hit('tag', WEAK, 1, ev, 'el:' + local);
     else sc.hit('tag', STRONG, 1, ev);
@@ -521,8 +526,8 @@ function examineTag(sc: Scan, i: number, ns: number, look: 0 | 1 | 2): void {
     return;
   }
   if (withAttrs) {
-    if (info.attrs > 0 && !genericLike && (local !== 'form' || info.formAction)) sc.hit('tag', STRONG, 1, ev);
-    else if (!genericLike) sc.hit('tag', WEAK, 1, ev, 'el:' + local);
+    if (info.attrs > 0 && !typeSig && (local !== 'form' || info.formAction)) sc.hit('tag', STRONG, 1, ev);
+    else if (!typeSig) sc.hit('tag', WEAK, 1, ev, 'el:' + local);
     return;
   }
   if (TAG_WEAK.has(local)) {
