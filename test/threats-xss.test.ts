@@ -150,6 +150,7 @@ const ATTACKS: readonly string[] = [
   "unittests@example.org' (function(){if(typeof foo===\"undefined\"){var a=new Date();do{var b=new Date();}while(b-a<20000);foo=1;}}()) '",
   'test"+(function(){return 1}())+"',
   "';(function(){fetch('//x')})()//",
+  'javascript:<!--\nalert(1)',
 ];
 
 const BENIGN: readonly string[] = [
@@ -241,6 +242,10 @@ const BENIGN: readonly string[] = [
   // a type glued to a word with a parameter name (no attribute value): a signature
   '.compile(Object schema) -> Function<Object data>',
   'Map<Object key>',
+  // code spans and labels in documentation
+  'Set to `true` to ignore all `eval()` calls (which would normally create scopes).',
+  "a policy that includes the value `'unsafe-eval'`.",
+  'For more about OpenTelemetry JavaScript: <https://github.com/open-telemetry/opentelemetry-js>',
 ];
 
 test('xss: attacks are strong hits at paranoia 1', () => {

@@ -832,7 +832,9 @@ function scanSchemes(sc: Scan): void {
       const atEnd = k >= n;
       const prevIsWord = isAlpha(boundary) || ((boundary === 32) && p - matched.length - 2 >= 0 && isAlpha(s.charCodeAt(p - matched.length - 2)));
       const urlPos = Number.isNaN(boundary) || boundary === 34 || boundary === 39 || boundary === 96 || boundary === 61 || boundary === 40 || boundary === 62 || boundary === 60 || boundary === 59 || boundary === 44 || boundary === 91 || boundary === 123;
-      const jsAfter = !atEnd && codeFollows(s, k);
+      // `<` is no start of a script, except an HTML-like comment (`javascript:<!--`): `JavaScript:
+      // <https://…>` is a label and a Markdown autolink (markup after the scheme is read as a tag)
+      const jsAfter = !atEnd && codeFollows(s, k) && (s.charCodeAt(k) !== 60 || s.startsWith('<!--', k));
       const ev = s.slice(Math.max(0, p - matched.length - 2), Math.min(n, p + 12)).trim();
       if (matchedNoise) {
         sc.hit('js-url', STRONG, 1, ev);
@@ -1408,7 +1410,8 @@ function templateCanTag(s: string, a: number): boolean {
   const lim = Math.max(0, a - 48);
   while (j >= lim) {
     const c = s.charCodeAt(j);
-    if (isIdPart(c) || c === 46) j--;
+    // `unsafe-eval`: a hyphenated word (CSS, CSP keywords) is one word in a code span
+    if (isIdPart(c) || c === 46 || (c === 45 && isAlpha(s.charCodeAt(j - 1)) && isAlpha(s.charCodeAt(j + 1)))) j--;
     else break;
   }
   const c = j >= 0 ? s.charCodeAt(j) : NaN;
@@ -1559,6 +1562,11 @@ function sinkUse(sc: Scan, name: string, kind: number, a: number, b: number, k: 
       const fc = s.charCodeAt(f);
       if (fc !== 34 && fc !== 39 && fc !== 96) return;
       if (!urlLiteral(s, f + 1)) return;
+    }
+    if (kind === K_SINK && s.charCodeAt(skipJs(sc, k + 1)) === 41 && (name === 'eval' || name === 'settimeout' || name === 'setinterval' || name === 'setimmediate' || name === 'execscript')) {
+      // `eval()`, `setTimeout()`: nothing to run ("ignore all `eval()` calls" in a text)
+      if (sc.paranoia >= 2) sc.hit('js-call', WEAK, 2, name + '()');
+      return;
     }
     if (kind === K_SINK && (name === 'settimeout' || name === 'setinterval' || name === 'setimmediate')) {
       // timers run strings as code: a literal, a sink or a concatenation as the first argument;
