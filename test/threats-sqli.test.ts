@@ -238,6 +238,9 @@ test('sqli: Markdown code spans in prose are not identifiers to break out of', (
     'This is a special data type to render a `<textarea>` to be parsed as JSON',
     '- `--module`: Sets the parsing mode to `"module"`.',
     'Use ``a`b`` for a literal backtick, then `--x`.',
+    // quoted command-line options in help text
+    "$ cmd --halp\n    Invalid option '--halp' - perhaps you meant '--help'?",
+    "Any arguments after `'--'` will not be parsed and will end up in `argv._`.",
   ];
   for (const v of prose) assert.ok(!blocks(v), v);
   // a backtick that closes the application's identifier is still read as a break

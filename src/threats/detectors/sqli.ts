@@ -2000,7 +2000,11 @@ function analyze(all: Tok[], tk: Tok[], trailing: boolean, quote: number, p: Par
     if (afterBreak && n === 1 && trailing) {
       const c = all[1];
       // `#` followed by words (a hashtag, "#1 fan") or `-->` (HTML) is weaker than `--` / `/*`
-      const hashProse = c !== undefined && (((c.f & TF_HASH) !== 0 && hasLetters(s, c.a + 1, c.b)) || (c.w === '--' && s.charCodeAt(c.a + 2) === 62));
+      // `'--halp'`, `'--'`: a quoted command-line option (help text), the comment's first
+      // characters closing the quote pair the "break" opened
+      const hashProse =
+        c !== undefined &&
+        (((c.f & TF_HASH) !== 0 && hasLetters(s, c.a + 1, c.b)) || (c.w === '--' && (s.charCodeAt(c.a + 2) === 62 || quotedOption(s, c.a, s.charCodeAt((tk[0]?.b ?? 1) - 1)))));
       best = better(best, dn({ rule: 'sqli.comment-truncation', severity: 5, paranoia: hashProse ? 2 : 1, at: 0, ctx: quote }));
     }
     if (((fl & STRONG_EXPR) !== 0 && (afterBreak || p.i > 1 || goodEnd)) || ((fl & STRONG_ANY) !== 0 && goodEnd)) {
@@ -2419,6 +2423,18 @@ function proseAfter(tk: Tok[], from: number, s: string): boolean {
     k++;
   }
   return false;
+}
+
+/** `--name` followed right away by quote `q` (the option's closing quote), at `a`. */
+function quotedOption(s: string, a: number, q: number): boolean {
+  let k = a + 2;
+  const lim = Math.min(s.length, a + 40);
+  while (k < lim) {
+    const c = s.charCodeAt(k);
+    if ((c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 45) k++;
+    else break;
+  }
+  return k < s.length && s.charCodeAt(k) === q;
 }
 
 function hasSpace(s: string, a: number, b: number): boolean {
