@@ -241,6 +241,9 @@ test('sqli: Markdown code spans in prose are not identifiers to break out of', (
     // quoted command-line options in help text
     "$ cmd --halp\n    Invalid option '--halp' - perhaps you meant '--help'?",
     "Any arguments after `'--'` will not be parsed and will end up in `argv._`.",
+    // nested generic types
+    'array<array<object>>',
+    'List<List<Integer>>',
   ];
   for (const v of prose) assert.ok(!blocks(v), v);
   // a backtick that closes the application's identifier is still read as a break

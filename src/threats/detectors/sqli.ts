@@ -1120,7 +1120,9 @@ class Parser {
           if (rk === K_LIT && sqlType) this.fl |= F_CAST_LIT;
           this.kind = K_OTHER;
         }
-        this.binary(f, lk, lt);
+        // `array<array<object>>`, `List<List<x>>`: the same name ordered against itself is a
+        // nested generic type, not a constant comparison (`a=a` still is)
+        this.binary(f, lk, (op === '<' || op === '>') && lk === K_NAME ? '' : lt);
         continue;
       }
       if (t === T_PH) {
