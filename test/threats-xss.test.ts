@@ -246,6 +246,7 @@ const BENIGN: readonly string[] = [
   'Set to `true` to ignore all `eval()` calls (which would normally create scopes).',
   "a policy that includes the value `'unsafe-eval'`.",
   'For more about OpenTelemetry JavaScript: <https://github.com/open-telemetry/opentelemetry-js>',
+  'A block of custom HTML that will be added to your `<head>` tag. Good for things like `<meta>` tags.',
 ];
 
 test('xss: attacks are strong hits at paranoia 1', () => {

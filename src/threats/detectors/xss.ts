@@ -515,6 +515,8 @@ function examineTag(sc: Scan, i: number, ns: number, look: 0 | 1 | 2): void {
   const genericLike = isIdPart(prev) && (after === 62 || after === 44 || after === 60 || after === 91);
   // `Function<Object data>`: a type glued to a word, with a parameter name and no attribute value
   const typeSig = genericLike || (isIdPart(prev) && info.attrs > 0 && info.valued === 0);
+  // `<head>`, `<meta>` in a Markdown code span: the name of an element in documentation
+  const codeSpan = info.attrs === 0 && prev === 96 && after === 62 && s.charCodeAt(ne + 1) === 96;
   if (always) {
     if ((genericLike && local !== 'script') || placeholderTag(sc, i, ne, info)) sc.hit('tag', WEAK, 1, ev, 'el:' + local);
     else sc.hit('tag', STRONG, 1, ev);
@@ -527,11 +529,11 @@ function examineTag(sc: Scan, i: number, ns: number, look: 0 | 1 | 2): void {
   }
   if (withAttrs) {
     if (info.attrs > 0 && !typeSig && (local !== 'form' || info.formAction)) sc.hit('tag', STRONG, 1, ev);
-    else if (!typeSig) sc.hit('tag', WEAK, 1, ev, 'el:' + local);
+    else if (!typeSig && !codeSpan) sc.hit('tag', WEAK, 1, ev, 'el:' + local);
     return;
   }
   if (TAG_WEAK.has(local)) {
-    if (!genericLike) sc.hit('breakout-tag', WEAK, 1, ev, 'el:' + local);
+    if (!genericLike && !codeSpan) sc.hit('breakout-tag', WEAK, 1, ev, 'el:' + local);
     return;
   }
   if (sc.paranoia >= 2 && TAG_HTML.has(local)) {
