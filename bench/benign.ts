@@ -11,6 +11,11 @@
  *   package     `description` and each of `keywords` of every node_modules package.json
  *   prose       README paragraphs of every node_modules package (markdown outside code fences;
  *               many mention SQL, shell, HTML or paths in ordinary text)
+ *   messages    TypeScript's compiler messages in its 13 translations (typescript/lib/<lang>/
+ *               diagnosticMessages.generated.json): short sentences in many languages and
+ *               scripts, full of quoted names, options (--strict) and code fragments
+ *   jsdoc       the documentation comments of TypeScript's lib.*.d.ts (prose about JavaScript
+ *               APIs: eval, setTimeout, innerHTML, regular expressions, URLs …)
  *   code        the code blocks of those READMEs (fenced ``` blocks), reported apart: a code
  *               snippet in a comment field is legitimate traffic too, but some are real shell
  *               commands or HTML with script, which a detector is right to notice
@@ -34,8 +39,8 @@ import { DETECTORS } from '../src/threats/detectors/index.js';
 import type { Paranoia, ThreatVerdict } from '../src/threats/types.js';
 import { repoRoot } from './lib.js';
 
-type Source = 'oas' | 'package' | 'prose' | 'code';
-const SOURCES: readonly Source[] = ['oas', 'package', 'prose', 'code'];
+type Source = 'oas' | 'package' | 'prose' | 'messages' | 'jsdoc' | 'code';
+const SOURCES: readonly Source[] = ['oas', 'package', 'prose', 'messages', 'jsdoc', 'code'];
 const MAX_VALUE = 4096;
 
 interface Sample {
@@ -135,6 +140,25 @@ function readmeParts(text: string): { prose: string[]; code: string[] } {
   return { prose, code };
 }
 
+/** The text of each `/** … *\/` comment, without the leading `*` of its lines. */
+function docComments(text: string): string[] {
+  const out: string[] = [];
+  let k = text.indexOf('/**');
+  while (k >= 0) {
+    const e = text.indexOf('*/', k + 3);
+    if (e < 0) break;
+    const body = text
+      .slice(k + 3, e)
+      .split('\n')
+      .map((l) => l.replace(/^\s*\* ?/, ''))
+      .join('\n')
+      .trim();
+    if (body !== '') out.push(body);
+    k = text.indexOf('/**', e + 2);
+  }
+  return out;
+}
+
 function collect(root: string): Collector {
   const c = new Collector();
   const nm = join(root, 'node_modules');
@@ -148,6 +172,21 @@ function collect(root: string): Collector {
     } catch {
       // not JSON: skip
     }
+  }
+  const ts = join(nm, 'typescript', 'lib');
+  const tsEntries = existsSync(ts) ? readdirSync(ts).sort() : [];
+  for (const e of tsEntries) {
+    const f = join(ts, e, 'diagnosticMessages.generated.json');
+    if (!existsSync(f)) continue;
+    try {
+      for (const v of Object.values(JSON.parse(readFileSync(f, 'utf8')) as Record<string, unknown>)) if (typeof v === 'string') c.add('messages', 'typescript/' + e, v);
+    } catch {
+      // not JSON: skip
+    }
+  }
+  for (const e of tsEntries) {
+    if (!e.startsWith('lib.') || !e.endsWith('.d.ts')) continue;
+    for (const d of docComments(readFileSync(join(ts, e), 'utf8'))) c.add('jsdoc', 'typescript/' + e, d);
   }
   const dirs: string[] = [];
   packageDirs(nm, dirs);
