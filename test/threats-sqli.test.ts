@@ -244,10 +244,20 @@ test('sqli: Markdown code spans in prose are not identifiers to break out of', (
     // nested generic types
     'array<array<object>>',
     'List<List<Integer>>',
+    // quoted symbols, options and keywords in messages of many languages
+    'Se esperaba \'=\' para el inicializador de propiedades.',
+    'Für den Eigenschafteninitialisierer wurde "=" erwartet.',
+    'プロパティ初期化子には \'=\' を期待しています。',
+    'Die Compileroption "--{0}" darf nicht mit "--build" verwendet werden.',
+    "Erfordert die Festlegung von '--moduleResolution bundler' und '--noEmit'",
+    '仅当 ‘--module’ 标志设置为 ‘esnext’ 或 ‘preserve’ 时，才支持延迟导入。',
+    "the history entry for the outgoing ('from') document in the navigation",
   ];
   for (const v of prose) assert.ok(!blocks(v), v);
   // a backtick that closes the application's identifier is still read as a break
   for (const v of ['id` or 1=1 -- ', 'name`,(select sleep(5)))#', 'x`-- ']) assert.ok(blocks(v), v);
+  // the short-literal probes these resemble stay refused
+  for (const v of ["admin'='", "x' = 'y", "'1'='1", "'or'1'='1", "admin'--", "x'-- -"]) assert.ok(blocks(v), v);
 });
 
 test('sqli: hits are well-formed, evidence is short and shows the fingerprint', () => {

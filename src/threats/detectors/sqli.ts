@@ -825,7 +825,9 @@ class Parser {
         while (this.t() === T_STR && t === T_STR) this.i++;
         // a string left open at the end of the value: the application's own quote closes it
         if (t === T_STR && this.atEnd && ((this.tk[this.i - 1]?.f ?? 0) & TF_UNTERM) !== 0) this.fl |= F_OPEN_END;
-        this.kind = K_LIT;
+        // a string of running prose ("expected '=' for the property initializer") is text
+        // around a quoted symbol, not a constant an injection compares
+        this.kind = t === T_STR && x !== undefined && proseText(this.s, x.a, this.tk[this.i - 1]?.b ?? x.b) ? K_OTHER : K_LIT;
         return true;
       }
       case T_VAR:
@@ -1994,7 +1996,12 @@ function analyze(all: Tok[], tk: Tok[], trailing: boolean, quote: number, p: Par
     const terminated = goodEnd && (trailing || (fl & F_SEMI_END) !== 0);
     // SQL followed by running prose is an example in a text, not a working injection (the
     // query would not parse): such hits count only at higher paranoia.
-    const prose = !p.atEnd && proseAfter(tk, p.i, s);
+    // `('from') document`, `an 'limit' elements`: a keyword quoted in prose (the quote right
+    // after it opens a string of running text)
+    const t2 = tk[2];
+    const quotedWord =
+      afterBreak && t2 !== undefined && tk[1] !== undefined && tk[1].a === tk[0]?.b && t2.t === T_STR && t2.a === tk[1].b && proseText(s, t2.a + 1, t2.b);
+    const prose = (!p.atEnd && proseAfter(tk, p.i, s)) || quotedWord;
     const dn = (v: Verdict): Verdict => (prose && v.paranoia === 1 ? { rule: v.rule, severity: 5, paranoia: 2, at: v.at, ctx: v.ctx } : v);
     const commentEnd = goodEnd && trailing;
     const t1 = tk[1];
@@ -2427,16 +2434,48 @@ function proseAfter(tk: Tok[], from: number, s: string): boolean {
   return false;
 }
 
-/** `--name` followed right away by quote `q` (the option's closing quote), at `a`. */
+/**
+ * `--name`, `--name value`, `--{0}` closed right away by quote `q` (the option's closing
+ * quote), at `a`: `'--build'`, `"--moduleResolution bundler"`, `'--'`.
+ */
 function quotedOption(s: string, a: number, q: number): boolean {
   let k = a + 2;
-  const lim = Math.min(s.length, a + 40);
+  const lim = Math.min(s.length, a + 48);
+  let words = 0;
   while (k < lim) {
     const c = s.charCodeAt(k);
-    if ((c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 45) k++;
-    else break;
+    if ((c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 45 || c === 95 || c === 46 || c === 123 || c === 125) k++;
+    else if (c === 32 && words === 0 && k > a + 2) {
+      words++;
+      k++;
+    } else break;
   }
-  return k < s.length && s.charCodeAt(k) === q;
+  return k < s.length && (q === 34 ? s.charCodeAt(k) === 34 : isSq(s.charCodeAt(k)));
+}
+
+/**
+ * Running prose in s[a, b): three words of two or more letters separated by single spaces, or
+ * four letters of a script written without spaces (kana, CJK, Hangul).
+ */
+function proseText(s: string, a: number, b: number): boolean {
+  let words = 0;
+  let run = 0;
+  let wide = 0;
+  const end = Math.min(b, a + 400);
+  for (let k = a; k < end; k++) {
+    const c = s.charCodeAt(k);
+    if ((c >= 97 && c <= 122) || (c >= 0xc0 && c < 0x2000)) run++;
+    else {
+      if (c >= 0x3040 && c < 0xd800 && ++wide >= 4) return true;
+      if (run >= 2 && c === 32) {
+        if (++words >= 3) return true;
+      } else if (run >= 2 && (c === 46 || c === 44 || c === 63 || c === 33) && words >= 2) {
+        return true;
+      } else if (c !== 32 || run === 0) words = 0;
+      run = 0;
+    }
+  }
+  return run >= 2 && words >= 2;
 }
 
 function hasSpace(s: string, a: number, b: number): boolean {
