@@ -69,6 +69,9 @@ const FRACTION_SLASH = 0x2044;
 function isAlpha(c: number): boolean {
   return c >= 97 && c <= 122;
 }
+function isUpper(c: number): boolean {
+  return c >= 65 && c <= 90;
+}
 function isDigit(c: number): boolean {
   return c >= 48 && c <= 57;
 }
@@ -257,6 +260,8 @@ class Scan {
   private readonly cacheFrom = new Int32Array([-1, -1, -1, -1]);
   private readonly cacheAt = new Int32Array([-1, -1, -1, -1]);
   firstQuote: number;
+  /** The value before lower-casing (same length), or '' when unknown. */
+  orig = '';
 
   constructor(s: string, paranoia: Paranoia, location: InputLocation, isKey: boolean) {
     this.s = s;
@@ -1370,6 +1375,9 @@ function examineIdent(sc: Scan, a: number, b: number): void {
     case K_DOCUMENT:
     case K_LOCATION:
     case K_THIS:
+      // `Document.location`, `Window.open()`: the interface's name in documentation; the
+      // objects a script reaches are spelled `document`, `window`, `location` (case matters)
+      if (kind !== K_THIS && isUpper(sc.orig.charCodeAt(a)) && !isUpper(sc.orig.charCodeAt(a + 1))) return;
       domUse(sc, name, kind, k, nc, pc);
       return;
     case K_CONSTRUCTOR: {
@@ -1390,6 +1398,8 @@ function examineIdent(sc: Scan, a: number, b: number): void {
       if (isMember && nc === 96) sc.hit('js-tagged-template', STRONG, 1, '.' + name + '`');
       return;
     case K_MEMBER_CALL:
+      // `.createContextualFragment()` with nothing to parse writes nothing (a method's name in a text)
+      if (isMember && nc === 40 && s.charCodeAt(skipJs(sc, k + 1)) === 41) return;
       if (isMember && (nc === 40 || nc === 96)) sc.hit('js-call', STRONG, 1, '.' + name + '(');
       return;
     case K_MEMBER_ASSIGN:
@@ -1813,6 +1823,8 @@ export const detectXss: Detector = (_text, lower, ctx) => {
     if (((cls & C_DOT) === 0 || !hasDomWord(s)) && ((cls & C_GT) === 0 || !s.includes('--'))) return undefined;
   }
   const sc = new Scan(s, ctx.paranoia, ctx.location, ctx.isKey);
+  // the value as written, when lower-casing kept its length (JavaScript names are case-sensitive)
+  if (_text.length === n) sc.orig = _text;
   if ((cls & C_LT) !== 0 || look) scanTags(sc, look);
   if (!sc.done && (cls & C_PLUS) !== 0) scanUtf7(sc);
   if (!sc.done && (cls & C_EQ) !== 0) scanAttrAssign(sc);
