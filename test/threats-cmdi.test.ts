@@ -126,7 +126,7 @@ describe('detectCmdi', () => {
     const rep = (s: string): string => s.repeat(Math.ceil(N / s.length)).slice(0, N);
     const inputs = [';', '$(((', "'''", '"', '|', '&', '`', '${', '{', '<', ';a', ';id ', '|id', '/???/', '[a', '\\',
       '^a', '%a', '\n', '$', '$a', '(', '<(', 'cat /etc/passwd ', 'for %a in (', 'if a==b ', '`a', "c'a't ", 'a=b;', '+',
-      '\r\nA1 LIST ', 'f(){ ', '<!--#', '>/tmp/', 'The quick brown fox; jumps over the lazy dog & cat | more. '];
+      '\r\nA1 LIST ', 'f(){ ', '<!--#', '>/tmp/', 'x; curl returned an error page ', 'The quick brown fox; jumps over the lazy dog & cat | more. '];
     for (const s of inputs) {
       const v = rep(s);
       const lower = v.toLowerCase();

@@ -316,6 +316,8 @@ test('sqli: pathological inputs run in linear time', () => {
     'a/**/'.repeat(20_000),
     ';truncate['.repeat(10_000) + 'x',
     'a `--b` '.repeat(12_000),
+    "se esperaba '=' para el inicializador ".repeat(2_500),
+    "'--build x' ".repeat(8_000),
     '`'.repeat(50_000) + ' x',
   ];
   for (const v of inputs) {
