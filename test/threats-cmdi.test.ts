@@ -138,5 +138,11 @@ describe('detectCmdi', () => {
       }
       assert.ok(best < 25, `${JSON.stringify(s)} x ${N}: ${best.toFixed(1)} ms`);
     }
+    // a long leading run of separators, then many commands: the run is read once
+    const v = ';'.repeat(N / 2) + 'More|'.repeat(N / 10);
+    const t0 = process.hrtime.bigint();
+    detectCmdi(v, v.toLowerCase(), ctx(4));
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    assert.ok(ms < 50, `leading separators then commands: ${ms.toFixed(1)} ms`);
   });
 });

@@ -190,6 +190,10 @@ interface State {
   paranoia: Paranoia;
   /** The current command runs under a distinctive prefix (nohup, strace, sudo …). */
   strongPrefix: boolean;
+  /** End of the value's leading run of separators and blanks (-1: not computed yet). */
+  leadEnd: number;
+  /** That run holds a separator. */
+  leadSep: boolean;
 }
 
 function better(a: Hit, b: Hit | undefined, paranoia: Paranoia): boolean {
@@ -1621,14 +1625,19 @@ function proseClause(t: string, w: Word): boolean {
 }
 
 /** t[0, end) holds separators (`;`, `|`, `&`) and blanks only, and at least one separator. */
-function sepOnlyBefore(t: string, end: number): boolean {
-  let sep = false;
-  for (let k = 0; k < end; k++) {
-    const c = t.charCodeAt(k);
-    if (c === 59 || c === 124 || c === 38) sep = true;
-    else if (!isSpace(c)) return false;
+function sepOnlyBefore(st: State, t: string, end: number): boolean {
+  if (st.leadEnd < 0) {
+    // computed once per value: later calls must not rescan a long leading run
+    let k = 0;
+    while (k < t.length) {
+      const c = t.charCodeAt(k);
+      if (c === 59 || c === 124 || c === 38) st.leadSep = true;
+      else if (!isSpace(c)) break;
+      k++;
+    }
+    st.leadEnd = k;
   }
-  return sep;
+  return end <= st.leadEnd && st.leadSep;
 }
 
 /**
@@ -1732,7 +1741,7 @@ function decide(st: State, t: string, w: Word, r: Resolved, flags: number, kind:
   }
   // The value opens with a separator and the command glued after it (`;top`, `; ;id`, `|ls`):
   // nothing in the value comes before the injected command.
-  const leading = kind === SEP && sepOnlyBefore(t, w.start);
+  const leading = kind === SEP && sepOnlyBefore(st, t, w.start);
   if (!lowerRaw && (flags & WIN) === 0 && !obf && !r.path) {
     // Unix commands are case-sensitive: "More details", "Read", "GCC" are prose. A distinctive
     // command in capitals right after a leading separator, with arguments, is not (`;CHMOD +X
@@ -2067,7 +2076,7 @@ export const detectCmdi: Detector = (text: string, lower: string, ctx: DetectCon
 function scan(t: string, lower: string, ctx: DetectContext): Hit | undefined {
   const n = t.length;
   if (n < 2) return undefined;
-  const st: State = { best: undefined, vars: undefined, globBudget: 24, paranoia: ctx.paranoia, strongPrefix: false };
+  const st: State = { best: undefined, vars: undefined, globBudget: 24, paranoia: ctx.paranoia, strongPrefix: false, leadEnd: -1, leadSep: false };
   let special = false;
   for (let i = 0; i < n; i++) {
     const c = t.charCodeAt(i);
