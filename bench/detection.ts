@@ -495,14 +495,17 @@ interface Group {
   benignRefused: number;
   nearMisses: number;
   nearMissesRefused: number;
+  /** Detection times of the group's requests (µs), when known; summarized on output. */
+  times: number[];
 }
 
 function newGroup(corpus: CorpusName, category: string): Group {
-  return { corpus, category, requests: 0, refused: 0, attacks: 0, attacksRefused: 0, benign: 0, benignRefused: 0, nearMisses: 0, nearMissesRefused: 0 };
+  return { corpus, category, requests: 0, refused: 0, attacks: 0, attacksRefused: 0, benign: 0, benignRefused: 0, nearMisses: 0, nearMissesRefused: 0, times: [] };
 }
 
 function add(g: Group, r: Result): void {
   g.requests++;
+  if (r.detectUs !== undefined) g.times.push(r.detectUs);
   if (r.refused) g.refused++;
   if (r.req.attack) {
     g.attacks++;
@@ -687,6 +690,33 @@ async function main(): Promise<void> {
   const detect = quantiles(results.filter((r) => r.detectUs !== undefined).map((r) => r.detectUs!));
   const latency = quantiles(results.map((r) => r.latencyMs));
 
+  // Per corpus: its attacks and its benign requests as the bars count them (CRS: the bar
+  // families' attack stages and REQUEST-999; HttpParams: anom and norm, every placement).
+  const perCorpus = o.corpora.map((corpus) => {
+    let a = 0;
+    let ar = 0;
+    let b = 0;
+    let br = 0;
+    const times: number[] = [];
+    for (const r of results) {
+      const c = r.req;
+      if (c.corpus !== corpus) continue;
+      if (r.detectUs !== undefined) times.push(r.detectUs);
+      if (c.attack && (corpus !== 'crs' || CRS_BAR_FAMILIES.has(c.category))) {
+        a++;
+        if (r.refused) ar++;
+      } else if (!c.attack && c.nearMiss !== true && (corpus !== 'crs' || c.category === '999')) {
+        b++;
+        if (!r.refused) br++;
+      }
+    }
+    const tprC = a === 0 ? undefined : ar / a;
+    const tnrC = b === 0 ? undefined : br / b;
+    return { corpus, attacks: a, attacksRefused: ar, benign: b, benignRefused: b - br, tpr: tprC, fpr: tnrC === undefined ? undefined : 1 - tnrC, balanced: tprC !== undefined && tnrC !== undefined ? (tprC + tnrC) / 2 : undefined, time: quantiles(times) };
+  });
+  const fmtRate = (x: number | undefined, digits: number): string => (x === undefined ? '–' : `${(x * 100).toFixed(digits)}%`);
+  const fmtTime = (q: { n: number; median: number; p99: number; max: number }): string => (q.n === 0 ? '– | – | –' : `${q.median.toFixed(0)} | ${q.p99.toFixed(0)} | ${q.max.toFixed(0)}`);
+
   // Markdown.
   const sampleNote = o.limit !== undefined ? `, sample of at most ${o.limit} per corpus` : '';
   const threatsNote = mode === 'offline' ? 'engine in process' : o.threatsKey === 'paranoia' ? `\`threats: { paranoia: ${o.paranoia} }\`` : o.threatsKey === 'off' ? '`threats: { enabled: false }` (baseline)' : 'no `threats` key (gateway defaults)';
@@ -705,12 +735,19 @@ async function main(): Promise<void> {
     `Detection time, ${run.timingSource}: ${detect.n === 0 ? 'not available' : `median ${detect.median.toFixed(1)} µs, p99 ${detect.p99.toFixed(1)} µs, max ${detect.max.toFixed(1)} µs over ${detect.n} requests`}. ` +
       (mode === 'http' ? `Round trip per request (new connection each): median ${latency.median.toFixed(2)} ms, p99 ${latency.p99.toFixed(2)} ms, max ${latency.max.toFixed(2)} ms.` : ''),
     '',
-    '| corpus | category | requests | refused | refused % | attacks | TPR | benign | FPR | near misses | near misses refused |',
-    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
-    ...sortedGroups.map(
-      (g) =>
-        `| ${g.corpus} | ${g.category}${g.corpus === 'crs' && CRS_BAR_FAMILIES.has(g.category) ? ' (bar)' : ''} | ${g.requests} | ${g.refused} | ${fmtPct(g.refused, g.requests)} | ${g.attacks} | ${fmtPct(g.attacksRefused, g.attacks)} | ${g.benign} | ${fmtPct(g.benignRefused, g.benign, 2)} | ${g.nearMisses} | ${g.nearMisses === 0 ? '–' : `${g.nearMissesRefused} (${fmtPct(g.nearMissesRefused, g.nearMisses)})`} |`,
-    ),
+    '| corpus | attacks | TPR | benign | FPR | balanced accuracy | detection µs median | p99 | max |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ...perCorpus.map((c) => `| ${c.corpus}${c.corpus === 'crs' ? ' (bar families; benign: 999)' : ''} | ${c.attacks} | ${fmtRate(c.tpr, 2)} | ${c.benign} | ${fmtRate(c.fpr, 3)} | ${fmtRate(c.balanced, 2)} | ${fmtTime(c.time)} |`),
+    '',
+    '| corpus | category | requests | refused | refused % | attacks | TPR | benign | FPR | near misses | near misses refused | detection µs median | p99 |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ...sortedGroups.map((g) => {
+      const q = quantiles(g.times);
+      return (
+        `| ${g.corpus} | ${g.category}${g.corpus === 'crs' && CRS_BAR_FAMILIES.has(g.category) ? ' (bar)' : ''} | ${g.requests} | ${g.refused} | ${fmtPct(g.refused, g.requests)} | ${g.attacks} | ${fmtPct(g.attacksRefused, g.attacks)} | ${g.benign} | ${fmtPct(g.benignRefused, g.benign, 2)} | ${g.nearMisses} | ${g.nearMisses === 0 ? '–' : `${g.nearMissesRefused} (${fmtPct(g.nearMissesRefused, g.nearMisses)})`} | ` +
+        `${q.n === 0 ? '–' : q.median.toFixed(0)} | ${q.n === 0 ? '–' : q.p99.toFixed(0)} |`
+      );
+    }),
     '',
     'Refusal codes per corpus: ' +
       ([...codes.entries()].map(([c, m]) => `${c}: ${[...m.entries()].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ')}`).join('; ') || 'none') +
@@ -736,7 +773,8 @@ async function main(): Promise<void> {
       tnr: tnr === undefined ? null : round(tnr, 5),
       detectionTime: { source: run.timingSource, unit: 'us', ...detect },
       latencyMs: latency,
-      groups: sortedGroups,
+      corpora: perCorpus.map((c) => ({ ...c, tpr: c.tpr ?? null, fpr: c.fpr ?? null, balanced: c.balanced ?? null })),
+      groups: sortedGroups.map(({ times, ...g }) => ({ ...g, detectUs: quantiles(times) })),
       refusalCodes: Object.fromEntries([...codes.entries()].map(([c, m]) => [c, Object.fromEntries(m)])),
     };
     writeFileSync(o.json, `${JSON.stringify(data, null, 2)}\n`);

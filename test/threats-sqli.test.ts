@@ -193,6 +193,73 @@ test('sqli: a whole value that is a query fragment is refused at paranoia 1', ()
   for (const v of ['x=1', '10-5=5', '1+1=2', 'the answer is 1=1']) assert.ok(!blocks(v), v);
 });
 
+test('sqli: breaks read the MySQL way, words split by comments, conditions left open', () => {
+  const attacks = [
+    // MySQL reads a backslash as an escape inside the application's string: `\'` stays in it
+    "foo\\''or'oof",
+    "\\'lol' or '1",
+    // a comment that splits a word or a number only hides it from filters
+    'UN/**/ION SEL/**/ECT 1,2',
+    'BENChmARk(2999/**/999,Md5(NoW()',
+    // the break, OR/XOR and one operand; the application's query supplies the rest
+    "' or abc!",
+    "'  xor  abcdefg!",
+    "'  or 3,4,2@!",
+    '" or x!',
+    // the break, a condition and a comment that cuts the query off
+    "'or(glob 1)--",
+    // the next item of the application's list is a SQL call
+    ", FIND_IN_SET('22', Category )",
+    // a statement after a leading `;`, its object left open in brackets
+    ';truncate[xx',
+  ];
+  for (const v of attacks) assert.ok(blocks(v), v);
+  const benign = [
+    "it's O\\'Brien's",
+    'src/**/test/*.ts',
+    'a/**/b',
+    '/* comment */ and more',
+    "' or something else entirely",
+    "'or' is a word",
+    "' or maybe not",
+    'Truncate [the list] later',
+    'truncate [x',
+  ];
+  for (const v of benign.slice(0, 4)) assert.ok(!blocks(v), v);
+  for (const v of benign.slice(6)) assert.ok(!blocks(v), v);
+});
+
+test('sqli: Markdown code spans in prose are not identifiers to break out of', () => {
+  const prose = [
+    'Can be overridden by the user with the flags `--color` and `--no-color`.',
+    'You can use `--` to indicate the end of the options.',
+    'Returns a `limit` function.',
+    'You may optionally use `=` to separate option names from values, for example: `--count=2`.',
+    'This is a special data type to render a `<textarea>` to be parsed as JSON',
+    '- `--module`: Sets the parsing mode to `"module"`.',
+    'Use ``a`b`` for a literal backtick, then `--x`.',
+    // quoted command-line options in help text
+    "$ cmd --halp\n    Invalid option '--halp' - perhaps you meant '--help'?",
+    "Any arguments after `'--'` will not be parsed and will end up in `argv._`.",
+    // nested generic types
+    'array<array<object>>',
+    'List<List<Integer>>',
+    // quoted symbols, options and keywords in messages of many languages
+    'Se esperaba \'=\' para el inicializador de propiedades.',
+    'Für den Eigenschafteninitialisierer wurde "=" erwartet.',
+    'プロパティ初期化子には \'=\' を期待しています。',
+    'Die Compileroption "--{0}" darf nicht mit "--build" verwendet werden.',
+    "Erfordert die Festlegung von '--moduleResolution bundler' und '--noEmit'",
+    '仅当 ‘--module’ 标志设置为 ‘esnext’ 或 ‘preserve’ 时，才支持延迟导入。',
+    "the history entry for the outgoing ('from') document in the navigation",
+  ];
+  for (const v of prose) assert.ok(!blocks(v), v);
+  // a backtick that closes the application's identifier is still read as a break
+  for (const v of ['id` or 1=1 -- ', 'name`,(select sleep(5)))#', 'x`-- ']) assert.ok(blocks(v), v);
+  // the short-literal probes these resemble stay refused
+  for (const v of ["admin'='", "x' = 'y", "'1'='1", "'or'1'='1", "admin'--", "x'-- -"]) assert.ok(blocks(v), v);
+});
+
 test('sqli: hits are well-formed, evidence is short and shows the fingerprint', () => {
   const h = run("admin' or 1=1--");
   assert.ok(h);
@@ -244,6 +311,14 @@ test('sqli: pathological inputs run in linear time', () => {
     "1' or (select 1 from t where a=b and c in (".repeat(2_000),
     '$$'.repeat(50_000),
     '@'.repeat(100_000),
+    "\\'".repeat(50_000),
+    "a\\''".repeat(25_000),
+    'a/**/'.repeat(20_000),
+    ';truncate['.repeat(10_000) + 'x',
+    'a `--b` '.repeat(12_000),
+    "se esperaba '=' para el inicializador ".repeat(2_500),
+    "'--build x' ".repeat(8_000),
+    '`'.repeat(50_000) + ' x',
   ];
   for (const v of inputs) {
     run(v, 4); // warm-up

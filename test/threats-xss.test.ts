@@ -145,6 +145,14 @@ const ATTACKS: readonly string[] = [
   'scriptalert(1)/script',
   "'';!--\"<xss>=&{()}",
   '1\u20444script3\u20444alert(1)',
+  // a function expression or a timer right after leaving the application's string
+  'x";setTimeout(name, 1)//',
+  "unittests@example.org' (function(){if(typeof foo===\"undefined\"){var a=new Date();do{var b=new Date();}while(b-a<20000);foo=1;}}()) '",
+  'test"+(function(){return 1}())+"',
+  "';(function(){fetch('//x')})()//",
+  'javascript:<!--\nalert(1)',
+  "'-document.location='//evil'-'",
+  'x"-window.location="//evil"//',
 ];
 
 const BENIGN: readonly string[] = [
@@ -228,6 +236,23 @@ const BENIGN: readonly string[] = [
   // a timer given a function or a variable runs no string
   'setInterval(code, 1)',
   'setTimeout(() => refresh(), 500)',
+  // a quotation of code opens its quote; a code snippet closes strings it opened
+  'He said "(function(){ return 1 })()" is an IIFE',
+  'var a = "x"; setTimeout(fn, 10);',
+  "it's (function(){})() ok",
+  "const f = 'a' + (function(){ return 'b' })();",
+  // a type glued to a word with a parameter name (no attribute value): a signature
+  '.compile(Object schema) -> Function<Object data>',
+  'Map<Object key>',
+  // code spans and labels in documentation
+  'Set to `true` to ignore all `eval()` calls (which would normally create scopes).',
+  "a policy that includes the value `'unsafe-eval'`.",
+  'For more about OpenTelemetry JavaScript: <https://github.com/open-telemetry/opentelemetry-js>',
+  'A block of custom HTML that will be added to your `<head>` tag. Good for things like `<meta>` tags.',
+  // interface names in API documentation (scripts reach document, window, location in lower case)
+  'The **`Document.location`** read-only property returns a Location object.',
+  'The Window.location read-only property returns a Location object.',
+  'The Range.createContextualFragment() method returns a document fragment.',
 ];
 
 test('xss: attacks are strong hits at paranoia 1', () => {
@@ -315,6 +340,8 @@ function pathological(K: number): string[] {
     'alert?.('.repeat(K / 8),
     '[1].map(alert,'.repeat(K / 14),
     'top[/a/+'.repeat(K / 8),
+    '\' (function(){'.repeat(K / 15),
+    'x";settimeout(a,'.repeat(K / 16),
   ];
 }
 

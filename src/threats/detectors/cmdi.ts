@@ -63,7 +63,7 @@ add(A, 'whoami ifconfig ipconfig netstat nslookup wget ncat netcat socat uname c
   'poweroff telinit lastlog lastlogin finger env tac nl vim nvim emacs nano locate whereis pushd popd mkdir rmdir ' +
   'uniq wc cmp ping6 arping hping3 fping usleep cpulimit uconv iconv wall ansible ansible-playbook ' +
   'ansible-galaxy ansible-console ansible-config ansible-doc ansible-inventory ansible-pull ansible-vault ' +
-  'chef-client chef-shell chef-run chef-vault cscli gcc7 zstd xz bzip2 ssh ftp curl rmt perf ' +
+  'chef-client chef-shell chef-run chef-vault cscli gcc7 zstd xz bzip2 ssh ftp curl rmt rmt-tar rmt-dump perf ' +
   'sudoedit pkexec doas runuser c89 c99 xterm ncftp lwp-download lwp-request fetch aa-disable ' +
   'bsdtar jjs ip6 wevtutil');
 // Prefix commands.
@@ -190,6 +190,10 @@ interface State {
   paranoia: Paranoia;
   /** The current command runs under a distinctive prefix (nohup, strace, sudo …). */
   strongPrefix: boolean;
+  /** End of the value's leading run of separators and blanks (-1: not computed yet). */
+  leadEnd: number;
+  /** That run holds a separator. */
+  leadSep: boolean;
 }
 
 function better(a: Hit, b: Hit | undefined, paranoia: Paranoia): boolean {
@@ -906,6 +910,8 @@ interface ArgInfo {
   strict: number;
   /** Only numbers follow the command. */
   numericOnly: boolean;
+  /** An argument expands a known Windows environment variable (`%SystemDrive%\x`). */
+  winEnv: boolean;
   evidence: string;
   /** An absolute path with several components was an argument. */
   path: boolean;
@@ -945,8 +951,19 @@ function commandLineShape(t: string, from: number): boolean {
   if (toks.length > 3) return false;
   if (STOPWORDS.has((toks[0] ?? '').toLowerCase())) return false;
   const lastc = rest.charCodeAt(rest.length - 1);
-  if ((lastc === 46 || lastc === 33 || lastc === 63 || lastc === 44) && isAlpha(rest.charCodeAt(rest.length - 2))) return false;
+  if ((lastc === 46 || lastc === 33 || lastc === 63 || lastc === 44 || lastc === 58) && (isAlpha(rest.charCodeAt(rest.length - 2)) || rest.charCodeAt(rest.length - 2) >= 0xc0)) return false;
   return rest === rest.toLowerCase();
+}
+
+/** `%NAME%` of a known Windows environment variable in a raw word. */
+function winEnvRef(raw: string): boolean {
+  const a = raw.indexOf('%');
+  if (a < 0) return false;
+  const b = raw.indexOf('%', a + 1);
+  if (b < 0) return false;
+  const name = raw.slice(a + 1, b).toLowerCase();
+  const colon = name.indexOf(':');
+  return WIN_ENV.has(colon < 0 ? name : name.slice(0, colon));
 }
 
 function fileLike(w: string): boolean {
@@ -961,6 +978,7 @@ function scanArgs(t: string, i: number, flags: number, name: string, st: State):
   let tokens = 0;
   let evidence = '';
   let path = false;
+  let winEnv = false;
   const en = (flags & EN) !== 0;
   const win = (flags & WIN) !== 0;
   const shell = (flags & SHELL) !== 0;
@@ -1137,6 +1155,13 @@ function scanArgs(t: string, i: number, flags: number, name: string, st: State):
       bump(sens ? 3 : 2, `${name} ${w}`, sens);
       continue;
     }
+    if (tok.expanded && winEnvRef(tok.raw)) {
+      // `| type %SystemDrive%\config.ini`: a Windows environment variable expanded in an
+      // argument is cmd.exe syntax (after a separator it decides; see decide())
+      winEnv = true;
+      bump(2, `${name} ${w}`, false);
+      continue;
+    }
     if (/^[a-z]:([\\/,;"']|$)/.test(w)) {
       if (sensitivePath(st, w)) bump(3, `${name} ${w}`, true);
       else bump(en ? 1 : 2, `${name} ${w}`, false);
@@ -1188,7 +1213,7 @@ function scanArgs(t: string, i: number, flags: number, name: string, st: State):
     bump(1, w, false);
   }
   if (strength === 0) numericOnly = false;
-  return { strength, strict, numericOnly: numericOnly && strength === 1, evidence, path };
+  return { strength, strict, numericOnly: numericOnly && strength === 1, winEnv, evidence, path };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1568,6 +1593,69 @@ function evalAt(t: string, i: number, kind: number, st: State, sepRaw: string, s
   }
 }
 
+/** `e^x`, `x^2`: one caret between single letters or digits, as in a power. */
+function mathCaret(raw: string): boolean {
+  return raw.length === 3 && raw.charCodeAt(1) === 94 && isAlnum(raw.charCodeAt(0)) && isAlnum(raw.charCodeAt(2));
+}
+
+/**
+ * After `word; ` (a semicolon between a word and a space, as in a sentence) the command word
+ * starts a clause of prose: at least four more words, of letters only, and the last one ends
+ * the line or the sentence.
+ */
+function proseClause(t: string, w: Word): boolean {
+  let k = w.start - 1;
+  if (k < 1 || !isSpace(t.charCodeAt(k))) return false;
+  while (k > 0 && isSpace(t.charCodeAt(k))) k--;
+  if (t.charCodeAt(k) !== 59 || !isAlpha(t.charCodeAt(k - 1))) return false;
+  let words = 0;
+  let i = w.end;
+  const lim = Math.min(t.length, w.end + 200);
+  while (i < lim && words < 4) {
+    while (i < lim && t.charCodeAt(i) === 32) i++;
+    const a = i;
+    while (i < lim && (isAlpha(t.charCodeAt(i)) || t.charCodeAt(i) >= 0xc0 || t.charCodeAt(i) === 39)) i++;
+    if (i === a) return false;
+    const c = i < t.length ? t.charCodeAt(i) : 32;
+    if (c !== 32 && c !== 46 && c !== 44 && c !== 10 && c !== 33 && c !== 63) return false;
+    words++;
+    if (c !== 32) break;
+  }
+  return words >= 4;
+}
+
+/** t[0, end) holds separators (`;`, `|`, `&`) and blanks only, and at least one separator. */
+function sepOnlyBefore(st: State, t: string, end: number): boolean {
+  if (st.leadEnd < 0) {
+    // computed once per value: later calls must not rescan a long leading run
+    let k = 0;
+    while (k < t.length) {
+      const c = t.charCodeAt(k);
+      if (c === 59 || c === 124 || c === 38) st.leadSep = true;
+      else if (!isSpace(c)) break;
+      k++;
+    }
+    st.leadEnd = k;
+  }
+  return end <= st.leadEnd && st.leadSep;
+}
+
+/**
+ * `>/tmp/x`, `>> /etc/cron.d/x`: the value opens with an output redirection into a file under a
+ * system directory (a markdown quote has a space and prose after `>`, not an absolute path).
+ */
+function leadingRedirect(st: State, t: string): void {
+  let i = 1;
+  if (t.charCodeAt(i) === 62 || t.charCodeAt(i) === 124) i++;
+  while (i < t.length && i < 5 && t.charCodeAt(i) === 32) i++;
+  if (t.charCodeAt(i) !== 47) return;
+  const e = t.indexOf('/', i + 1);
+  if (e < 0 || e + 1 >= t.length || !ROOTS.has(t.slice(i + 1, e)) || isSpace(t.charCodeAt(e + 1))) return;
+  let k = e + 1;
+  while (k < t.length && !isSpace(t.charCodeAt(k))) k++;
+  report(st, 'redirect', 1, 5, t.slice(0, Math.min(k, 40)));
+}
+
 /** Last character before the line that starts after `nl` (skipping blanks), or -1. */
 function charBeforeLine(t: string, nl: number): number {
   let j = nl - 1;
@@ -1651,14 +1739,22 @@ function decide(st: State, t: string, w: Word, r: Resolved, flags: number, kind:
     report(st, 'pipe-to-shell', 1, 5, ev);
     return;
   }
+  // The value opens with a separator and the command glued after it (`;top`, `; ;id`, `|ls`):
+  // nothing in the value comes before the injected command.
+  const leading = kind === SEP && sepOnlyBefore(st, t, w.start);
   if (!lowerRaw && (flags & WIN) === 0 && !obf && !r.path) {
-    // Unix commands are case-sensitive: "More details", "Read", "GCC" are prose.
-    report(st, rule, 3, 5, ev);
+    // Unix commands are case-sensitive: "More details", "Read", "GCC" are prose. A distinctive
+    // command in capitals right after a leading separator, with arguments, is not (`;CHMOD +X
+    // EVIL.PHP`: case-insensitive file systems run it).
+    const upper = w.raw === w.raw.toUpperCase();
+    report(st, rule, leading && upper && a && !en && strength >= 1 ? 1 : 3, 5, ev);
     return;
   }
   if (r.path || obf) {
     // `/bin/cat`, `/???/c?t`, `c''at`, `w^h^o^a^m^i`: deliberate shapes.
     if (kind === SUBST_MD && strength < 3) report(st, rule, 2, 5, ev);
+    // `(e^x - 1)`: a power in a parenthesis of prose, not a caret-escaped command
+    else if (kind === GROUP && !r.path && mathCaret(w.raw)) report(st, rule, 2, 5, ev);
     else if (w.quoted && strength < 2 && kind === START) report(st, rule, 3, 5, ev);
     else report(st, r.path ? 'binary-path' : rule, 1, 5, ev);
     return;
@@ -1673,7 +1769,16 @@ function decide(st: State, t: string, w: Word, r: Resolved, flags: number, kind:
       report(st, rule, strength >= 3 ? 1 : 2, 5, ev);
       return;
     case SEP:
-      if ((a && !en) || strict >= 2 || (!en && strength >= 2) || numArg || (strength === 0 && tailOk) || args.path) {
+      if (sep === ';' && strength <= 1 && !obf && proseClause(t, w)) {
+        // "It failed; curl returned an error page": a clause of prose after a semicolon that
+        // starts with a tool's name (a command would have options, paths, URLs …)
+        report(st, rule, 2, 5, ev);
+        return;
+      }
+      if ((a && !en) || strict >= 2 || (!en && strength >= 2) || numArg || (strength === 0 && tailOk) || args.path ||
+        (args.winEnv && (flags & WIN) !== 0) ||
+        // `;top`, `; ;top`: a leading separator and a bare command, the whole value
+        (leading && strength === 0 && lowerRaw && (onlyWhitespaceAfter(t, w.end) || sepFollows(t, w.end)))) {
         report(st, rule, 1, 5, ev);
       } else if (strength >= 2) report(st, rule, 2, 5, ev);
       else report(st, rule, en || strength === 0 ? 3 : 2, 5, ev);
@@ -1685,7 +1790,7 @@ function decide(st: State, t: string, w: Word, r: Resolved, flags: number, kind:
       } else report(st, rule, a && !en ? 2 : 3, 5, ev);
       return;
     case SEPW:
-      if ((a && !en && strength >= 1) || strict >= 2 || (!en && strength >= 2)) report(st, rule, 1, 5, ev);
+      if ((a && !en && strength >= 1) || strict >= 2 || (!en && strength >= 2) || (args.winEnv && (flags & WIN) !== 0)) report(st, rule, 1, 5, ev);
       else if (a && !en) report(st, rule, 2, 5, ev);
       else report(st, rule, 3, 5, ev);
       return;
@@ -1749,7 +1854,9 @@ function decide(st: State, t: string, w: Word, r: Resolved, flags: number, kind:
 /** Markdown-style code span: not glued to a word on either side, and prose outside it. */
 function markdownSpan(t: string, open: number, close: number): boolean {
   const before = open === 0 ? 32 : t.charCodeAt(open - 1);
-  const after = close + 1 >= t.length ? 32 : t.charCodeAt(close + 1);
+  let after = close + 1 >= t.length ? 32 : t.charCodeAt(close + 1);
+  // "a list of elements' `id`s": a plural glued to the span
+  if (after === 115 && !isAlnum(t.charCodeAt(close + 2))) after = 32;
   if (isAlnum(before) || isAlnum(after) || before === 96 || after === 96) return false;
   // Headings and list items: `## \`type\``, `* \`npm pkg fix\``.
   let ls = open;
@@ -1763,7 +1870,9 @@ function markdownSpan(t: string, open: number, close: number): boolean {
       k = close;
       continue;
     }
-    if (isAlpha(t.charCodeAt(k))) letters++;
+    const c = t.charCodeAt(k);
+    // letters of any script: Russian, Japanese or Chinese prose around a code span counts too
+    if (isAlpha(c) || (c >= 0xc0 && !isSpace(c) && !(c >= 0x2000 && c <= 0x206f) && !(c >= 0x3000 && c <= 0x303f) && !(c >= 0xff00 && c <= 0xff0f))) letters++;
   }
   return letters >= 4;
 }
@@ -1967,7 +2076,7 @@ export const detectCmdi: Detector = (text: string, lower: string, ctx: DetectCon
 function scan(t: string, lower: string, ctx: DetectContext): Hit | undefined {
   const n = t.length;
   if (n < 2) return undefined;
-  const st: State = { best: undefined, vars: undefined, globBudget: 24, paranoia: ctx.paranoia, strongPrefix: false };
+  const st: State = { best: undefined, vars: undefined, globBudget: 24, paranoia: ctx.paranoia, strongPrefix: false, leadEnd: -1, leadSep: false };
   let special = false;
   for (let i = 0; i < n; i++) {
     const c = t.charCodeAt(i);
@@ -2000,6 +2109,7 @@ function scan(t: string, lower: string, ctx: DetectContext): Hit | undefined {
     lower.includes('() { :; }')) {
     report(st, 'shellshock', 1, 5, '() {');
   }
+  if (trimmed.charCodeAt(0) === 62) leadingRedirect(st, trimmed);
   if (lower.includes('<!--#')) ssi(st, lower);
   if (lower.includes('(')) {
     for (const m of PS_MARKERS) {

@@ -166,17 +166,20 @@ function isHex(c: number): boolean {
  * string delimited by that quote (39 for the single-quote class, 34 for ") and the first
  * token is that string; returns undefined when the value never closes it.
  */
-function lex(s: string, quote: number, out: Tok[]): boolean {
+function lex(s: string, context: number, out: Tok[]): boolean {
   const n = s.length;
   let i = 0;
   let execDepth = 0;
+  const quote = context & 0xff;
   if (quote !== 0) {
     // Inside the application's string: doubled quotes are escapes, backslash is literal
     // (standard SQL), so `\'` also breaks out, as it does where the application escapes
-    // quotes by doubling a backslash.
+    // quotes by doubling a backslash. With CTX_BACKSLASH, MySQL's reading: a backslash
+    // escapes the next character, so `\''` is an escaped quote and then the break.
+    const bs = (context & CTX_BACKSLASH) !== 0;
     let j = 0;
     for (;;) {
-      while (j < n && !(quote === 39 ? isSq(s.charCodeAt(j)) : s.charCodeAt(j) === quote)) j++;
+      while (j < n && !(quote === 39 ? isSq(s.charCodeAt(j)) : s.charCodeAt(j) === quote)) j += bs && s.charCodeAt(j) === 92 ? 2 : 1;
       if (j >= n) return false;
       const d = s.charCodeAt(j + 1);
       if (j + 1 < n && (quote === 39 ? isSq(d) : d === quote)) {
@@ -223,6 +226,16 @@ function lex(s: string, quote: number, out: Tok[]): boolean {
         pushName(out, s, start, i, TF_QUOTED_ID);
         i = extendQualified(s, i, out);
         continue;
+      }
+      if (e < 0 && isIdStart(s.charCodeAt(i + 1))) {
+        // `[name` left open at the end of the value: the application's query closes it
+        let j = i + 2;
+        while (j < n && isIdPart(s.charCodeAt(j))) j++;
+        if (j === n) {
+          pushName(out, s, start, n, TF_QUOTED_ID | TF_UNTERM);
+          i = n;
+          continue;
+        }
       }
       out.push({ t: T_OTHER, a: i, b: i + 1, w: '[', f: 0 });
       i++;
@@ -741,6 +754,9 @@ const F_CLOSE_PAREN = 1073741824; // a ')' closing a parenthesis the value did n
 
 const SQL_TYPES = new Set('int integer int2 int4 int8 smallint bigint text bool boolean json jsonb varchar char character numeric decimal real float float4 float8 double bytea regclass oid date timestamp timestamptz time inet xml uuid money interval signed unsigned nvarchar nchar binary'.split(' '));
 
+/** Context flag (beside the quote's char code): backslash escapes inside the application's string. */
+const CTX_BACKSLASH = 0x100;
+
 const K_LIT = 1;
 const K_NAME = 2;
 const K_OTHER = 3;
@@ -809,7 +825,9 @@ class Parser {
         while (this.t() === T_STR && t === T_STR) this.i++;
         // a string left open at the end of the value: the application's own quote closes it
         if (t === T_STR && this.atEnd && ((this.tk[this.i - 1]?.f ?? 0) & TF_UNTERM) !== 0) this.fl |= F_OPEN_END;
-        this.kind = K_LIT;
+        // a string of running prose ("expected '=' for the property initializer") is text
+        // around a quoted symbol, not a constant an injection compares
+        this.kind = t === T_STR && x !== undefined && proseText(this.s, x.a, this.tk[this.i - 1]?.b ?? x.b) ? K_OTHER : K_LIT;
         return true;
       }
       case T_VAR:
@@ -1104,7 +1122,9 @@ class Parser {
           if (rk === K_LIT && sqlType) this.fl |= F_CAST_LIT;
           this.kind = K_OTHER;
         }
-        this.binary(f, lk, lt);
+        // `array<array<object>>`, `List<List<x>>`: the same name ordered against itself is a
+        // nested generic type, not a constant comparison (`a=a` still is)
+        this.binary(f, lk, (op === '<' || op === '>') && lk === K_NAME ? '' : lt);
         continue;
       }
       if (t === T_PH) {
@@ -1976,7 +1996,12 @@ function analyze(all: Tok[], tk: Tok[], trailing: boolean, quote: number, p: Par
     const terminated = goodEnd && (trailing || (fl & F_SEMI_END) !== 0);
     // SQL followed by running prose is an example in a text, not a working injection (the
     // query would not parse): such hits count only at higher paranoia.
-    const prose = !p.atEnd && proseAfter(tk, p.i, s);
+    // `('from') document`, `an 'limit' elements`: a keyword quoted in prose (the quote right
+    // after it opens a string of running text)
+    const t2 = tk[2];
+    const quotedWord =
+      afterBreak && t2 !== undefined && tk[1] !== undefined && tk[1].a === tk[0]?.b && t2.t === T_STR && t2.a === tk[1].b && proseText(s, t2.a + 1, t2.b);
+    const prose = (!p.atEnd && proseAfter(tk, p.i, s)) || quotedWord;
     const dn = (v: Verdict): Verdict => (prose && v.paranoia === 1 ? { rule: v.rule, severity: 5, paranoia: 2, at: v.at, ctx: v.ctx } : v);
     const commentEnd = goodEnd && trailing;
     const t1 = tk[1];
@@ -1984,7 +2009,11 @@ function analyze(all: Tok[], tk: Tok[], trailing: boolean, quote: number, p: Par
     if (afterBreak && n === 1 && trailing) {
       const c = all[1];
       // `#` followed by words (a hashtag, "#1 fan") or `-->` (HTML) is weaker than `--` / `/*`
-      const hashProse = c !== undefined && (((c.f & TF_HASH) !== 0 && hasLetters(s, c.a + 1, c.b)) || (c.w === '--' && s.charCodeAt(c.a + 2) === 62));
+      // `'--halp'`, `'--'`: a quoted command-line option (help text), the comment's first
+      // characters closing the quote pair the "break" opened
+      const hashProse =
+        c !== undefined &&
+        (((c.f & TF_HASH) !== 0 && hasLetters(s, c.a + 1, c.b)) || (c.w === '--' && (s.charCodeAt(c.a + 2) === 62 || quotedOption(s, c.a, s.charCodeAt((tk[0]?.b ?? 1) - 1)))));
       best = better(best, dn({ rule: 'sqli.comment-truncation', severity: 5, paranoia: hashProse ? 2 : 1, at: 0, ctx: quote }));
     }
     if (((fl & STRONG_EXPR) !== 0 && (afterBreak || p.i > 1 || goodEnd)) || ((fl & STRONG_ANY) !== 0 && goodEnd)) {
@@ -2074,7 +2103,7 @@ function analyze(all: Tok[], tk: Tok[], trailing: boolean, quote: number, p: Par
       // a statement followed by something else
       best = better(best, dn({ rule: 'sqli.statement', severity: 5, paranoia: 2, at: 0, ctx: 0 }));
     }
-    const frag = fragment(tk, quote, s, fl, goodEnd, p.i);
+    const frag = fragment(tk, quote, s, fl, goodEnd, p.i, trailing ? all[all.length - 1] : undefined);
     if (frag !== undefined && !prose) best = better(best, frag);
   }
   if (best !== undefined && best.paranoia === 1 && best.severity >= 5) return best;
@@ -2207,6 +2236,29 @@ function balanced(tk: Tok[], from: number, to: number): boolean {
   return d === 0;
 }
 
+/** Parentheses in tk[from, to) never close more than they opened and are all closed. */
+function balanced0(tk: Tok[], from: number, to: number): boolean {
+  let d = 0;
+  for (let k = from; k < to; k++) {
+    const t = tk[k]?.t;
+    if (t === T_LP) d++;
+    else if (t === T_RP && --d < 0) return false;
+  }
+  return d === 0;
+}
+
+/** No two names or keywords in a row in tk[from, to) (prose reads as a run of words). */
+function noWordRun(tk: Tok[], from: number, to: number): boolean {
+  let prevWord = false;
+  for (let k = from; k < to; k++) {
+    const t = tk[k]?.t;
+    const word = t === T_NAME || t === T_KW || t === T_STMT || t === T_CLAUSE;
+    if (word && prevWord) return false;
+    prevWord = word;
+  }
+  return true;
+}
+
 function isSqlFunctionWord(w: string): boolean {
   return SQL_FN.has(w) || STRONG_FN.has(w) || INFO_FN.has(w) || LONE_FN.has(w);
 }
@@ -2228,7 +2280,7 @@ function isCatalogWord(w: string): boolean {
  * opening with a lone quote and a set or statement keyword (`'union select`), and MySQL
  * bare-exponent numbers glued to code (`1.e(`).
  */
-function fragment(tk: Tok[], quote: number, s: string, fl: number, goodEnd: boolean, end: number): Verdict | undefined {
+function fragment(tk: Tok[], quote: number, s: string, fl: number, goodEnd: boolean, end: number, endComment: Tok | undefined): Verdict | undefined {
   const n = tk.length;
   const first = tk[0];
   if (first === undefined) return undefined;
@@ -2251,7 +2303,7 @@ function fragment(tk: Tok[], quote: number, s: string, fl: number, goodEnd: bool
       }
     }
     // `, find_in_set('22', category)`: the next item of the application's list, a SQL call
-    if (first.t === T_COMMA && tk[1]?.t === T_FUNC && ((tk[1]?.f ?? 0) & TF_FN_SQL) !== 0 && last?.t === T_RP && balanced(tk, 1, n)) return v('sqli.function');
+    if (first.t === T_COMMA && tk[1]?.t === T_FUNC && ((tk[1]?.f ?? 0) & TF_FN_SQL) !== 0 && last?.t === T_RP && balanced(tk, 2, n)) return v('sqli.function');
     // word(…)::type, the call whatever its name: function(foo)::text, overlay(…)::int
     {
       const tn = last?.w ?? '';
@@ -2313,8 +2365,26 @@ function fragment(tk: Tok[], quote: number, s: string, fl: number, goodEnd: bool
   }
   // the value opens with a lone ASCII quote, then a set or statement keyword: 'union select, "alter a
   const q0 = s.charCodeAt(first.b - 1);
-  if (first.t === T_STR && first.b - first.a === 1 && first.a === 0 && (q0 === 39 || q0 === 34) && n <= 4) {
-    const t1 = tk[1];
+  const lone = first.t === T_STR && first.b - first.a === 1 && first.a === 0 && (q0 === 39 || q0 === 34);
+  const t1 = tk[1];
+  if (lone && t1 !== undefined && t1.t === T_LOGIC && n >= 3) {
+    const t2 = tk[2];
+    // ' or abc!, "  xor  x!, '  or 3,4,2@! : the break, OR/XOR/AND and one operand, then
+    // nothing but operators and literals (no word that could start a sentence); the
+    // application's query supplies the rest of the condition. `'or' is a word` quotes a word.
+    if (n <= 10 && t2 !== undefined && (t2.t === T_NAME || t2.t === T_NUM || t2.t === T_FUNC || t2.t === T_LP || (t2.t === T_STR && t2.a > t1.b))) {
+      let rest = true;
+      for (let k = 3; k < n && rest; k++) {
+        const t = tk[k]?.t;
+        rest = t === T_OP || t === T_NUM || t === T_COMMA || t === T_OTHER || t === T_PH || t === T_VAR || t === T_LP || t === T_RP;
+      }
+      if (rest && balanced0(tk, 2, n)) return v('sqli.string-break');
+    }
+    // 'or(glob 1)-- : the break, a condition the grammar does not read, and a comment that cuts
+    // the application's query off
+    if (endComment !== undefined && n <= 10 && (endComment.w === '--' || endComment.w === '/*') && noWordRun(tk, 2, n) && balanced0(tk, 2, n)) return v('sqli.comment-truncation');
+  }
+  if (lone && n <= 4) {
     if (t1 !== undefined && (t1.t === T_UNION || (t1.t === T_STMT && STACK_KW.has(t1.w) && t1.w !== 'set' && t1.w !== 'replace'))) {
       let names = 0;
       let ok = true;
@@ -2362,6 +2432,50 @@ function proseAfter(tk: Tok[], from: number, s: string): boolean {
     k++;
   }
   return false;
+}
+
+/**
+ * `--name`, `--name value`, `--{0}` closed right away by quote `q` (the option's closing
+ * quote), at `a`: `'--build'`, `"--moduleResolution bundler"`, `'--'`.
+ */
+function quotedOption(s: string, a: number, q: number): boolean {
+  let k = a + 2;
+  const lim = Math.min(s.length, a + 48);
+  let words = 0;
+  while (k < lim) {
+    const c = s.charCodeAt(k);
+    if ((c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 45 || c === 95 || c === 46 || c === 123 || c === 125) k++;
+    else if (c === 32 && words === 0 && k > a + 2) {
+      words++;
+      k++;
+    } else break;
+  }
+  return k < s.length && (q === 34 ? s.charCodeAt(k) === 34 : isSq(s.charCodeAt(k)));
+}
+
+/**
+ * Running prose in s[a, b): three words of two or more letters separated by single spaces, or
+ * four letters of a script written without spaces (kana, CJK, Hangul).
+ */
+function proseText(s: string, a: number, b: number): boolean {
+  let words = 0;
+  let run = 0;
+  let wide = 0;
+  const end = Math.min(b, a + 400);
+  for (let k = a; k < end; k++) {
+    const c = s.charCodeAt(k);
+    if ((c >= 97 && c <= 122) || (c >= 0xc0 && c < 0x2000)) run++;
+    else {
+      if (c >= 0x3040 && c < 0xd800 && ++wide >= 4) return true;
+      if (run >= 2 && c === 32) {
+        if (++words >= 3) return true;
+      } else if (run >= 2 && (c === 46 || c === 44 || c === 63 || c === 33) && words >= 2) {
+        return true;
+      } else if (c !== 32 || run === 0) words = 0;
+      run = 0;
+    }
+  }
+  return run >= 2 && words >= 2;
 }
 
 function hasSpace(s: string, a: number, b: number): boolean {
@@ -2454,6 +2568,73 @@ interface Found {
   s: string;
 }
 
+/**
+ * Prose with Markdown code spans: every backtick run opens or closes a span (`--flag`,
+ * ``a`b``), an opening run follows the start, a space or punctuation and a closing one is
+ * followed by the end, a space or punctuation, spans stay on one line, and there are words
+ * outside them. Such backticks delimit code in text, not a MySQL identifier to break out of.
+ */
+function markdownCode(s: string): boolean {
+  let k = s.indexOf('`');
+  let open = -1;
+  let runLen = 0;
+  let outside = 0;
+  let from = 0;
+  let spans = 0;
+  while (k >= 0) {
+    let e = k;
+    while (e < s.length && s.charCodeAt(e) === 96) e++;
+    const len = e - k;
+    if (open < 0) {
+      if (k > 0 && isWordChar(s.charCodeAt(k - 1))) return false;
+      outside += letters(s, from, k);
+      open = k;
+      runLen = len;
+    } else if (len === runLen) {
+      if (e < s.length && isWordChar(s.charCodeAt(e))) return false;
+      for (let j = open + runLen; j < k; j++) if (s.charCodeAt(j) === 10) return false;
+      open = -1;
+      from = e;
+      spans++;
+    }
+    k = s.indexOf('`', e);
+  }
+  if (open >= 0 || spans === 0) return false;
+  outside += letters(s, from, s.length);
+  return outside >= 6;
+}
+
+function isWordChar(c: number): boolean {
+  return (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 95 || (c >= 65 && c <= 90);
+}
+
+function letters(s: string, a: number, b: number): number {
+  let n = 0;
+  for (let k = a; k < b; k++) {
+    const c = s.charCodeAt(k);
+    if (c >= 97 && c <= 122) n++;
+  }
+  return n;
+}
+
+/** A backslash right before a quote of that class, followed later by another such quote. */
+function escapedQuote(s: string, q: number): boolean {
+  const k = s.indexOf('\\');
+  if (k < 0) return false;
+  for (let j = k; j + 1 < s.length; j++) {
+    if (s.charCodeAt(j) !== 92) continue;
+    const c = s.charCodeAt(j + 1);
+    if (q === 39 ? isSq(c) : c === q) {
+      for (let e = j + 2; e < s.length; e++) {
+        const d = s.charCodeAt(e);
+        if (q === 39 ? isSq(d) : d === q) return true;
+      }
+      return false;
+    }
+  }
+  return false;
+}
+
 /** Analyzes `lower` in every quoting context it may break out of; the strongest verdict. */
 function analyzeValue(lower: string, p: Parser, found: Found | undefined): Found | undefined {
   const contexts: number[] = [0];
@@ -2468,7 +2649,10 @@ function analyzeValue(lower: string, p: Parser, found: Found | undefined): Found
   }
   if (hasSq) contexts.push(39);
   if (hasDq) contexts.push(34);
-  if (hasBt) contexts.push(96);
+  if (hasBt && !markdownCode(lower)) contexts.push(96);
+  // `\'` read the MySQL way too: the escaped quote stays in the string, the next one breaks
+  if (hasSq && escapedQuote(lower, 39)) contexts.push(39 | CTX_BACKSLASH);
+  if (hasDq && escapedQuote(lower, 34)) contexts.push(34 | CTX_BACKSLASH);
   let best = found;
   for (const q of contexts) {
     if (best !== undefined && best.v.paranoia === 1 && best.v.severity >= 5) break;
@@ -2498,6 +2682,30 @@ function pairPrefix(lower: string): number {
   return 0;
 }
 
+/**
+ * `lower` without the block comments that are glued on both sides to letters or digits (a word
+ * or number split in two); other comments stay. Executable comments (`/*!`) are code, kept.
+ */
+function unsplit(lower: string): string {
+  let out = '';
+  let from = 0;
+  let k = lower.indexOf('/*');
+  while (k >= 0) {
+    const e = lower.indexOf('*/', k + 2);
+    if (e < 0) break;
+    if (k > 0 && lower.charCodeAt(k + 2) !== 33 && isAlnum(lower.charCodeAt(k - 1)) && isAlnum(lower.charCodeAt(e + 2))) {
+      out += lower.slice(from, k);
+      from = e + 2;
+    }
+    k = lower.indexOf('/*', e + 2);
+  }
+  return from === 0 ? lower : out + lower.slice(from);
+}
+
+function isAlnum(c: number): boolean {
+  return (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || (c >= 65 && c <= 90);
+}
+
 /** `+` standing for spaces: a value without spaces whose words are joined by `+` (form encoding left undecoded, path segments). */
 function plusSpaced(lower: string): boolean {
   if (lower.indexOf(' ') >= 0) return false;
@@ -2512,6 +2720,12 @@ function detect(text: string, lower: string, ctx: DetectContext): Hit | undefine
     let found = analyzeValue(lower, p, undefined);
     const done = (): boolean => found !== undefined && found.v.paranoia === 1 && found.v.severity >= 5;
     if (!done() && plusSpaced(lower)) found = analyzeValue(lower.replaceAll('+', ' '), p, found);
+    if (!done() && lower.indexOf('/*') >= 0) {
+      // un/**/ion, benchmark(2999/**/999,…): a comment that splits a word or a number is there to
+      // get past filters that look for the word; read the value with those comments taken out
+      const joined = unsplit(lower);
+      if (joined !== lower) found = analyzeValue(joined, p, found);
+    }
     if (!done()) {
       const k = pairPrefix(lower);
       if (k > 0) {

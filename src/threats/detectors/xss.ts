@@ -69,6 +69,9 @@ const FRACTION_SLASH = 0x2044;
 function isAlpha(c: number): boolean {
   return c >= 97 && c <= 122;
 }
+function isUpper(c: number): boolean {
+  return c >= 65 && c <= 90;
+}
 function isDigit(c: number): boolean {
   return c >= 48 && c <= 57;
 }
@@ -257,6 +260,8 @@ class Scan {
   private readonly cacheFrom = new Int32Array([-1, -1, -1, -1]);
   private readonly cacheAt = new Int32Array([-1, -1, -1, -1]);
   firstQuote: number;
+  /** The value before lower-casing (same length), or '' when unknown. */
+  orig = '';
 
   constructor(s: string, paranoia: Paranoia, location: InputLocation, isKey: boolean) {
     this.s = s;
@@ -374,6 +379,8 @@ function activeNamespace(s: string, a: number, b: number): boolean {
 
 interface TagInfo {
   attrs: number;
+  /** Attributes with a value (`=`). */
+  valued: number;
   event: string;
   active: string;
   formAction: boolean;
@@ -425,6 +432,7 @@ function parseAttrs(sc: Scan, pos: number, info: TagInfo): void {
       }
     }
     info.attrs++;
+    if (hasValue) info.valued++;
     const name = attrLetters(s, ns, ne);
     if (name.length >= 5 && name.charCodeAt(0) === 111 && name.charCodeAt(1) === 110) {
       if (info.event === '') info.event = name;
@@ -495,7 +503,7 @@ function examineTag(sc: Scan, i: number, ns: number, look: 0 | 1 | 2): void {
   }
   const always = TAG_ALWAYS.has(local);
   const withAttrs = TAG_WITH_ATTRS.has(local);
-  const info: TagInfo = { attrs: 0, event: '', active: '', formAction: false };
+  const info: TagInfo = { attrs: 0, valued: 0, event: '', active: '', formAction: false };
   if (sc.budget > 0) parseAttrs(sc, ne, info);
   const ev = '<' + name;
   if (info.event !== '') {
@@ -510,6 +518,10 @@ function examineTag(sc: Scan, i: number, ns: number, look: 0 | 1 | 2): void {
   const prev = i > 0 ? s.charCodeAt(i - 1) : 32;
   const after = s.charCodeAt(ne);
   const genericLike = isIdPart(prev) && (after === 62 || after === 44 || after === 60 || after === 91);
+  // `Function<Object data>`: a type glued to a word, with a parameter name and no attribute value
+  const typeSig = genericLike || (isIdPart(prev) && info.attrs > 0 && info.valued === 0);
+  // `<head>`, `<meta>` in a Markdown code span: the name of an element in documentation
+  const codeSpan = info.attrs === 0 && prev === 96 && after === 62 && s.charCodeAt(ne + 1) === 96;
   if (always) {
     if ((genericLike && local !== 'script') || placeholderTag(sc, i, ne, info)) sc.hit('tag', WEAK, 1, ev, 'el:' + local);
     else sc.hit('tag', STRONG, 1, ev);
@@ -521,12 +533,12 @@ function examineTag(sc: Scan, i: number, ns: number, look: 0 | 1 | 2): void {
     return;
   }
   if (withAttrs) {
-    if (info.attrs > 0 && !genericLike && (local !== 'form' || info.formAction)) sc.hit('tag', STRONG, 1, ev);
-    else if (!genericLike) sc.hit('tag', WEAK, 1, ev, 'el:' + local);
+    if (info.attrs > 0 && !typeSig && (local !== 'form' || info.formAction)) sc.hit('tag', STRONG, 1, ev);
+    else if (!typeSig && !codeSpan) sc.hit('tag', WEAK, 1, ev, 'el:' + local);
     return;
   }
   if (TAG_WEAK.has(local)) {
-    if (!genericLike) sc.hit('breakout-tag', WEAK, 1, ev, 'el:' + local);
+    if (!genericLike && !codeSpan) sc.hit('breakout-tag', WEAK, 1, ev, 'el:' + local);
     return;
   }
   if (sc.paranoia >= 2 && TAG_HTML.has(local)) {
@@ -827,7 +839,9 @@ function scanSchemes(sc: Scan): void {
       const atEnd = k >= n;
       const prevIsWord = isAlpha(boundary) || ((boundary === 32) && p - matched.length - 2 >= 0 && isAlpha(s.charCodeAt(p - matched.length - 2)));
       const urlPos = Number.isNaN(boundary) || boundary === 34 || boundary === 39 || boundary === 96 || boundary === 61 || boundary === 40 || boundary === 62 || boundary === 60 || boundary === 59 || boundary === 44 || boundary === 91 || boundary === 123;
-      const jsAfter = !atEnd && codeFollows(s, k);
+      // `<` is no start of a script, except an HTML-like comment (`javascript:<!--`): `JavaScript:
+      // <https://…>` is a label and a Markdown autolink (markup after the scheme is read as a tag)
+      const jsAfter = !atEnd && codeFollows(s, k) && (s.charCodeAt(k) !== 60 || s.startsWith('<!--', k));
       const ev = s.slice(Math.max(0, p - matched.length - 2), Math.min(n, p + 12)).trim();
       if (matchedNoise) {
         sc.hit('js-url', STRONG, 1, ev);
@@ -1331,6 +1345,12 @@ function examineIdent(sc: Scan, a: number, b: number): void {
       if (nc !== 40) return;
       const newBefore = p >= 2 && s.startsWith('new', p - 2) && !isIdPart(s.charCodeAt(p - 3));
       const first = s.charCodeAt(skipJs(sc, k + 1));
+      // `x' (function(){…}()) '`, `";(function(){…})()`: a function expression right after
+      // leaving the application's string is the payload, whatever it does
+      if (!newBefore && !isMember && closingBreakout(sc, p)) {
+        sc.hit('js-breakout', STRONG, 1, s.slice(Math.max(0, p - 2), b + 2));
+        return;
+      }
       // Only the Function constructor matters: `new Function(…)` or `Function('code')`.
       if (!newBefore && first !== 34 && first !== 39 && first !== 96) {
         if (sc.paranoia >= 2 && first === 41) sc.hit('js-function', WEAK, 2, 'function(');
@@ -1355,6 +1375,9 @@ function examineIdent(sc: Scan, a: number, b: number): void {
     case K_DOCUMENT:
     case K_LOCATION:
     case K_THIS:
+      // `Document.location`, `Window.open()`: the interface's name in documentation; the
+      // objects a script reaches are spelled `document`, `window`, `location` (case matters)
+      if (kind !== K_THIS && isUpper(sc.orig.charCodeAt(a)) && !isUpper(sc.orig.charCodeAt(a + 1))) return;
       domUse(sc, name, kind, k, nc, pc);
       return;
     case K_CONSTRUCTOR: {
@@ -1375,6 +1398,8 @@ function examineIdent(sc: Scan, a: number, b: number): void {
       if (isMember && nc === 96) sc.hit('js-tagged-template', STRONG, 1, '.' + name + '`');
       return;
     case K_MEMBER_CALL:
+      // `.createContextualFragment()` with nothing to parse writes nothing (a method's name in a text)
+      if (isMember && nc === 40 && s.charCodeAt(skipJs(sc, k + 1)) === 41) return;
       if (isMember && (nc === 40 || nc === 96)) sc.hit('js-call', STRONG, 1, '.' + name + '(');
       return;
     case K_MEMBER_ASSIGN:
@@ -1397,7 +1422,8 @@ function templateCanTag(s: string, a: number): boolean {
   const lim = Math.max(0, a - 48);
   while (j >= lim) {
     const c = s.charCodeAt(j);
-    if (isIdPart(c) || c === 46) j--;
+    // `unsafe-eval`: a hyphenated word (CSS, CSP keywords) is one word in a code span
+    if (isIdPart(c) || c === 46 || (c === 45 && isAlpha(s.charCodeAt(j - 1)) && isAlpha(s.charCodeAt(j + 1)))) j--;
     else break;
   }
   const c = j >= 0 ? s.charCodeAt(j) : NaN;
@@ -1424,6 +1450,31 @@ function afterStringBreakout(s: string, p: number): boolean {
   const r = prevSignificant(s, q);
   c = r >= 0 ? s.charCodeAt(r) : NaN;
   return c === 34 || c === 39 || c === 96;
+}
+
+/**
+ * Does the code before `p` (the significant character before an identifier) open with a quote
+ * that closes the application's string? Going back over `(`, `+`, `;`, `,`, `|`, `&` and spaces,
+ * a quote that is the first quote of the value, glued to the text before it (`test"`, or
+ * the value's first character) and followed by an operator or a space: `x";setTimeout(…`,
+ * `a@b.org' (function(){…`. An opening quotation mark (`said "(function…`) has a space before it.
+ */
+function closingBreakout(sc: Scan, p: number): boolean {
+  const s = sc.s;
+  let r = p;
+  const lim = Math.max(0, p - 16);
+  while (r >= lim) {
+    const c = s.charCodeAt(r);
+    if (c === 40 || c === 43 || c === 59 || c === 44 || c === 124 || c === 38 || isHtmlSpace(c)) r--;
+    else break;
+  }
+  if (r < 0 || r === p + 1) return false;
+  const q = s.charCodeAt(r);
+  if (q !== 34 && q !== 39 && q !== 96) return false;
+  if (sc.firstQuote !== r) return false;
+  if (r > 0 && isHtmlSpace(s.charCodeAt(r - 1))) return false;
+  const after = s.charCodeAt(r + 1);
+  return after === 32 || after === 43 || after === 59 || after === 44 || after === 41 || after === 40 || after === 124 || after === 38;
 }
 
 /** Objects whose members are the browser's globals. */
@@ -1524,10 +1575,15 @@ function sinkUse(sc: Scan, name: string, kind: number, a: number, b: number, k: 
       if (fc !== 34 && fc !== 39 && fc !== 96) return;
       if (!urlLiteral(s, f + 1)) return;
     }
+    if (kind === K_SINK && s.charCodeAt(skipJs(sc, k + 1)) === 41 && (name === 'eval' || name === 'settimeout' || name === 'setinterval' || name === 'setimmediate' || name === 'execscript')) {
+      // `eval()`, `setTimeout()`: nothing to run ("ignore all `eval()` calls" in a text)
+      if (sc.paranoia >= 2) sc.hit('js-call', WEAK, 2, name + '()');
+      return;
+    }
     if (kind === K_SINK && (name === 'settimeout' || name === 'setinterval' || name === 'setimmediate')) {
       // timers run strings as code: a literal, a sink or a concatenation as the first argument;
       // a function, an arrow function, a number or a variable (`setTimeout(fn, 100)`) is ordinary code
-      if (!timerRunsCode(sc, k)) {
+      if (!timerRunsCode(sc, k) && !(pc !== 46 && closingBreakout(sc, prevSignificant(s, a)))) {
         if (sc.paranoia >= 2) sc.hit('js-call', WEAK, 2, name + '(');
         return;
       }
@@ -1767,6 +1823,8 @@ export const detectXss: Detector = (_text, lower, ctx) => {
     if (((cls & C_DOT) === 0 || !hasDomWord(s)) && ((cls & C_GT) === 0 || !s.includes('--'))) return undefined;
   }
   const sc = new Scan(s, ctx.paranoia, ctx.location, ctx.isKey);
+  // the value as written, when lower-casing kept its length (JavaScript names are case-sensitive)
+  if (_text.length === n) sc.orig = _text;
   if ((cls & C_LT) !== 0 || look) scanTags(sc, look);
   if (!sc.done && (cls & C_PLUS) !== 0) scanUtf7(sc);
   if (!sc.done && (cls & C_EQ) !== 0) scanAttrAssign(sc);
