@@ -25,9 +25,10 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { isSensitiveName, REDACTED } from '../telemetry/redact.js';
-import { charClasses } from './charclass.js';
+import { CC } from './charclass.js';
 import { jsonPointer, scanJson } from './json-scan.js';
 import { DEFAULT_NORMALIZE_BUDGET, NORM_BAD_ESCAPE, NORM_CONTROL, NORM_MULTI_ENCODED, NORM_NUL, NORM_OVERLONG, normalize } from './normalize.js';
+import { MK, ValueFacts } from './prefilter.js';
 import { SEVERITY } from './types.js';
 import type { DetectContext, Detector, Hit, InputLocation, Paranoia, RawRequest, ThreatCategory, ThreatFinding, ThreatVerdict } from './types.js';
 import { scanXml } from './xml.js';
@@ -38,10 +39,11 @@ export interface NamedDetector {
   readonly category: ThreatCategory;
   readonly detect: Detector;
   /**
-   * At paranoia 1: whether the detector can fire on a value with these character classes
-   * (charclass.ts); false skips the call. Undefined: always called.
+   * At paranoia 1: whether the detector can fire on this value, from its facts (prefilter.ts:
+   * character classes, literals, first word …); false skips the call. Undefined: always called.
+   * A gate may only say false where the detector could not have fired.
    */
-  readonly gate?: (classes: number, length: number, isKey: boolean) => boolean;
+  readonly gate?: (facts: ValueFacts) => boolean;
   /** Where the detector runs; default everywhere. */
   readonly locations?: readonly InputLocation[];
 }
@@ -136,6 +138,11 @@ const ANOMALIES: readonly { flag: number; hit: Hit }[] = [
 /** Detectors that also read the whole path at once (a URL or a file path spans segments). */
 const WHOLE_PATH: ReadonlySet<ThreatCategory> = new Set(['traversal', 'rfi', 'ssrf']);
 
+const LOCATIONS: readonly InputLocation[] = ['path', 'query', 'form', 'header', 'cookie', 'body', 'multipart', 'xml'];
+
+/** Characters that normalize() decodes (its fast path returns any other value as it is). */
+const DECODE = CC.PERCENT | CC.AMP | CC.BSLASH | CC.CTRL | CC.NONASCII;
+
 const MALFORMED_BODY = (what: string): Hit => ({ detector: 'protocol.malformed-body', category: 'protocol', severity: SEVERITY.critical, paranoia: 1, evidence: what });
 
 /** Compiled exclusion: which detector ids it silences at which inputs. */
@@ -162,7 +169,21 @@ export class ThreatEngine {
       gates: options.gates ?? true,
     };
     this.exclusions = this.options.exclusions.map(compileExclusion);
+    // Which detectors run where, resolved once.
+    const at = (loc: InputLocation): readonly NamedDetector[] => this.options.detectors.filter((d) => d.locations === undefined || d.locations.includes(loc));
+    this.byLocation = new Map(LOCATIONS.map((loc) => [loc, at(loc)]));
+    this.wholePath = this.options.detectors.filter((d) => WHOLE_PATH.has(d.category));
+    this.gated = this.options.paranoia === 1 && this.options.gates !== false;
   }
+
+  /** Detectors that run at each input location. */
+  readonly byLocation: ReadonlyMap<InputLocation, readonly NamedDetector[]>;
+  /** Detectors that also read the whole path. */
+  readonly wholePath: readonly NamedDetector[];
+  /** Gates apply at paranoia 1 only (they are verified against the corpora at that level). */
+  readonly gated: boolean;
+  /** Facts of the value being inspected (one engine inspects one value at a time: it is synchronous). */
+  readonly facts = new ValueFacts();
 
   /**
    * Inspects the head (path, query, headers, cookies) and, when given, the body. `skip` holds
@@ -240,7 +261,7 @@ export class ThreatEngine {
       // a `file` or `redirect_uri` rule reads), or the whole pointer below prototype-ish members.
       const name = needName || (isKey && protoPath(path)) ? jsonPointer(path, base) : undefined;
       if (!isKey && name !== undefined && skip !== undefined && skip.has(skipKey('body', name))) return true;
-      run.value(location, name, value, isKey, false, path, base, name ?? memberName(path));
+      run.value(location, name, value, isKey, false, path, base);
       return run.incomplete === undefined;
     });
     if (r === 'malformed' || r === 'too-deep') {
@@ -392,11 +413,6 @@ export class ThreatEngine {
     return false;
   }
 
-  /** Gates apply at paranoia 1 only (they are verified against the corpora at that level). */
-  get gated(): boolean {
-    return this.options.paranoia === 1 && this.options.gates !== false;
-  }
-
   get hasExclusions(): boolean {
     return this.exclusions.length > 0;
   }
@@ -423,7 +439,8 @@ export class Inspection implements ThreatVerdict {
   /**
    * One input. `name` may be undefined for JSON leaves when nobody needs it unless a hit is
    * found; it is then built from `path` and `base`. `pathOnly`: only detectors that read a
-   * whole path (traversal, file inclusion, SSRF) run.
+   * whole path (traversal, file inclusion, SSRF) run. `hint` is the name detectors see
+   * (DetectContext.name); by default `name`, or the last member of `path`.
    */
   value(
     location: InputLocation,
@@ -433,7 +450,7 @@ export class Inspection implements ThreatVerdict {
     pathOnly = false,
     path?: readonly (string | number)[],
     base = '',
-    hint = name ?? '',
+    hint?: string,
   ): void {
     if (this.incomplete !== undefined) return;
     const o = this.engine.options;
@@ -444,58 +461,76 @@ export class Inspection implements ThreatVerdict {
       return;
     }
     if (raw.length === 0) return;
-    if (raw.length <= WINDOW) {
-      this.window(location, name, raw, isKey, pathOnly, path, base, hint);
-      return;
-    }
-    for (let start = 0; start < raw.length; start += WINDOW - WINDOW_OVERLAP) {
-      this.window(location, name, raw.slice(start, start + WINDOW), isKey, pathOnly, path, base, hint);
-      if (start + WINDOW >= raw.length) break;
-    }
-  }
-
-  private window(
-    location: InputLocation,
-    name: string | undefined,
-    raw: string,
-    isKey: boolean,
-    pathOnly: boolean,
-    path: readonly (string | number)[] | undefined,
-    base: string,
-    hint: string,
-  ): void {
-    const o = this.engine.options;
-    const norm = normalize(raw);
     // Where the value is, for findings only: the name is resolved when a hit needs it.
     this.curName = name;
     this.curPath = path;
     this.curBase = base;
-    if (norm.flags !== 0) {
-      for (const a of ANOMALIES) if ((norm.flags & a.flag) !== 0 && a.hit.paranoia <= o.paranoia) this.hit(a.hit, location, this.resolvedName(), isKey, '');
+    this.curHint = hint ?? name;
+    if (raw.length <= WINDOW) {
+      this.window(location, raw, isKey, pathOnly);
+      return;
     }
-    const ctx: DetectContext = { paranoia: o.paranoia, location, name: hint, isKey };
-    this.detect(norm.text, ctx, location, isKey, pathOnly);
-    if (norm.decoded64 !== undefined) this.detect(norm.decoded64, ctx, location, isKey, pathOnly);
+    for (let start = 0; start < raw.length; start += WINDOW - WINDOW_OVERLAP) {
+      this.window(location, raw.slice(start, start + WINDOW), isKey, pathOnly);
+      if (start + WINDOW >= raw.length) break;
+    }
+  }
+
+  private window(location: InputLocation, raw: string, isKey: boolean, pathOnly: boolean): void {
+    const engine = this.engine;
+    const facts = engine.facts;
+    facts.scan(raw, isKey);
+    // Nothing to decode (the common case): the value is its own decoded text.
+    if ((facts.classes & DECODE) === 0 && (facts.marks & MK.LONG_B64) === 0) {
+      this.detect(raw, location, isKey, pathOnly);
+      return;
+    }
+    const norm = normalize(raw);
+    const paranoia = engine.options.paranoia;
+    if (norm.flags !== 0) {
+      for (const a of ANOMALIES) if ((norm.flags & a.flag) !== 0 && a.hit.paranoia <= paranoia) this.hit(a.hit, location, this.resolvedName(), isKey, '');
+    }
+    if (norm.text !== raw) facts.scan(norm.text, isKey);
+    this.detect(norm.text, location, isKey, pathOnly);
+    if (norm.decoded64 !== undefined) {
+      facts.scan(norm.decoded64, isKey);
+      this.detect(norm.decoded64, location, isKey, pathOnly);
+    }
   }
 
   private curName: string | undefined = undefined;
   private curPath: readonly (string | number)[] | undefined = undefined;
   private curBase = '';
+  private curHint: string | undefined = undefined;
 
   private resolvedName(): string {
     return this.curName ?? (this.curPath !== undefined ? jsonPointer(this.curPath, this.curBase) : this.curBase);
   }
 
-  private detect(text: string, ctx: DetectContext, location: InputLocation, isKey: boolean, pathOnly: boolean): void {
+  /** The name detectors see: the given hint or name, else the member name (or index) the JSON path ends with. */
+  private hintName(): string {
+    if (this.curHint === undefined) {
+      const path = this.curPath;
+      const last = path === undefined ? undefined : path[path.length - 1];
+      this.curHint = last === undefined ? '' : String(last);
+    }
+    return this.curHint;
+  }
+
+  /** Runs the detectors on `text`, whose facts are in engine.facts. */
+  private detect(text: string, location: InputLocation, isKey: boolean, pathOnly: boolean): void {
     const engine = this.engine;
     const paranoia = engine.options.paranoia;
     const gated = engine.gated;
-    const classes = gated ? charClasses(text) : 0;
+    const facts = engine.facts;
+    facts.nameOf = this;
     let lower: string | undefined;
-    for (const d of engine.options.detectors) {
-      if (pathOnly ? !WHOLE_PATH.has(d.category) : d.locations !== undefined && !d.locations.includes(location)) continue;
-      if (gated && d.gate !== undefined && !d.gate(classes, text.length, isKey)) continue;
-      lower ??= text.toLowerCase();
+    let ctx: DetectContext | undefined;
+    for (const d of pathOnly ? engine.wholePath : engine.byLocation.get(location)!) {
+      if (gated && d.gate !== undefined && !d.gate(facts)) continue;
+      // Lower case costs a copy only when there is something to lower.
+      lower ??= (facts.marks & MK.UPPER) === 0 && (facts.classes & CC.NONASCII) === 0 ? text : text.toLowerCase();
+      ctx ??= { paranoia, location, name: this.hintName(), isKey };
       let hit: Hit | undefined;
       try {
         hit = d.detect(text, lower, ctx);
@@ -505,6 +540,11 @@ export class Inspection implements ThreatVerdict {
       }
       if (hit !== undefined && hit.paranoia <= paranoia) this.hit(hit, location, this.resolvedName(), isKey, hit.evidence);
     }
+  }
+
+  /** For the gates that read the input's name (ValueFacts.name). */
+  nameForGate(): string {
+    return this.hintName();
   }
 
   /** Records a hit if it counts at the configured paranoia level and is not excluded. */
@@ -529,12 +569,6 @@ export class Inspection implements ThreatVerdict {
       });
     }
   }
-}
-
-/** The member name (or index) a JSON path ends with. */
-function memberName(path: readonly (string | number)[]): string {
-  const last = path[path.length - 1];
-  return last === undefined ? '' : String(last);
 }
 
 /** A path through `constructor`, `prototype` or `__proto__` (prototype pollution reads the whole pointer). */

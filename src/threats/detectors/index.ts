@@ -4,6 +4,7 @@
  */
 import { CC, PUNCT } from '../charclass.js';
 import type { NamedDetector } from '../engine.js';
+import type { ValueFacts } from '../prefilter.js';
 import { detectXxe } from '../xml.js';
 import { detectCmdi } from './cmdi.js';
 import { detectCodeInjection } from './code.js';
@@ -22,7 +23,7 @@ import { detectXss } from './xss.js';
 /** A member or parameter name made of letters, digits, `-` and `_` only (dotted names such as `java.lang.Runtime` are read). */
 const IDENT = CC.ALPHA | CC.DIGIT | CC.DASH | CC.UNDERSCORE;
 const identKey = (c: number, isKey: boolean): boolean => isKey && (c & ~IDENT) === 0;
-const has = (want: number) => (c: number, _len: number, isKey: boolean): boolean => (c & want) !== 0 && !identKey(c, isKey);
+const has = (want: number) => (f: ValueFacts): boolean => (f.classes & want) !== 0 && !identKey(f.classes, f.isKey);
 
 /*
  * Gates (paranoia 1): the character classes without which a family cannot fire. Plain
@@ -34,7 +35,7 @@ export const DETECTORS: readonly NamedDetector[] = Object.freeze([
   { id: 'sqli', category: 'sqli', detect: detectSqli, gate: has(PUNCT | CC.SPACE) },
   { id: 'xss', category: 'xss', detect: detectXss, gate: has(PUNCT & ~(CC.DASH | CC.UNDERSCORE)) },
   // Whole-value commands (`whoami`) are single words: every value is read, but not plain names.
-  { id: 'cmdi', category: 'cmdi', detect: detectCmdi, gate: (c, _l, isKey) => !identKey(c, isKey) },
+  { id: 'cmdi', category: 'cmdi', detect: detectCmdi, gate: (f) => !identKey(f.classes, f.isKey) },
   // Serialized-object magics are plain base64 (`rO0AB…`), even in names: always read.
   { id: 'code', category: 'code-injection', detect: detectCodeInjection },
   { id: 'traversal', category: 'traversal', detect: detectTraversal, gate: has(CC.SLASH | CC.BSLASH | CC.DOT | CC.COLON | CC.BRACE | CC.PERCENT | CC.OTHER | CC.NONASCII | CC.CTRL) },
@@ -42,12 +43,12 @@ export const DETECTORS: readonly NamedDetector[] = Object.freeze([
   { id: 'ssrf', category: 'ssrf', detect: detectSsrf, gate: has(CC.DIGIT | CC.COLON | CC.DOT | CC.SLASH | CC.BSLASH | CC.BRACKET | CC.AT | CC.NONASCII) },
   { id: 'jndi', category: 'jndi', detect: detectJndi, gate: has(CC.DOLLAR) },
   { id: 'ssti', category: 'ssti', detect: detectSsti, gate: has(CC.BRACE | CC.LT | CC.BRACKET | CC.AT | CC.HASH | CC.DOLLAR | CC.PERCENT | CC.STAR) },
-  { id: 'nosql', category: 'nosqli', detect: detectNosql, gate: (c, _l, isKey) => isKey || (c & (CC.DOLLAR | CC.UNDERSCORE | CC.BRACKET | CC.SEMI | CC.QUOTE | CC.PAREN | CC.BRACE)) !== 0 },
+  { id: 'nosql', category: 'nosqli', detect: detectNosql, gate: (f) => f.isKey || (f.classes & (CC.DOLLAR | CC.UNDERSCORE | CC.BRACKET | CC.SEMI | CC.QUOTE | CC.PAREN | CC.BRACE)) !== 0 },
   { id: 'ldap', category: 'ldapi', detect: detectLdap, gate: has(CC.PAREN) },
   { id: 'xpath', category: 'xpathi', detect: detectXpath, gate: has(CC.QUOTE | CC.SLASH | CC.PAREN | CC.BRACKET) },
-  { id: 'proto', category: 'prototype-pollution', detect: detectPrototypePollution, gate: (c, _l, isKey) => isKey || (c & (CC.UNDERSCORE | CC.BRACKET | CC.DOT)) !== 0 },
+  { id: 'proto', category: 'prototype-pollution', detect: detectPrototypePollution, gate: (f) => f.isKey || (f.classes & (CC.UNDERSCORE | CC.BRACKET | CC.DOT)) !== 0 },
   // A line break, or a request line pasted into a value (`GET http://… HTTP/1.1`).
-  { id: 'crlf', category: 'crlf', detect: detectCrlf, gate: (c, _l, isKey) => !identKey(c, isKey) && ((c & CC.NL) !== 0 || (c & (CC.SPACE | CC.SLASH)) === (CC.SPACE | CC.SLASH)) },
+  { id: 'crlf', category: 'crlf', detect: detectCrlf, gate: (f) => !identKey(f.classes, f.isKey) && ((f.classes & CC.NL) !== 0 || (f.classes & (CC.SPACE | CC.SLASH)) === (CC.SPACE | CC.SLASH)) },
   // `<!DOCTYPE`, `<!ENTITY`, and entity declarations without their `<` (`!ENTITY % x SYSTEM`).
   { id: 'xxe', category: 'xxe', detect: detectXxe, gate: has(CC.LT | CC.OTHER) },
 ]);

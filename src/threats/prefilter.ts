@@ -1,0 +1,366 @@
+/**
+ * What the detector gates (detectors/index.ts) read about one value, computed once per value:
+ * its character classes and a few marks in one pass (`ValueFacts.scan`), and, only when a gate
+ * asks, which literals of a `LiteralSet` it contains (one more pass through a DFA built at
+ * start-up: an Aho-Corasick automaton over the detectors' trigger words), the hash of its first
+ * word, and whether its base64-looking runs decode to anything a payload needs.
+ *
+ * What it can get wrong, and why it does not: a gate may only skip a detector that could not
+ * have fired. Every fact here is therefore exact or errs on the "maybe" side:
+ * - literals are matched in the text as the detectors see it, `text.toLowerCase()`, including
+ *   the two non-ASCII characters whose lower case is ASCII (U+212A KELVIN SIGN → `k`, U+0130 →
+ *   `i` + U+0307); any other non-ASCII character matches no literal (all literals are ASCII);
+ * - hashes of first words may collide: a collision only makes a gate say "maybe";
+ * - the base64 check looks for any byte pattern a payload needs in every alignment.
+ * test/threats-gates.test.ts replays the corpora and generated values with and without gates.
+ */
+import { CC, CLASS_OF } from './charclass.js';
+
+/** Marks: facts beyond the character classes of charclass.ts. */
+export const MK = Object.freeze({
+  UPPER: 1 << 0, // A-Z
+  PLUS: 1 << 1,
+  BANG: 1 << 2,
+  TILDE: 1 << 3,
+  CARET: 1 << 4,
+  COMMA: 1 << 5,
+  QMARK: 1 << 6,
+  /** A run of ≥ 16 base64 characters with both letter cases (normalize()'s base64 heuristic reads it). */
+  LONG_B64: 1 << 7,
+  /** A run of ≥ 6 base64/base64url characters with an upper-case letter or a digit. */
+  B64_RUN: 1 << 8,
+});
+
+/** Static marks (MK) of ASCII, and whether a character is base64 (and which kind). */
+const MARK = new Int32Array(128);
+/** 0 not base64; 1 digit or symbol (+ / - _); 2 upper-case; 3 lower-case. */
+const B64 = new Uint8Array(128);
+{
+  for (let c = 0x41; c <= 0x5a; c++) MARK[c] = MK.UPPER;
+  MARK[0x2b] = MK.PLUS;
+  MARK[0x21] = MK.BANG;
+  MARK[0x7e] = MK.TILDE;
+  MARK[0x5e] = MK.CARET;
+  MARK[0x2c] = MK.COMMA;
+  MARK[0x3f] = MK.QMARK;
+  for (let c = 0x30; c <= 0x39; c++) B64[c] = 1;
+  for (const ch of '+/-_') B64[ch.charCodeAt(0)] = 1;
+  for (let c = 0x41; c <= 0x5a; c++) B64[c] = 2;
+  for (let c = 0x61; c <= 0x7a; c++) B64[c] = 3;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Literal sets: one DFA over lower-cased text
+
+/** Symbols of the DFA: 0 for every character that occurs in no literal. */
+const NO_SYMBOL = 0;
+
+/**
+ * A set of ASCII literals, each with bits; `match(text)` answers the OR of the bits of every
+ * literal that occurs in `text.toLowerCase()`. Built once (Aho-Corasick, then expanded into a
+ * DFA over the literals' alphabet), so a match is one table step per character.
+ */
+export class LiteralSet {
+  private readonly symbols = new Uint8Array(128);
+  private readonly width: number;
+  private readonly next: Uint16Array | Uint32Array;
+  private readonly out: Int32Array;
+
+  constructor(literals: readonly (readonly [string, number])[]) {
+    // Alphabet: the characters used by the literals (lower case), 1-based.
+    let width = 1;
+    for (const [lit] of literals) {
+      for (let i = 0; i < lit.length; i++) {
+        const c = lit.charCodeAt(i);
+        if (c >= 128 || (c >= 0x41 && c <= 0x5a)) throw new Error(`literal must be lower-case ASCII: ${JSON.stringify(lit)}`);
+        if (this.symbols[c] === NO_SYMBOL) this.symbols[c] = width++;
+      }
+    }
+    for (let c = 0x41; c <= 0x5a; c++) this.symbols[c] = this.symbols[c + 32]!;
+    this.width = width;
+    // Trie.
+    const goto: Map<number, number>[] = [new Map()];
+    const out: number[] = [0];
+    for (const [lit, bits] of literals) {
+      if (lit.length === 0) throw new Error('empty literal');
+      let s = 0;
+      for (let i = 0; i < lit.length; i++) {
+        const sym = this.symbols[lit.charCodeAt(i)]!;
+        let t = goto[s]!.get(sym);
+        if (t === undefined) {
+          t = goto.length;
+          goto.push(new Map());
+          out.push(0);
+          goto[s]!.set(sym, t);
+        }
+        s = t;
+      }
+      out[s] = out[s]! | bits;
+    }
+    // Failure links (breadth first), outputs merged along them, and the full transition table.
+    const states = goto.length;
+    const next = states < 0xffff ? new Uint16Array(states * width) : new Uint32Array(states * width);
+    const fail = new Int32Array(states);
+    const queue: number[] = [];
+    for (let sym = 1; sym < width; sym++) {
+      const t = goto[0]!.get(sym);
+      if (t !== undefined) {
+        next[sym] = t;
+        fail[t] = 0;
+        queue.push(t);
+      }
+    }
+    for (let q = 0; q < queue.length; q++) {
+      const s = queue[q]!;
+      out[s] = out[s]! | out[fail[s]!]!;
+      for (let sym = 1; sym < width; sym++) {
+        const t = goto[s]!.get(sym);
+        if (t !== undefined) {
+          fail[t] = next[fail[s]! * width + sym]!;
+          next[s * width + sym] = t;
+          queue.push(t);
+        } else {
+          next[s * width + sym] = next[fail[s]! * width + sym]!;
+        }
+      }
+    }
+    this.next = next;
+    this.out = Int32Array.from(out);
+  }
+
+  /** OR of the bits of the literals found in `text.toLowerCase()`. */
+  match(text: string): number {
+    const symbols = this.symbols;
+    const next = this.next;
+    const out = this.out;
+    const width = this.width;
+    let s = 0;
+    let bits = 0;
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (c < 128) {
+        s = next[s * width + symbols[c]!]!;
+        bits |= out[s]!;
+      } else if (c === 0x212a || c === 0x130) {
+        // KELVIN SIGN lower-cases to `k`; U+0130 to `i` + U+0307 (which no literal continues).
+        s = next[s * width + symbols[c === 0x212a ? 0x6b : 0x69]!]!;
+        bits |= out[s]!;
+        if (c === 0x130) s = 0;
+      } else {
+        s = 0;
+      }
+    }
+    return bits;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Value facts
+
+/** FNV-1a step, the hash of words (first words for the command gate). */
+export function hashStep(h: number, c: number): number {
+  return Math.imul(h ^ c, 0x01000193);
+}
+export const HASH_SEED = 0x811c9dc5 | 0;
+
+/** The hash of a word, as `ValueFacts.firstWord` computes it (lower-case ASCII). */
+export function wordHash(w: string): number {
+  let h = HASH_SEED;
+  for (let i = 0; i < w.length; i++) h = hashStep(h, w.charCodeAt(i));
+  return h;
+}
+
+/**
+ * Facts about one value (reused: `scan` resets it). `classes` and `marks` are exact; the other
+ * facts are computed on first use and kept until the next `scan`.
+ */
+export class ValueFacts {
+  text = '';
+  /** CC bits of the characters of `text` (charclass.ts). */
+  classes = 0;
+  /** MK bits. */
+  marks = 0;
+  isKey = false;
+  /** Where the input's name comes from (the engine's inspection of the current value). */
+  nameOf: { nameForGate(): string } | undefined = undefined;
+  private wordsOf: LiteralSet | undefined = undefined;
+  private wordBits = 0;
+  private firstDone = false;
+  private firstLen = 0;
+  private firstEnd = -1;
+  private firstH = 0;
+  private firstStripped = 0;
+  private b64Done = false;
+  private b64 = false;
+
+  /** One pass over `text`: classes and marks. */
+  scan(text: string, isKey: boolean): void {
+    this.text = text;
+    this.isKey = isKey;
+    this.wordsOf = undefined;
+    this.firstDone = false;
+    this.b64Done = false;
+    let classes = 0;
+    let marks = 0;
+    let run = 0;
+    let cases = 0;
+    let upperOrDigit = false;
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (c >= 128) {
+        classes |= CC.NONASCII;
+        run = 0;
+        cases = 0;
+        upperOrDigit = false;
+        continue;
+      }
+      classes |= CLASS_OF[c]!;
+      marks |= MARK[c]!;
+      const k = B64[c]!;
+      if (k === 0) {
+        run = 0;
+        cases = 0;
+        upperOrDigit = false;
+        continue;
+      }
+      run++;
+      if (k === 2) {
+        cases |= 1;
+        upperOrDigit = true;
+      } else if (k === 3) cases |= 2;
+      else if (c <= 0x39 && c >= 0x30) upperOrDigit = true;
+      if (run >= 6 && upperOrDigit) marks |= MK.B64_RUN;
+      if (run >= 16 && cases === 3) marks |= MK.LONG_B64;
+    }
+    this.classes = classes;
+    this.marks = marks;
+  }
+
+  /** The input's name as detectors see it (DetectContext.name). */
+  name(): string {
+    return this.nameOf === undefined ? '' : this.nameOf.nameForGate();
+  }
+
+  /** OR of the bits of the literals of `set` in `text.toLowerCase()`. */
+  words(set: LiteralSet): number {
+    if (this.wordsOf !== set) {
+      this.wordBits = set.match(this.text);
+      this.wordsOf = set;
+    }
+    return this.wordBits;
+  }
+
+  private first(): void {
+    if (this.firstDone) return;
+    this.firstDone = true;
+    const t = this.text;
+    let h = HASH_SEED;
+    let stripped = h;
+    let k = 0;
+    // A word of letters, digits, `-` and `_` (at most 48 characters), lower-cased.
+    while (k < t.length && k < 48) {
+      let c = t.charCodeAt(k);
+      const alnum = (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
+      if (!alnum && c !== 0x2d && c !== 0x5f) break;
+      if (c >= 0x41 && c <= 0x5a) c += 32;
+      h = hashStep(h, c);
+      if (!(c >= 0x30 && c <= 0x39)) stripped = h;
+      k++;
+    }
+    this.firstLen = k;
+    this.firstEnd = k < t.length ? t.charCodeAt(k) : -1;
+    this.firstH = h;
+    this.firstStripped = stripped;
+  }
+
+  /** Length of the leading word of letters, digits, `-`, `_` (at most 48). */
+  firstWordLength(): number {
+    this.first();
+    return this.firstLen;
+  }
+
+  /** The character after the leading word, -1 at the end of the text. */
+  afterFirstWord(): number {
+    this.first();
+    return this.firstEnd;
+  }
+
+  /** Hash (wordHash) of the lower-cased leading word. */
+  firstWordHash(): number {
+    this.first();
+    return this.firstH;
+  }
+
+  /** Hash of the lower-cased leading word without its trailing digits (`gcc10` → `gcc`). */
+  firstWordHashNoDigits(): number {
+    this.first();
+    return this.firstStripped;
+  }
+
+  /**
+   * Whether some run of ≥ 6 base64/base64url characters with an upper-case letter or a digit
+   * decodes, at one of the four sextet alignments, to bytes that hold 7 printable ASCII
+   * characters in a row, a line feed, or the first two bytes of the Java or .NET serialization
+   * magics (AC ED, 00 01). Without any of these, no decoded payload (a keyword, a pickle, a
+   * magic) can be in there.
+   */
+  base64MayHold(): boolean {
+    if (this.b64Done) return this.b64;
+    this.b64Done = true;
+    this.b64 = false;
+    if ((this.marks & MK.B64_RUN) === 0) return false;
+    const t = this.text;
+    const n = t.length;
+    let i = 0;
+    while (i < n) {
+      const c = t.charCodeAt(i);
+      if (c >= 128 || B64[c] === 0) {
+        i++;
+        continue;
+      }
+      const s = i;
+      let ud = false;
+      while (i < n) {
+        const d = t.charCodeAt(i);
+        if (d >= 128) break;
+        const k = B64[d]!;
+        if (k === 0) break;
+        if (k === 2 || (k === 1 && d >= 0x30 && d <= 0x39)) ud = true;
+        i++;
+      }
+      if (i - s >= 6 && ud && decodedMayHold(t, s, i)) return (this.b64 = true);
+    }
+    return false;
+  }
+}
+
+/** Value of a base64 or base64url character (the caller checked the alphabet). */
+function sextet(c: number): number {
+  if (c >= 0x41 && c <= 0x5a) return c - 0x41;
+  if (c >= 0x61 && c <= 0x7a) return c - 0x61 + 26;
+  if (c >= 0x30 && c <= 0x39) return c - 0x30 + 52;
+  return c === 0x2b || c === 0x2d ? 62 : 63;
+}
+
+/** See ValueFacts.base64MayHold: t[s, e) decoded with 0–3 leading zero sextets. */
+function decodedMayHold(t: string, s: number, e: number): boolean {
+  for (let shift = 0; shift < 4; shift++) {
+    let acc = 0;
+    let bits = shift * 6;
+    let printable = 0;
+    let prev = -1;
+    for (let i = s; i < e; i++) {
+      acc = ((acc << 6) | sextet(t.charCodeAt(i))) & 0xffffff;
+      bits += 6;
+      if (bits < 8) continue;
+      bits -= 8;
+      const x = (acc >> bits) & 0xff;
+      if (x === 0x0a || (prev === 0xac && x === 0xed) || (prev === 0x00 && x === 0x01)) return true;
+      if (x >= 0x20 && x <= 0x7e) {
+        if (++printable >= 7) return true;
+      } else printable = 0;
+      prev = x;
+    }
+  }
+  return false;
+}
