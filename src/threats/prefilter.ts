@@ -300,9 +300,9 @@ export class ValueFacts {
   /**
    * Whether some run of ≥ 6 base64/base64url characters with an upper-case letter or a digit
    * decodes, at one of the four sextet alignments, to bytes that hold 7 printable ASCII
-   * characters in a row, a line feed, or the first two bytes of the Java or .NET serialization
-   * magics (AC ED, 00 01). Without any of these, no decoded payload (a keyword, a pickle, a
-   * magic) can be in there.
+   * characters in a row, a line feed after two printable ones, or the Java or .NET
+   * serialization magic. Without any of these, none of what code.ts looks for in decoded runs
+   * (keywords of 8+ characters, `runtime`, pickle opcodes `c<module>\n`, magics) is there.
    */
   base64MayHold(): boolean {
     if (this.b64Done) return this.b64;
@@ -342,24 +342,30 @@ function sextet(c: number): number {
   return c === 0x2b || c === 0x2d ? 62 : 63;
 }
 
-/** See ValueFacts.base64MayHold: t[s, e) decoded with 0–3 leading zero sextets. */
+/** See ValueFacts.base64MayHold: t[s, e) decoded as code.ts decodes it, with 0–3 leading zero sextets. */
 function decodedMayHold(t: string, s: number, e: number): boolean {
   for (let shift = 0; shift < 4; shift++) {
     let acc = 0;
     let bits = shift * 6;
     let printable = 0;
-    let prev = -1;
+    // The last 8 bytes, for the magics.
+    let lo = 0;
+    let hi = 0;
     for (let i = s; i < e; i++) {
       acc = ((acc << 6) | sextet(t.charCodeAt(i))) & 0xffffff;
       bits += 6;
       if (bits < 8) continue;
       bits -= 8;
       const x = (acc >> bits) & 0xff;
-      if (x === 0x0a || (prev === 0xac && x === 0xed) || (prev === 0x00 && x === 0x01)) return true;
+      hi = ((hi << 8) | (lo >>> 24)) >>> 0;
+      lo = ((lo << 8) | x) >>> 0;
+      // Java serialization AC ED 00 05; .NET BinaryFormatter (00) 01 00 00 00 FF FF FF FF.
+      if (lo === 0xaced0005 || (lo === 0xffffffff && hi === 0x01000000)) return true;
+      // A pickle `c<module>\n`: a line feed after at least two printable characters.
+      if (x === 0x0a && printable >= 2) return true;
       if (x >= 0x20 && x <= 0x7e) {
         if (++printable >= 7) return true;
       } else printable = 0;
-      prev = x;
     }
   }
   return false;

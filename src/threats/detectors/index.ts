@@ -23,7 +23,6 @@ import { DOM_WORDS, detectXss } from './xss.js';
 /** A member or parameter name made of letters, digits, `-` and `_` only (dotted names such as `java.lang.Runtime` are read). */
 const IDENT = CC.ALPHA | CC.DIGIT | CC.DASH | CC.UNDERSCORE;
 const identKey = (c: number, isKey: boolean): boolean => isKey && (c & ~IDENT) === 0;
-const has = (want: number) => (f: ValueFacts): boolean => (f.classes & want) !== 0 && !identKey(f.classes, f.isKey);
 
 // ---------------------------------------------------------------------------------------------
 // Literals the gates look for (one pass over the lower-cased value, prefilter.ts LiteralSet)
@@ -88,116 +87,152 @@ const LITERALS = new LiteralSet([
 const COMMANDS = new Set([...VOCAB_NAMES, 'if', 'for'].map(wordHash));
 
 // ---------------------------------------------------------------------------------------------
-// Mirrors of each detector's own first reject (its entry function): where they say "no", the
-// detector would have returned nothing. Each reads only facts that are exact or err on "maybe".
+// The gates: one function answers for every family at once (one call per value), as a mask of
+// the families that may fire. Each condition is the family's class gate (the characters without
+// which it cannot fire) AND a mirror of the detector's own first reject (its entry function):
+// where the mirror says no, the detector would have returned nothing. Conditions read only facts
+// that are exact or err on "maybe" (prefilter.ts).
 
-/** sqli.ts mayHoldSql (the detector's paranoia-1 pre-filter): SQL punctuation or a bare SQL word. */
+const D = Object.freeze({
+  SQLI: 1 << 0,
+  XSS: 1 << 1,
+  CMDI: 1 << 2,
+  CODE: 1 << 3,
+  TRAVERSAL: 1 << 4,
+  RFI: 1 << 5,
+  SSRF: 1 << 6,
+  JNDI: 1 << 7,
+  SSTI: 1 << 8,
+  NOSQL: 1 << 9,
+  LDAP: 1 << 10,
+  XPATH: 1 << 11,
+  PROTO: 1 << 12,
+  CRLF: 1 << 13,
+  XXE: 1 << 14,
+});
+
+/** sqli.ts mayHoldSql (its paranoia-1 pre-filter): SQL punctuation (hasSqlPunct) or a bare SQL word. */
 const SQL_PUNCT =
   CC.QUOTE | CC.BACKTICK | CC.SEMI | CC.PAREN | CC.EQ | CC.LT | CC.GT | CC.PIPE | CC.AMP | CC.HASH | CC.STAR | CC.AT | CC.PERCENT |
   CC.BRACE | CC.BRACKET | CC.BSLASH | CC.COLON | CC.DOLLAR | CC.NONASCII;
-const sqliMay = (f: ValueFacts): boolean =>
-  f.text.length >= 2 && ((f.classes & SQL_PUNCT) !== 0 || (f.marks & (MK.BANG | MK.CARET | MK.TILDE)) !== 0 || (f.words(LITERALS) & W.SQLI) !== 0);
-
 /** xss.ts detectXss pre-filter: the characters its contexts need (non-ASCII: look-alike `<`). */
-const xssMay = (f: ValueFacts): boolean =>
-  (f.classes & (CC.LT | CC.COLON | CC.EQ | CC.PAREN | CC.BACKTICK | CC.BRACKET | CC.BRACE | CC.NONASCII)) !== 0 ||
-  (f.marks & MK.PLUS) !== 0 ||
-  ((f.classes & CC.DOT) !== 0 && (f.words(LITERALS) & W.XSS_DOM) !== 0) ||
-  ((f.classes & CC.GT) !== 0 && (f.words(LITERALS) & W.DASH2) !== 0);
-
-/** cmdi.ts scan: a value without shell punctuation can only be a command by its first word. */
+const XSS_CONTEXT = CC.LT | CC.COLON | CC.EQ | CC.PAREN | CC.BACKTICK | CC.BRACKET | CC.BRACE | CC.NONASCII;
+/** cmdi.ts INTERESTING: without them a value can only be a command by its first word. */
 const SHELL_PUNCT =
   CC.SEMI | CC.PIPE | CC.AMP | CC.NL | CC.BACKTICK | CC.DOLLAR | CC.LT | CC.GT | CC.PAREN | CC.BRACE | CC.PERCENT | CC.BSLASH | CC.QUOTE | CC.SLASH |
   CC.NONASCII;
-const cmdiMay = (f: ValueFacts): boolean => {
-  if (f.text.length < 2) return false;
-  if ((f.classes & SHELL_PUNCT) !== 0 || (f.marks & MK.CARET) !== 0) return true;
+/** code.ts scan: punctuation its checks key on (calls, variables, subscripts, assignments, pickles). */
+const CODE_PUNCT = CC.PAREN | CC.DOLLAR | CC.BRACKET | CC.EQ | CC.NL | CC.NONASCII;
+/** traversal.ts prefilter (with `~` and `0x`). */
+const PATH_CHARS = CC.DOT | CC.SLASH | CC.BSLASH | CC.COLON | CC.BRACE | CC.PERCENT | CC.NONASCII;
+
+/** cmdi.ts scan, value without shell punctuation: a first word that is no plain word, or a command (`whoami`, `gcc10 …`). */
+function commandFirst(f: ValueFacts): boolean {
   const k = f.firstWordLength();
   const after = f.afterFirstWord();
-  const plainFirst = k > 0 && (after === -1 || after === 32 || after === 9 || after === 11 || after === 12);
-  if (!plainFirst) return true;
+  if (!(k > 0 && (after === -1 || after === 32 || after === 9 || after === 11 || after === 12))) return true;
+  const h = f.firstWordHash();
   const stripped = f.firstWordHashNoDigits();
-  return COMMANDS.has(f.firstWordHash()) || (stripped !== f.firstWordHash() && COMMANDS.has(stripped));
-};
+  return COMMANDS.has(h) || (stripped !== h && COMMANDS.has(stripped));
+}
 
-/** code.ts scan: the punctuation its checks key on, its markers and dotted names, or base64 that may hold a payload. */
-const CODE_PUNCT = CC.PAREN | CC.DOLLAR | CC.BRACKET | CC.EQ | CC.NL | CC.NONASCII;
-const codeMay = (f: ValueFacts): boolean => {
+/** code.ts scan: upload file names are read by the input's name (uploadName). */
+function fileNamed(f: ValueFacts): boolean {
   const name = f.name();
-  // Upload file names (`shell.php`) are read by the name of the input.
-  if (name.length > 5 && /file/i.test(name)) return true;
-  const n = f.text.length;
-  if (n < 4) return false;
+  return name.length > 5 && /file/i.test(name);
+}
+
+/** The families that may fire on the value (D bits), at paranoia 1. */
+function select(f: ValueFacts): number {
   const c = f.classes;
-  if ((c & CODE_PUNCT) !== 0 || (c & (CC.COLON | CC.SLASH)) === (CC.COLON | CC.SLASH)) return true;
-  if ((f.words(LITERALS) & W.CODE) !== 0) return true;
-  return n >= 6 && ((f.marks & MK.UPPER) !== 0 || (c & CC.SLASH) !== 0 || (c & CC.DOT) === 0) && f.base64MayHold();
-};
-
-/** traversal.ts prefilter. */
-const traversalMay = (f: ValueFacts): boolean =>
-  f.text.length >= 2 &&
-  ((f.classes & (CC.DOT | CC.SLASH | CC.BSLASH | CC.COLON | CC.BRACE | CC.PERCENT | CC.NONASCII)) !== 0 || (f.marks & MK.TILDE) !== 0 || (f.words(LITERALS) & W.ZERO_X) !== 0);
-
-/** ssrf.ts prefilter. */
-const ssrfMay = (f: ValueFacts): boolean =>
-  f.text.length >= 2 && ((f.classes & (CC.COLON | CC.DOT | CC.BRACKET | CC.NONASCII)) !== 0 || (f.words(LITERALS) & W.SSRF) !== 0);
-
-const all = (...gates: ((f: ValueFacts) => boolean)[]) => (f: ValueFacts): boolean => {
-  for (const g of gates) if (!g(f)) return false;
-  return true;
-};
+  const m = f.marks;
+  const n = f.text.length;
+  // Plain identifier-like member and parameter names go to the code, NoSQL and prototype-pollution detectors only.
+  const ident = identKey(c, f.isKey);
+  let out = 0;
+  if (!ident) {
+    // A single word of letters and digits is no SQL injection; keyword sequences need a space.
+    if (n >= 2 && (c & (PUNCT | CC.SPACE)) !== 0 && ((c & SQL_PUNCT) !== 0 || (m & (MK.BANG | MK.CARET | MK.TILDE)) !== 0 || (f.words(LITERALS) & W.SQLI) !== 0)) {
+      out |= D.SQLI;
+    }
+    if (
+      (c & (PUNCT & ~(CC.DASH | CC.UNDERSCORE))) !== 0 &&
+      ((c & XSS_CONTEXT) !== 0 || (m & MK.PLUS) !== 0 || ((c & CC.DOT) !== 0 && (f.words(LITERALS) & W.XSS_DOM) !== 0) || ((c & CC.GT) !== 0 && (f.words(LITERALS) & W.DASH2) !== 0))
+    ) {
+      out |= D.XSS;
+    }
+    // Whole-value commands (`whoami`) are single words: every value is read, but not plain names.
+    if (n >= 2 && ((c & SHELL_PUNCT) !== 0 || (m & MK.CARET) !== 0 || commandFirst(f))) out |= D.CMDI;
+    if (n >= 2 && (c & (CC.SLASH | CC.BSLASH | CC.DOT | CC.COLON | CC.BRACE | CC.PERCENT | CC.OTHER | CC.NONASCII | CC.CTRL)) !== 0 && ((c & PATH_CHARS) !== 0 || (m & MK.TILDE) !== 0 || (f.words(LITERALS) & W.ZERO_X) !== 0)) {
+      out |= D.TRAVERSAL;
+    }
+    if (n >= 6 && (c & CC.COLON) !== 0) out |= D.RFI;
+    if (n >= 2 && (c & (CC.DIGIT | CC.COLON | CC.DOT | CC.SLASH | CC.BSLASH | CC.BRACKET | CC.AT | CC.NONASCII)) !== 0 && ((c & (CC.COLON | CC.DOT | CC.BRACKET | CC.NONASCII)) !== 0 || (f.words(LITERALS) & W.SSRF) !== 0)) {
+      out |= D.SSRF;
+    }
+    if ((c & CC.DOLLAR) !== 0) out |= D.JNDI;
+    // ssti.ts mayContainTemplate.
+    if ((c & (CC.BRACE | CC.LT | CC.BRACKET | CC.AT | CC.HASH | CC.DOLLAR | CC.PERCENT | CC.STAR)) !== 0 && ((c & (CC.BRACE | CC.HASH)) !== 0 || (f.words(LITERALS) & W.SSTI) !== 0)) {
+      out |= D.SSTI;
+    }
+    // ldap.ts detectLdap: a `)` (the class has `(` too).
+    if ((c & CC.PAREN) !== 0) out |= D.LDAP;
+    // xpath.ts detectXpath: `/`, `(`, `]`, `'` (or `::`, which needs none of the class gate's characters).
+    if ((c & (CC.QUOTE | CC.SLASH | CC.PAREN | CC.BRACKET)) !== 0) out |= D.XPATH;
+    // crlf.ts: a line break, or a request line pasted into a value (`GET http://… HTTP/1.1`).
+    if ((c & CC.NL) !== 0 || ((c & (CC.SPACE | CC.SLASH)) === (CC.SPACE | CC.SLASH) && (f.words(LITERALS) & W.CRLF) !== 0)) out |= D.CRLF;
+    // xml.ts detectXxe: `<!DOCTYPE`, `<!ENTITY`, and entity declarations without their `<` (`!ENTITY % x SYSTEM`).
+    if ((c & (CC.LT | CC.OTHER)) !== 0 && (f.words(LITERALS) & W.XXE) !== 0) out |= D.XXE;
+  }
+  // code.ts scan: serialized-object magics are plain base64 (`rO0AB…`), even in names.
+  if (
+    fileNamed(f) ||
+    (n >= 4 &&
+      ((c & CODE_PUNCT) !== 0 ||
+        (c & (CC.COLON | CC.SLASH)) === (CC.COLON | CC.SLASH) ||
+        (f.words(LITERALS) & W.CODE) !== 0 ||
+        (n >= 6 && ((m & MK.UPPER) !== 0 || (c & CC.SLASH) !== 0 || (c & CC.DOT) === 0) && f.base64MayHold())))
+  ) {
+    out |= D.CODE;
+  }
+  // nosql.ts scanNosql: operators (`$`), keys with `__`, JavaScript (quotes, `this.`, `db.`).
+  if (
+    (f.isKey || (c & (CC.DOLLAR | CC.UNDERSCORE | CC.BRACKET | CC.SEMI | CC.QUOTE | CC.PAREN | CC.BRACE)) !== 0) &&
+    ((c & (CC.DOLLAR | CC.QUOTE)) !== 0 || (f.words(LITERALS) & (W.NOSQL_JS | (f.isKey ? W.DUNDER : 0))) !== 0)
+  ) {
+    out |= D.NOSQL;
+  }
+  // proto.ts: the three words in the value, or (for keys) in the pointer.
+  if (
+    (f.isKey || (c & (CC.UNDERSCORE | CC.BRACKET | CC.DOT)) !== 0) &&
+    ((f.words(LITERALS) & W.PROTO) !== 0 || (f.isKey && (f.name().indexOf('__proto__') >= 0 || f.name().indexOf('rototype') >= 0)))
+  ) {
+    out |= D.PROTO;
+  }
+  return out;
+}
 
 /*
- * Gates (paranoia 1): the character classes without which a family cannot fire, then the
- * detector's own first reject, answered from the value's facts without calling it. Plain
- * identifier-like member and parameter names go to the code, NoSQL and prototype-pollution
- * detectors only. test/threats-gates.test.ts replays the corpora and generated values with and
- * without gates: same verdicts. A detector that gains a check must keep its gate true for it.
+ * Gates (paranoia 1), see `select`. test/threats-gates.test.ts replays the corpora and
+ * generated values with and without gates: same verdicts. A detector that gains a check must
+ * keep its condition in `select` true for it.
  */
+const gate = (bit: number): NamedDetector['shared'] => ({ select, bit });
+
 export const DETECTORS: readonly NamedDetector[] = Object.freeze([
-  // A single word of letters and digits is no SQL injection; keyword sequences need a space.
-  { id: 'sqli', category: 'sqli', detect: detectSqli, gate: all(has(PUNCT | CC.SPACE), sqliMay) },
-  { id: 'xss', category: 'xss', detect: detectXss, gate: all(has(PUNCT & ~(CC.DASH | CC.UNDERSCORE)), xssMay) },
-  // Whole-value commands (`whoami`) are single words: every value is read, but not plain names.
-  { id: 'cmdi', category: 'cmdi', detect: detectCmdi, gate: (f) => !identKey(f.classes, f.isKey) && cmdiMay(f) },
-  // Serialized-object magics are plain base64 (`rO0AB…`), even in names.
-  { id: 'code', category: 'code-injection', detect: detectCodeInjection, gate: codeMay },
-  { id: 'traversal', category: 'traversal', detect: detectTraversal, gate: all(has(CC.SLASH | CC.BSLASH | CC.DOT | CC.COLON | CC.BRACE | CC.PERCENT | CC.OTHER | CC.NONASCII | CC.CTRL), traversalMay) },
-  { id: 'rfi', category: 'rfi', detect: detectRfi, gate: (f) => f.text.length >= 6 && (f.classes & CC.COLON) !== 0 && !identKey(f.classes, f.isKey) },
-  { id: 'ssrf', category: 'ssrf', detect: detectSsrf, gate: all(has(CC.DIGIT | CC.COLON | CC.DOT | CC.SLASH | CC.BSLASH | CC.BRACKET | CC.AT | CC.NONASCII), ssrfMay) },
-  { id: 'jndi', category: 'jndi', detect: detectJndi, gate: has(CC.DOLLAR) },
-  // ssti.ts mayContainTemplate.
-  { id: 'ssti', category: 'ssti', detect: detectSsti, gate: all(has(CC.BRACE | CC.LT | CC.BRACKET | CC.AT | CC.HASH | CC.DOLLAR | CC.PERCENT | CC.STAR), (f) => (f.classes & (CC.BRACE | CC.HASH)) !== 0 || (f.words(LITERALS) & W.SSTI) !== 0) },
-  // nosql.ts scanNosql: operators (`$`), keys with `__`, JavaScript (quotes, `this.`, `db.`).
-  {
-    id: 'nosql',
-    category: 'nosqli',
-    detect: detectNosql,
-    gate: (f) =>
-      (f.isKey || (f.classes & (CC.DOLLAR | CC.UNDERSCORE | CC.BRACKET | CC.SEMI | CC.QUOTE | CC.PAREN | CC.BRACE)) !== 0) &&
-      ((f.classes & (CC.DOLLAR | CC.QUOTE)) !== 0 || (f.words(LITERALS) & (W.NOSQL_JS | (f.isKey ? W.DUNDER : 0))) !== 0),
-  },
-  // ldap.ts detectLdap: a `)`, or an escaped one.
-  { id: 'ldap', category: 'ldapi', detect: detectLdap, gate: all(has(CC.PAREN), (f) => (f.classes & CC.PAREN) !== 0 || (f.words(LITERALS) & W.LDAP) !== 0) },
-  // xpath.ts detectXpath.
-  { id: 'xpath', category: 'xpathi', detect: detectXpath, gate: all(has(CC.QUOTE | CC.SLASH | CC.PAREN | CC.BRACKET), (f) => (f.classes & (CC.QUOTE | CC.SLASH | CC.PAREN | CC.BRACKET)) !== 0 || (f.words(LITERALS) & W.XPATH) !== 0) },
-  // proto.ts: the three words in the value, or (for keys) in the pointer.
-  {
-    id: 'proto',
-    category: 'prototype-pollution',
-    detect: detectPrototypePollution,
-    gate: (f) =>
-      (f.isKey || (f.classes & (CC.UNDERSCORE | CC.BRACKET | CC.DOT)) !== 0) &&
-      ((f.words(LITERALS) & W.PROTO) !== 0 || (f.isKey && (f.name().indexOf('__proto__') >= 0 || f.name().indexOf('rototype') >= 0))),
-  },
-  // A line break, or a request line pasted into a value (`GET http://… HTTP/1.1`).
-  {
-    id: 'crlf',
-    category: 'crlf',
-    detect: detectCrlf,
-    gate: (f) => !identKey(f.classes, f.isKey) && ((f.classes & CC.NL) !== 0 || ((f.classes & (CC.SPACE | CC.SLASH)) === (CC.SPACE | CC.SLASH) && (f.words(LITERALS) & W.CRLF) !== 0)),
-  },
-  // `<!DOCTYPE`, `<!ENTITY`, and entity declarations without their `<` (`!ENTITY % x SYSTEM`).
-  { id: 'xxe', category: 'xxe', detect: detectXxe, gate: all(has(CC.LT | CC.OTHER), (f) => (f.words(LITERALS) & W.XXE) !== 0) },
+  { id: 'sqli', category: 'sqli', detect: detectSqli, shared: gate(D.SQLI) },
+  { id: 'xss', category: 'xss', detect: detectXss, shared: gate(D.XSS) },
+  { id: 'cmdi', category: 'cmdi', detect: detectCmdi, shared: gate(D.CMDI) },
+  { id: 'code', category: 'code-injection', detect: detectCodeInjection, shared: gate(D.CODE) },
+  { id: 'traversal', category: 'traversal', detect: detectTraversal, shared: gate(D.TRAVERSAL) },
+  { id: 'rfi', category: 'rfi', detect: detectRfi, shared: gate(D.RFI) },
+  { id: 'ssrf', category: 'ssrf', detect: detectSsrf, shared: gate(D.SSRF) },
+  { id: 'jndi', category: 'jndi', detect: detectJndi, shared: gate(D.JNDI) },
+  { id: 'ssti', category: 'ssti', detect: detectSsti, shared: gate(D.SSTI) },
+  { id: 'nosql', category: 'nosqli', detect: detectNosql, shared: gate(D.NOSQL) },
+  { id: 'ldap', category: 'ldapi', detect: detectLdap, shared: gate(D.LDAP) },
+  { id: 'xpath', category: 'xpathi', detect: detectXpath, shared: gate(D.XPATH) },
+  { id: 'proto', category: 'prototype-pollution', detect: detectPrototypePollution, shared: gate(D.PROTO) },
+  { id: 'crlf', category: 'crlf', detect: detectCrlf, shared: gate(D.CRLF) },
+  { id: 'xxe', category: 'xxe', detect: detectXxe, shared: gate(D.XXE) },
 ]);
