@@ -28,7 +28,7 @@ import { isSensitiveName, REDACTED } from '../telemetry/redact.js';
 import { CC } from './charclass.js';
 import { jsonPointer, scanJson } from './json-scan.js';
 import { DEFAULT_NORMALIZE_BUDGET, NORM_BAD_ESCAPE, NORM_CONTROL, NORM_MULTI_ENCODED, NORM_NUL, NORM_OVERLONG, normalize } from './normalize.js';
-import { MK, ValueFacts } from './prefilter.js';
+import { MK, ValueFacts, type LiteralSet } from './prefilter.js';
 import { SEVERITY } from './types.js';
 import type { DetectContext, Detector, Hit, InputLocation, Paranoia, RawRequest, ThreatCategory, ThreatFinding, ThreatVerdict } from './types.js';
 import { scanXml } from './xml.js';
@@ -48,7 +48,7 @@ export interface NamedDetector {
    * A gate shared by several detectors (same `select`): one call answers for all of them with a
    * mask, of which `bit` is this detector's. Checked like `gate`; used instead of it.
    */
-  readonly shared?: { readonly select: (facts: ValueFacts) => number; readonly bit: number };
+  readonly shared?: { readonly select: (facts: ValueFacts) => number; readonly bit: number; readonly literals?: LiteralSet };
   /** Where the detector runs; default everywhere. */
   readonly locations?: readonly InputLocation[];
 }
@@ -179,7 +179,12 @@ export class ThreatEngine {
     this.byLocation = new Map(LOCATIONS.map((loc) => [loc, at(loc)]));
     this.wholePath = this.options.detectors.filter((d) => WHOLE_PATH.has(d.category));
     this.gated = this.options.paranoia === 1 && this.options.gates !== false;
+    // The literals the gates read are matched in the same pass as the character classes.
+    this.literals = this.gated ? this.options.detectors.find((d) => d.shared?.literals !== undefined)?.shared?.literals : undefined;
   }
+
+  /** Literals the shared gates read (matched while scanning each value). */
+  readonly literals: LiteralSet | undefined;
 
   /** Detectors that run at each input location. */
   readonly byLocation: ReadonlyMap<InputLocation, readonly NamedDetector[]>;
@@ -484,7 +489,7 @@ export class Inspection implements ThreatVerdict {
   private window(location: InputLocation, raw: string, isKey: boolean, pathOnly: boolean): void {
     const engine = this.engine;
     const facts = engine.facts;
-    facts.scan(raw, isKey);
+    facts.scan(raw, isKey, engine.literals);
     // Nothing to decode (the common case): the value is its own decoded text.
     if ((facts.classes & DECODE) === 0 && (facts.marks & MK.LONG_B64) === 0) {
       this.detect(raw, location, isKey, pathOnly);
@@ -495,10 +500,10 @@ export class Inspection implements ThreatVerdict {
     if (norm.flags !== 0) {
       for (const a of ANOMALIES) if ((norm.flags & a.flag) !== 0 && a.hit.paranoia <= paranoia) this.hit(a.hit, location, this.resolvedName(), isKey, '');
     }
-    if (norm.text !== raw) facts.scan(norm.text, isKey);
+    if (norm.text !== raw) facts.scan(norm.text, isKey, engine.literals);
     this.detect(norm.text, location, isKey, pathOnly);
     if (norm.decoded64 !== undefined) {
-      facts.scan(norm.decoded64, isKey);
+      facts.scan(norm.decoded64, isKey, engine.literals);
       this.detect(norm.decoded64, location, isKey, pathOnly);
     }
   }
@@ -529,6 +534,7 @@ export class Inspection implements ThreatVerdict {
     const gated = engine.gated;
     const facts = engine.facts;
     facts.nameOf = this;
+    facts.location = location;
     let lower: string | undefined;
     let ctx: DetectContext | undefined;
     let select: ((facts: ValueFacts) => number) | undefined;

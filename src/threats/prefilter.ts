@@ -2,19 +2,20 @@
  * What the detector gates (detectors/index.ts) read about one value, computed once per value:
  * its character classes and a few marks in one pass (`ValueFacts.scan`), and, only when a gate
  * asks, which literals of a `LiteralSet` it contains (one more pass through a DFA built at
- * start-up: an Aho-Corasick automaton over the detectors' trigger words), the hash of its first
- * word, and whether its base64-looking runs decode to anything a payload needs.
+ * start-up: an Aho-Corasick automaton over the detectors' trigger words) and whether its
+ * base64-looking runs decode to anything a payload needs.
  *
  * What it can get wrong, and why it does not: a gate may only skip a detector that could not
  * have fired. Every fact here is therefore exact or errs on the "maybe" side:
  * - literals are matched in the text as the detectors see it, `text.toLowerCase()`, including
  *   the two non-ASCII characters whose lower case is ASCII (U+212A KELVIN SIGN → `k`, U+0130 →
  *   `i` + U+0307); any other non-ASCII character matches no literal (all literals are ASCII);
- * - hashes of first words may collide: a collision only makes a gate say "maybe";
+
  * - the base64 check looks for any byte pattern a payload needs in every alignment.
  * test/threats-gates.test.ts replays the corpora and generated values with and without gates.
  */
 import { CC, CLASS_OF } from './charclass.js';
+import type { InputLocation } from './types.js';
 
 /** Marks: facts beyond the character classes of charclass.ts. */
 export const MK = Object.freeze({
@@ -31,22 +32,35 @@ export const MK = Object.freeze({
   B64_RUN: 1 << 8,
 });
 
-/** Static marks (MK) of ASCII, and whether a character is base64 (and which kind). */
-const MARK = new Int32Array(128);
+/** All MK bits. */
+const MK_MASK = (1 << 9) - 1;
+/** INFO bits above the marks: the character is base64, and which kind (compared as numbers: letters above digits and symbols). */
+const B64_DIGIT = 1 << 16; // digit (+ / - _ are base64 but neither digit nor letter)
+const B64_ANY = 1 << 17; // any base64 character
+const B64_LETTER = 1 << 18; // a letter (either case)
+const B64_LOWERCASE = 1 << 19; // a lower-case letter
 /** 0 not base64; 1 digit or symbol (+ / - _); 2 upper-case; 3 lower-case. */
 const B64 = new Uint8Array(128);
+/** Static marks (MK) of each ASCII character, and its base64 kind (B64_*). */
+const INFO = new Int32Array(128);
 {
-  for (let c = 0x41; c <= 0x5a; c++) MARK[c] = MK.UPPER;
-  MARK[0x2b] = MK.PLUS;
-  MARK[0x21] = MK.BANG;
-  MARK[0x7e] = MK.TILDE;
-  MARK[0x5e] = MK.CARET;
-  MARK[0x2c] = MK.COMMA;
-  MARK[0x3f] = MK.QMARK;
   for (let c = 0x30; c <= 0x39; c++) B64[c] = 1;
   for (const ch of '+/-_') B64[ch.charCodeAt(0)] = 1;
   for (let c = 0x41; c <= 0x5a; c++) B64[c] = 2;
   for (let c = 0x61; c <= 0x7a; c++) B64[c] = 3;
+  for (let c = 0x41; c <= 0x5a; c++) INFO[c] = MK.UPPER;
+  INFO[0x2b] = MK.PLUS;
+  INFO[0x21] = MK.BANG;
+  INFO[0x7e] = MK.TILDE;
+  INFO[0x5e] = MK.CARET;
+  INFO[0x2c] = MK.COMMA;
+  INFO[0x3f] = MK.QMARK;
+  for (let c = 0; c < 128; c++) {
+    const k = B64[c]!;
+    if (k === 1) INFO[c] = INFO[c]! | B64_ANY | (c >= 0x30 && c <= 0x39 ? B64_DIGIT : 0);
+    else if (k === 2) INFO[c] = INFO[c]! | B64_ANY | B64_LETTER;
+    else if (k === 3) INFO[c] = INFO[c]! | B64_ANY | B64_LETTER | B64_LOWERCASE;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -61,10 +75,14 @@ const NO_SYMBOL = 0;
  * DFA over the literals' alphabet), so a match is one table step per character.
  */
 export class LiteralSet {
-  private readonly symbols = new Uint8Array(128);
-  private readonly width: number;
-  private readonly next: Uint16Array | Uint32Array;
-  private readonly out: Int32Array;
+  /** DFA symbol of each ASCII character (lower and upper case alike); 0 for characters in no literal. */
+  readonly symbols = new Uint8Array(128);
+  /** Symbols per state. */
+  readonly width: number;
+  /** Transitions: next[state * width + symbol]; state 0 is the start. */
+  readonly next: Uint16Array | Uint32Array;
+  /** Bits of the literals that end in each state (through failure links). */
+  readonly out: Int32Array;
 
   constructor(literals: readonly (readonly [string, number])[]) {
     // Alphabet: the characters used by the literals (lower case), 1-based.
@@ -157,13 +175,13 @@ export class LiteralSet {
 // ---------------------------------------------------------------------------------------------
 // Value facts
 
-/** FNV-1a step, the hash of words (first words for the command gate). */
+/** FNV-1a step, for hashes of words (a collision only makes a gate say "maybe"). */
 export function hashStep(h: number, c: number): number {
   return Math.imul(h ^ c, 0x01000193);
 }
 export const HASH_SEED = 0x811c9dc5 | 0;
 
-/** The hash of a word, as `ValueFacts.firstWord` computes it (lower-case ASCII). */
+/** The hash of a word (hashStep over its characters, from HASH_SEED). */
 export function wordHash(w: string): number {
   let h = HASH_SEED;
   for (let i = 0; i < w.length; i++) h = hashStep(h, w.charCodeAt(i));
@@ -171,8 +189,8 @@ export function wordHash(w: string): number {
 }
 
 /**
- * Facts about one value (reused: `scan` resets it). `classes` and `marks` are exact; the other
- * facts are computed on first use and kept until the next `scan`.
+ * Facts about one value (reused: `scan` resets it). `classes` and `marks` are exact; literals
+ * and the base64 check are computed on first use (or during `scan`) and kept until the next.
  */
 export class ValueFacts {
   text = '';
@@ -181,59 +199,106 @@ export class ValueFacts {
   /** MK bits. */
   marks = 0;
   isKey = false;
+  /** Where the value was found (set by the engine before the gates run). */
+  location: InputLocation = 'body';
   /** Where the input's name comes from (the engine's inspection of the current value). */
   nameOf: { nameForGate(): string } | undefined = undefined;
   private wordsOf: LiteralSet | undefined = undefined;
   private wordBits = 0;
-  private firstDone = false;
-  private firstLen = 0;
-  private firstEnd = -1;
-  private firstH = 0;
-  private firstStripped = 0;
   private b64Done = false;
   private b64 = false;
 
-  /** One pass over `text`: classes and marks. */
-  scan(text: string, isKey: boolean): void {
+  /** One pass over `text`: classes, marks and, when given, the literals of `literals` (see words()). */
+  scan(text: string, isKey: boolean, literals?: LiteralSet): void {
     this.text = text;
     this.isKey = isKey;
-    this.wordsOf = undefined;
-    this.firstDone = false;
     this.b64Done = false;
     let classes = 0;
     let marks = 0;
     let run = 0;
     let cases = 0;
     let upperOrDigit = false;
-    for (let i = 0; i < text.length; i++) {
-      const c = text.charCodeAt(i);
-      if (c >= 128) {
-        classes |= CC.NONASCII;
-        run = 0;
-        cases = 0;
-        upperOrDigit = false;
-        continue;
+    const n = text.length;
+    if (literals === undefined) {
+      this.wordsOf = undefined;
+      for (let i = 0; i < n; i++) {
+        const c = text.charCodeAt(i);
+        if (c >= 128) {
+          classes |= CC.NONASCII;
+          run = 0;
+          cases = 0;
+          upperOrDigit = false;
+          continue;
+        }
+        classes |= CLASS_OF[c]!;
+        const info = INFO[c]!;
+        marks |= info;
+        if (info < B64_ANY) {
+          run = 0;
+          cases = 0;
+          upperOrDigit = false;
+          continue;
+        }
+        run++;
+        if (info >= B64_LETTER) {
+          if (info >= B64_LOWERCASE) cases |= 2;
+          else {
+            cases |= 1;
+            upperOrDigit = true;
+          }
+        } else if ((info & B64_DIGIT) !== 0) upperOrDigit = true;
+        if (run >= 6 && upperOrDigit) marks |= MK.B64_RUN;
+        if (run >= 16 && cases === 3) marks |= MK.LONG_B64;
       }
-      classes |= CLASS_OF[c]!;
-      marks |= MARK[c]!;
-      const k = B64[c]!;
-      if (k === 0) {
-        run = 0;
-        cases = 0;
-        upperOrDigit = false;
-        continue;
+    } else {
+      // The same, with one DFA step per character (LiteralSet.match).
+      const symbols = literals.symbols;
+      const next = literals.next;
+      const out = literals.out;
+      const width = literals.width;
+      let state = 0;
+      let bits = 0;
+      for (let i = 0; i < n; i++) {
+        const c = text.charCodeAt(i);
+        if (c >= 128) {
+          classes |= CC.NONASCII;
+          run = 0;
+          cases = 0;
+          upperOrDigit = false;
+          if (c === 0x212a || c === 0x130) {
+            state = next[state * width + symbols[c === 0x212a ? 0x6b : 0x69]!]!;
+            bits |= out[state]!;
+            if (c === 0x130) state = 0;
+          } else state = 0;
+          continue;
+        }
+        state = next[state * width + symbols[c]!]!;
+        bits |= out[state]!;
+        classes |= CLASS_OF[c]!;
+        const info = INFO[c]!;
+        marks |= info;
+        if (info < B64_ANY) {
+          run = 0;
+          cases = 0;
+          upperOrDigit = false;
+          continue;
+        }
+        run++;
+        if (info >= B64_LETTER) {
+          if (info >= B64_LOWERCASE) cases |= 2;
+          else {
+            cases |= 1;
+            upperOrDigit = true;
+          }
+        } else if ((info & B64_DIGIT) !== 0) upperOrDigit = true;
+        if (run >= 6 && upperOrDigit) marks |= MK.B64_RUN;
+        if (run >= 16 && cases === 3) marks |= MK.LONG_B64;
       }
-      run++;
-      if (k === 2) {
-        cases |= 1;
-        upperOrDigit = true;
-      } else if (k === 3) cases |= 2;
-      else if (c <= 0x39 && c >= 0x30) upperOrDigit = true;
-      if (run >= 6 && upperOrDigit) marks |= MK.B64_RUN;
-      if (run >= 16 && cases === 3) marks |= MK.LONG_B64;
+      this.wordsOf = literals;
+      this.wordBits = bits;
     }
     this.classes = classes;
-    this.marks = marks;
+    this.marks = marks & MK_MASK;
   }
 
   /** The input's name as detectors see it (DetectContext.name). */
@@ -248,53 +313,6 @@ export class ValueFacts {
       this.wordsOf = set;
     }
     return this.wordBits;
-  }
-
-  private first(): void {
-    if (this.firstDone) return;
-    this.firstDone = true;
-    const t = this.text;
-    let h = HASH_SEED;
-    let stripped = h;
-    let k = 0;
-    // A word of letters, digits, `-` and `_` (at most 48 characters), lower-cased.
-    while (k < t.length && k < 48) {
-      let c = t.charCodeAt(k);
-      const alnum = (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
-      if (!alnum && c !== 0x2d && c !== 0x5f) break;
-      if (c >= 0x41 && c <= 0x5a) c += 32;
-      h = hashStep(h, c);
-      if (!(c >= 0x30 && c <= 0x39)) stripped = h;
-      k++;
-    }
-    this.firstLen = k;
-    this.firstEnd = k < t.length ? t.charCodeAt(k) : -1;
-    this.firstH = h;
-    this.firstStripped = stripped;
-  }
-
-  /** Length of the leading word of letters, digits, `-`, `_` (at most 48). */
-  firstWordLength(): number {
-    this.first();
-    return this.firstLen;
-  }
-
-  /** The character after the leading word, -1 at the end of the text. */
-  afterFirstWord(): number {
-    this.first();
-    return this.firstEnd;
-  }
-
-  /** Hash (wordHash) of the lower-cased leading word. */
-  firstWordHash(): number {
-    this.first();
-    return this.firstH;
-  }
-
-  /** Hash of the lower-cased leading word without its trailing digits (`gcc10` → `gcc`). */
-  firstWordHashNoDigits(): number {
-    this.first();
-    return this.firstStripped;
   }
 
   /**
@@ -334,12 +352,13 @@ export class ValueFacts {
   }
 }
 
-/** Value of a base64 or base64url character (the caller checked the alphabet). */
-function sextet(c: number): number {
-  if (c >= 0x41 && c <= 0x5a) return c - 0x41;
-  if (c >= 0x61 && c <= 0x7a) return c - 0x61 + 26;
-  if (c >= 0x30 && c <= 0x39) return c - 0x30 + 52;
-  return c === 0x2b || c === 0x2d ? 62 : 63;
+/** Value of each base64 and base64url character (-1: none). */
+const SEXTET = new Int8Array(128).fill(-1);
+{
+  const a = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+  for (let i = 0; i < 64; i++) SEXTET[a.charCodeAt(i)] = i;
+  SEXTET[0x2d] = 62;
+  SEXTET[0x5f] = 63;
 }
 
 /** See ValueFacts.base64MayHold: t[s, e) decoded as code.ts decodes it, with 0–3 leading zero sextets. */
@@ -352,7 +371,7 @@ function decodedMayHold(t: string, s: number, e: number): boolean {
     let lo = 0;
     let hi = 0;
     for (let i = s; i < e; i++) {
-      acc = ((acc << 6) | sextet(t.charCodeAt(i))) & 0xffffff;
+      acc = ((acc << 6) | SEXTET[t.charCodeAt(i)]!) & 0xffffff;
       bits += 6;
       if (bits < 8) continue;
       bits -= 8;

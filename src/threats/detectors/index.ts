@@ -4,7 +4,7 @@
  */
 import { CC, PUNCT } from '../charclass.js';
 import type { NamedDetector } from '../engine.js';
-import { LiteralSet, MK, wordHash, type ValueFacts } from '../prefilter.js';
+import { HASH_SEED, hashStep, LiteralSet, MK, wordHash, type ValueFacts } from '../prefilter.js';
 import { detectXxe } from '../xml.js';
 import { detectCmdi, VOCAB_NAMES } from './cmdi.js';
 import { detectCodeInjection, DOTNET_DANGER, GADGETS, JAVA_PACKAGES } from './code.js';
@@ -42,6 +42,7 @@ const W = Object.freeze({
   ZERO_X: 1 << 11,
   LDAP: 1 << 12,
   XPATH: 1 << 13,
+  WEBINF: 1 << 14,
 });
 
 /** The code detector's dotted names: what its identifier scan can report without `(`, `$` or `[`. */
@@ -75,8 +76,9 @@ const LITERALS = new LiteralSet([
   ...['ro0ab', 'aaeaaad/////', 'aced0005', '__js_function', 'class.module.classloader', 'class.classloader', '.protectiondomain.',
     '<?', 'php]', 'php}', ':{', '@{', 'constructor:constructor', ':constructor:prototype', '!!', '!ruby/', '#_memberaccess',
     '@ognl.', '#context[', '%{', '__import__', '__subclasses__', '__builtins__', '__globals__', ...CODE_NAMES].map((w) => [w.toLowerCase(), W.CODE] as const),
-  // traversal.ts prefilter: `0x2e` spelled out.
+  // traversal.ts prefilter: `0x2e` spelled out; detectTraversal: `web-inf` makes a dotted word a path.
   ['0x', W.ZERO_X],
+  ['web-inf', W.WEBINF],
   // ldap.ts detectLdap: an escaped `)`.
   ['\\29', W.LDAP],
   // xpath.ts detectXpath: an axis.
@@ -118,22 +120,106 @@ const SQL_PUNCT =
 /** xss.ts detectXss pre-filter: the characters its contexts need (non-ASCII: look-alike `<`). */
 const XSS_CONTEXT = CC.LT | CC.COLON | CC.EQ | CC.PAREN | CC.BACKTICK | CC.BRACKET | CC.BRACE | CC.NONASCII;
 /** cmdi.ts INTERESTING: without them a value can only be a command by its first word. */
-const SHELL_PUNCT =
-  CC.SEMI | CC.PIPE | CC.AMP | CC.NL | CC.BACKTICK | CC.DOLLAR | CC.LT | CC.GT | CC.PAREN | CC.BRACE | CC.PERCENT | CC.BSLASH | CC.QUOTE | CC.SLASH |
-  CC.NONASCII;
+const SHELL_PUNCT = CC.SEMI | CC.PIPE | CC.AMP | CC.NL | CC.BACKTICK | CC.DOLLAR | CC.LT | CC.GT | CC.PAREN | CC.BRACE | CC.PERCENT | CC.BSLASH | CC.QUOTE | CC.SLASH;
 /** code.ts scan: punctuation its checks key on (calls, variables, subscripts, assignments, pickles). */
 const CODE_PUNCT = CC.PAREN | CC.DOLLAR | CC.BRACKET | CC.EQ | CC.NL | CC.NONASCII;
 /** traversal.ts prefilter (with `~` and `0x`). */
 const PATH_CHARS = CC.DOT | CC.SLASH | CC.BSLASH | CC.COLON | CC.BRACE | CC.PERCENT | CC.NONASCII;
 
-/** cmdi.ts scan, value without shell punctuation: a first word that is no plain word, or a command (`whoami`, `gcc10 …`). */
-function commandFirst(f: ValueFacts): boolean {
-  const k = f.firstWordLength();
-  const after = f.afterFirstWord();
-  if (!(k > 0 && (after === -1 || after === 32 || after === 9 || after === 11 || after === 12))) return true;
-  const h = f.firstWordHash();
-  const stripped = f.firstWordHashNoDigits();
-  return COMMANDS.has(h) || (stripped !== h && COMMANDS.has(stripped));
+const isDigit = (c: number): boolean => c >= 0x30 && c <= 0x39;
+const isAlpha = (c: number): boolean => (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
+const isAlnum = (c: number): boolean => isDigit(c) || isAlpha(c);
+/** cmdi.ts isSpace. */
+const isBlank = (c: number): boolean => c === 32 || c === 9 || c === 11 || c === 12;
+const lowerAscii = (c: number): number => (c >= 0x41 && c <= 0x5a ? c + 32 : c);
+
+/**
+ * cmdi.ts scan, on a value without shell punctuation: only a command at the start of the value
+ * (evalAt at START, when scan's first word is no plain word or is a command) or a tilde/history
+ * designator can be reported. evalAt returns at once for a plain word that lookup() does not
+ * know; this answers whether some form of the word lookup() tries (the word, without its last
+ * `.ext`, without a trailing version) is in the vocabulary, by hashes.
+ */
+function commandFirst(t: string): boolean {
+  const n = t.length;
+  const c0 = t.charCodeAt(0);
+  if ((c0 === 126 || c0 === 33) && n <= 64) return true; // tildeHistory: `~+`, `!-1`
+  // scan: a plain first word (letters, digits, `-`, `_`) that is no command: evalAt is not called.
+  let k = 0;
+  let h = HASH_SEED;
+  let stripped = h;
+  while (k < n && k < 48) {
+    const c = t.charCodeAt(k);
+    if (!isAlnum(c) && c !== 45 && c !== 95) break;
+    h = hashStep(h, lowerAscii(c));
+    if (!isDigit(c)) stripped = h;
+    k++;
+  }
+  if (k > 0 && (k === n || isBlank(t.charCodeAt(k))) && !COMMANDS.has(h) && !(stripped !== h && COMMANDS.has(stripped))) return false;
+  // evalAt(t, 0, START): blanks and `+` skipped, then nothing can start at punctuation, and a
+  // plain word (letters, digits, `-`, `_`, `@`, inner dots; under 40 characters) is read only when it is a command.
+  let i = 0;
+  while (i < n && (isBlank(t.charCodeAt(i)) || t.charCodeAt(i) === 43)) i++;
+  if (i >= n) return false;
+  const c = t.charCodeAt(i);
+  const c1 = t.charCodeAt(i + 1);
+  if (c === 59 || c === 124 || c === 38 || c === 10 || c === 13 || c === 41 || c === 40 || c === 93 || c === 44 || (c === 46 && !isAlpha(c1) && c1 !== 32 && c1 !== 92)) return false;
+  if (!isAlnum(c)) return true;
+  let j = i + 1;
+  while (j < n && j - i < 40) {
+    const d = t.charCodeAt(j);
+    if (isAlnum(d) || d === 45 || d === 95 || d === 64 || (d === 46 && isAlnum(t.charCodeAt(j + 1)))) j++;
+    else break;
+  }
+  const d = j < n ? t.charCodeAt(j) : 32;
+  if (!((isBlank(d) || d === 10 || d === 13 || d === 59 || d === 124 || d === 38 || d === 44 || d === 41 || (d === 46 && !isAlnum(t.charCodeAt(j + 1)))) && j - i < 40)) return true;
+  // lookup(word): the word; without its extension (stripExe); without a trailing version (`python3.10`).
+  let full = HASH_SEED;
+  let beforeDot = HASH_SEED;
+  let dot = false;
+  let beforeVersion = HASH_SEED;
+  let version = false;
+  for (let p = i; p < j; p++) {
+    const x = t.charCodeAt(p);
+    if (x === 46) {
+      beforeDot = full;
+      dot = true;
+    }
+    if (isDigit(x) || x === 46) {
+      if (!version) beforeVersion = full;
+      version = true;
+    } else version = false;
+    full = hashStep(full, lowerAscii(x));
+  }
+  return COMMANDS.has(full) || (dot && COMMANDS.has(beforeDot)) || (version && COMMANDS.has(beforeVersion));
+}
+
+/** traversal.ts isBoundary. */
+function isTokenBoundary(c: number): boolean {
+  switch (c) {
+    case 9: case 10: case 11: case 12: case 13: case 32:
+    case 34: case 39: case 96:
+    case 60: case 62: case 124: case 44:
+    case 40: case 41: case 91: case 93:
+    case 61: case 38: case 63: case 35:
+    case 0:
+      return true;
+    default:
+      return false;
+  }
+}
+
+/**
+ * traversal.ts detectTraversal at paranoia 1, on a value whose only path character is `.` (no
+ * `/ \ : { ~ %`, `0x`, control or non-ASCII character) outside the URL path: a token is read as
+ * a path only when it starts with `.` or holds `web-inf`; other dotted words (`ada@example.com`)
+ * can only be sensitive file names, which count from paranoia 2.
+ */
+function dottedPathMay(f: ValueFacts): boolean {
+  if ((f.words(LITERALS) & W.WEBINF) !== 0) return true;
+  const t = f.text;
+  for (let i = t.indexOf('.'); i >= 0; i = t.indexOf('.', i + 1)) if (i === 0 || isTokenBoundary(t.charCodeAt(i - 1))) return true;
+  return false;
 }
 
 /** code.ts scan: upload file names are read by the input's name (uploadName). */
@@ -162,12 +248,21 @@ function select(f: ValueFacts): number {
       out |= D.XSS;
     }
     // Whole-value commands (`whoami`) are single words: every value is read, but not plain names.
-    if (n >= 2 && ((c & SHELL_PUNCT) !== 0 || (m & MK.CARET) !== 0 || commandFirst(f))) out |= D.CMDI;
-    if (n >= 2 && (c & (CC.SLASH | CC.BSLASH | CC.DOT | CC.COLON | CC.BRACE | CC.PERCENT | CC.OTHER | CC.NONASCII | CC.CTRL)) !== 0 && ((c & PATH_CHARS) !== 0 || (m & MK.TILDE) !== 0 || (f.words(LITERALS) & W.ZERO_X) !== 0)) {
-      out |= D.TRAVERSAL;
+    if (n >= 2 && ((c & SHELL_PUNCT) !== 0 || (m & MK.CARET) !== 0 || commandFirst(f.text))) out |= D.CMDI;
+    if (n >= 2 && (c & (CC.SLASH | CC.BSLASH | CC.DOT | CC.COLON | CC.BRACE | CC.PERCENT | CC.OTHER | CC.NONASCII | CC.CTRL)) !== 0) {
+      const zeroX = (f.words(LITERALS) & W.ZERO_X) !== 0;
+      if ((c & PATH_CHARS) !== 0 || (m & MK.TILDE) !== 0 || zeroX) {
+        if ((c & (PATH_CHARS | CC.CTRL) & ~CC.DOT) !== 0 || (m & MK.TILDE) !== 0 || zeroX || f.location === 'path' || dottedPathMay(f)) out |= D.TRAVERSAL;
+      }
     }
     if (n >= 6 && (c & CC.COLON) !== 0) out |= D.RFI;
-    if (n >= 2 && (c & (CC.DIGIT | CC.COLON | CC.DOT | CC.SLASH | CC.BSLASH | CC.BRACKET | CC.AT | CC.NONASCII)) !== 0 && ((c & (CC.COLON | CC.DOT | CC.BRACKET | CC.NONASCII)) !== 0 || (f.words(LITERALS) & W.SSRF) !== 0)) {
+    // ssrf.ts: hosts in URLs need a `:`; bare hosts count at paranoia 1 only URL-shaped (`//host`, `host:port`, `host/…`; ssrfBare).
+    if (
+      n >= 2 &&
+      (c & (CC.DIGIT | CC.COLON | CC.DOT | CC.SLASH | CC.BSLASH | CC.BRACKET | CC.AT | CC.NONASCII)) !== 0 &&
+      ((c & (CC.COLON | CC.DOT | CC.BRACKET | CC.NONASCII)) !== 0 || (f.words(LITERALS) & W.SSRF) !== 0) &&
+      (c & (CC.COLON | CC.SLASH | CC.BSLASH | CC.NONASCII)) !== 0
+    ) {
       out |= D.SSRF;
     }
     if ((c & CC.DOLLAR) !== 0) out |= D.JNDI;
@@ -217,7 +312,7 @@ function select(f: ValueFacts): number {
  * generated values with and without gates: same verdicts. A detector that gains a check must
  * keep its condition in `select` true for it.
  */
-const gate = (bit: number): NamedDetector['shared'] => ({ select, bit });
+const gate = (bit: number): NamedDetector['shared'] => ({ select, bit, literals: LITERALS });
 
 export const DETECTORS: readonly NamedDetector[] = Object.freeze([
   { id: 'sqli', category: 'sqli', detect: detectSqli, shared: gate(D.SQLI) },
