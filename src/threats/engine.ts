@@ -150,6 +150,18 @@ const DECODE = CC.PERCENT | CC.AMP | CC.BSLASH | CC.CTRL | CC.NONASCII;
 
 const MALFORMED_BODY = (what: string): Hit => ({ detector: 'protocol.malformed-body', category: 'protocol', severity: SEVERITY.critical, paranoia: 1, evidence: what });
 
+/** The detectors of one location, and the gate they all share (NamedDetector.shared), if they do. */
+interface DetectorPlan {
+  readonly detectors: readonly NamedDetector[];
+  readonly select: ((facts: ValueFacts) => number) | undefined;
+}
+
+function plan(detectors: readonly NamedDetector[]): DetectorPlan {
+  const first = detectors[0]?.shared?.select;
+  const shared = first !== undefined && detectors.every((d) => d.shared?.select === first);
+  return { detectors, select: shared ? first : undefined };
+}
+
 /** Compiled exclusion: which detector ids it silences at which inputs. */
 interface CompiledExclusion {
   readonly all: boolean;
@@ -176,8 +188,8 @@ export class ThreatEngine {
     this.exclusions = this.options.exclusions.map(compileExclusion);
     // Which detectors run where, resolved once.
     const at = (loc: InputLocation): readonly NamedDetector[] => this.options.detectors.filter((d) => d.locations === undefined || d.locations.includes(loc));
-    this.byLocation = new Map(LOCATIONS.map((loc) => [loc, at(loc)]));
-    this.wholePath = this.options.detectors.filter((d) => WHOLE_PATH.has(d.category));
+    this.byLocation = new Map(LOCATIONS.map((loc) => [loc, plan(at(loc))]));
+    this.wholePath = plan(this.options.detectors.filter((d) => WHOLE_PATH.has(d.category)));
     this.gated = this.options.paranoia === 1 && this.options.gates !== false;
     // The literals the gates read are matched in the same pass as the character classes.
     this.literals = this.gated ? this.options.detectors.find((d) => d.shared?.literals !== undefined)?.shared?.literals : undefined;
@@ -187,9 +199,9 @@ export class ThreatEngine {
   readonly literals: LiteralSet | undefined;
 
   /** Detectors that run at each input location. */
-  readonly byLocation: ReadonlyMap<InputLocation, readonly NamedDetector[]>;
+  readonly byLocation: ReadonlyMap<InputLocation, DetectorPlan>;
   /** Detectors that also read the whole path. */
-  readonly wholePath: readonly NamedDetector[];
+  readonly wholePath: DetectorPlan;
   /** Gates apply at paranoia 1 only (they are verified against the corpora at that level). */
   readonly gated: boolean;
   /** Facts of the value being inspected (one engine inspects one value at a time: it is synchronous). */
@@ -537,9 +549,16 @@ export class Inspection implements ThreatVerdict {
     facts.location = location;
     let lower: string | undefined;
     let ctx: DetectContext | undefined;
+    const plan = pathOnly ? engine.wholePath : engine.byLocation.get(location)!;
     let select: ((facts: ValueFacts) => number) | undefined;
     let mask = 0;
-    for (const d of pathOnly ? engine.wholePath : engine.byLocation.get(location)!) {
+    if (gated && plan.select !== undefined) {
+      // One gate for all: most values stop here.
+      select = plan.select;
+      mask = select(facts);
+      if (mask === 0) return;
+    }
+    for (const d of plan.detectors) {
       if (gated) {
         const g = d.shared;
         if (g !== undefined) {

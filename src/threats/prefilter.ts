@@ -361,31 +361,56 @@ const SEXTET = new Int8Array(128).fill(-1);
   SEXTET[0x5f] = 63;
 }
 
-/** See ValueFacts.base64MayHold: t[s, e) decoded as code.ts decodes it, with 0–3 leading zero sextets. */
+/**
+ * See ValueFacts.base64MayHold: t[s, e) decoded as code.ts b64decode decodes it, with 0–3
+ * leading zero sextets (`shift`). The accumulator is the same for every shift (leading zeros
+ * add nothing to it); only the bit count differs, so the four decodings run in one pass.
+ */
 function decodedMayHold(t: string, s: number, e: number): boolean {
-  for (let shift = 0; shift < 4; shift++) {
-    let acc = 0;
-    let bits = shift * 6;
-    let printable = 0;
-    // The last 8 bytes, for the magics.
-    let lo = 0;
-    let hi = 0;
-    for (let i = s; i < e; i++) {
-      acc = ((acc << 6) | SEXTET[t.charCodeAt(i)]!) & 0xffffff;
-      bits += 6;
-      if (bits < 8) continue;
+  let acc = 0;
+  const lane = LANES;
+  for (let k = 0; k < 4; k++) {
+    lane[k * 4] = k * 6; // bits
+    lane[k * 4 + 1] = 0; // printable characters in a row
+    lane[k * 4 + 2] = 0; // position in the Java magic AC ED 00 05
+    lane[k * 4 + 3] = 0; // position in the .NET magic 01 00 00 00 FF FF FF FF
+  }
+  for (let i = s; i < e; i++) {
+    acc = ((acc << 6) | SEXTET[t.charCodeAt(i)]!) & 0xffffff;
+    for (let k = 0; k < 16; k += 4) {
+      let bits = lane[k]! + 6;
+      if (bits < 8) {
+        lane[k] = bits;
+        continue;
+      }
       bits -= 8;
+      lane[k] = bits;
       const x = (acc >> bits) & 0xff;
-      hi = ((hi << 8) | (lo >>> 24)) >>> 0;
-      lo = ((lo << 8) | x) >>> 0;
-      // Java serialization AC ED 00 05; .NET BinaryFormatter (00) 01 00 00 00 FF FF FF FF.
-      if (lo === 0xaced0005 || (lo === 0xffffffff && hi === 0x01000000)) return true;
+      const printable = lane[k + 1]!;
       // A pickle `c<module>\n`: a line feed after at least two printable characters.
       if (x === 0x0a && printable >= 2) return true;
       if (x >= 0x20 && x <= 0x7e) {
-        if (++printable >= 7) return true;
-      } else printable = 0;
+        if (printable >= 6) return true;
+        lane[k + 1] = printable + 1;
+      } else lane[k + 1] = 0;
+      const j = lane[k + 2]!;
+      if (x === JAVA_MAGIC[j]) {
+        if (j === 3) return true;
+        lane[k + 2] = j + 1;
+      } else lane[k + 2] = x === 0xac ? 1 : 0;
+      const d = lane[k + 3]!;
+      if (x === DOTNET_MAGIC[d]) {
+        if (d === 7) return true;
+        lane[k + 3] = d + 1;
+      } else lane[k + 3] = x === 0x01 ? 1 : 0;
     }
   }
   return false;
 }
+
+/** Java serialization stream magic. */
+const JAVA_MAGIC = [0xac, 0xed, 0x00, 0x05];
+/** .NET BinaryFormatter header (after its leading 00). */
+const DOTNET_MAGIC = [0x01, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff];
+/** Per shift: bits, printable run, Java magic position, .NET magic position. */
+const LANES = new Int32Array(16);
