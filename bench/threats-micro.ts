@@ -2,8 +2,10 @@
  * `npm run bench:threats-micro`: CPU time of ThreatEngine.inspect per request, in process, on
  * ordinary requests (no attack): the ~400-byte JSON POST of the load benches (bench/lib.ts
  * POST_BODY) with its head, a JSON body with prose fields, a form body, a GET with five query
- * parameters and browser headers, and a bare GET. Also the engine with no detector (extraction
- * and decoding only), for the same POST.
+ * parameters and browser headers, and a bare GET; requests that carry an `x-request-id` get a
+ * new one each call. Also the engine without its memory of clean header values (every header
+ * value inspected, as for a client never seen before), and with no detector (extraction and
+ * decoding only), for the same POST.
  *
  * Each request is timed in `--rounds` rounds of `--n` calls, rounds interleaved across the
  * requests (so that drift of a shared machine spreads over all of them); the median round is
@@ -11,11 +13,23 @@
  *
  * Options: --n N (20000) --rounds N (7) --only NAME[,NAME]
  */
+import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { DETECTORS, ThreatEngine } from '../src/threats/index.js';
 import type { RawRequest } from '../src/threats/types.js';
 import { median, positiveInt } from './lib.js';
 import { ORDINARY_REQUESTS } from './ordinary-requests.js';
+
+/** A request with an `x-request-id` header comes in 1024 copies with distinct ids, as in real traffic (ids never repeat). */
+function variants(req: RawRequest): RawRequest[] {
+  if (req.headers['x-request-id'] === undefined || req.headers['x-request-id'] === 'abc') return [req];
+  const out: RawRequest[] = [];
+  for (let i = 0; i < 1024; i++) {
+    const id = randomUUID();
+    out.push({ ...req, headers: { ...req.headers, 'x-request-id': id } });
+  }
+  return out;
+}
 
 function main(): void {
   const { values } = parseArgs({ options: { n: { type: 'string' }, rounds: { type: 'string' }, only: { type: 'string' } } });
@@ -23,23 +37,30 @@ function main(): void {
   const rounds = positiveInt('rounds', values.rounds, 7);
   const only = values.only?.split(',');
   const engine = new ThreatEngine({ detectors: DETECTORS });
+  const cold = new ThreatEngine({ detectors: DETECTORS, headerMemory: 0 });
   const bare = new ThreatEngine({ detectors: [] });
-  const cases: { name: string; engine: ThreatEngine; req: RawRequest }[] = [];
+  const cases: { name: string; engine: ThreatEngine; reqs: RawRequest[] }[] = [];
   for (const [name, req] of Object.entries(ORDINARY_REQUESTS)) {
     if (only !== undefined && !only.includes(name)) continue;
-    cases.push({ name, engine, req });
+    cases.push({ name, engine, reqs: variants(req) });
   }
-  if (only === undefined) cases.push({ name: 'POST json (bench body), no detector', engine: bare, req: ORDINARY_REQUESTS['POST json (bench body)']! });
+  if (only === undefined) {
+    const post = ORDINARY_REQUESTS['POST json (bench body)']!;
+    cases.push({ name: 'POST json (bench body), no header memory', engine: cold, reqs: [post] });
+    cases.push({ name: 'GET 5 query params, no header memory', engine: cold, reqs: variants(ORDINARY_REQUESTS['GET 5 query params']!) });
+    cases.push({ name: 'POST json (bench body), no detector', engine: bare, reqs: [post] });
+  }
   const us: number[][] = cases.map(() => []);
   // Warm-up: every path compiled before timing.
-  for (const c of cases) for (let i = 0; i < n; i++) c.engine.inspect(c.req);
+  for (const c of cases) for (let i = 0; i < n; i++) c.engine.inspect(c.reqs[i % c.reqs.length]!);
   for (let r = 0; r < rounds; r++) {
     for (let k = 0; k < cases.length; k++) {
       const c = cases[(k + r) % cases.length]!;
       const idx = (k + r) % cases.length;
       const t0 = process.cpuUsage();
       let blocked = 0;
-      for (let i = 0; i < n; i++) if (c.engine.inspect(c.req).block) blocked++;
+      const reqs = c.reqs;
+      for (let i = 0; i < n; i++) if (c.engine.inspect(reqs[i % reqs.length]!).block) blocked++;
       const t = process.cpuUsage(t0);
       if (blocked !== 0) throw new Error(`${c.name}: refused (${blocked}); the micro bench measures ordinary requests`);
       us[idx]!.push((t.user + t.system) / n);

@@ -26,6 +26,7 @@
 import { isUtf8 } from 'node:buffer';
 import { isSensitiveName, REDACTED } from '../telemetry/redact.js';
 import { CC } from './charclass.js';
+import { CleanValues } from './clean-values.js';
 import { jsonPointer, scanJson } from './json-scan.js';
 import { DEFAULT_NORMALIZE_BUDGET, NORM_BAD_ESCAPE, NORM_CONTROL, NORM_MULTI_ENCODED, NORM_NUL, NORM_OVERLONG, normalize } from './normalize.js';
 import { MK, ValueFacts, type LiteralSet } from './prefilter.js';
@@ -84,6 +85,8 @@ export interface ThreatOptions {
   readonly detectors: readonly NamedDetector[];
   /** Skip detectors whose gate says they cannot fire (default true; false for verification). */
   readonly gates?: boolean;
+  /** Header values remembered as clean per generation (clean-values.ts; default 256, 0: none). */
+  readonly headerMemory?: number;
 }
 
 export const DEFAULT_SKIP_HEADERS: readonly string[] = Object.freeze([
@@ -184,7 +187,9 @@ export class ThreatEngine {
       limits: options.limits ?? DEFAULT_THREAT_LIMITS,
       detectors: options.detectors,
       gates: options.gates ?? true,
+      headerMemory: options.headerMemory ?? 256,
     };
+    this.cleanHeaders = new CleanValues(this.options.headerMemory);
     this.exclusions = this.options.exclusions.map(compileExclusion);
     // Which detectors run where, resolved once.
     const at = (loc: InputLocation): readonly NamedDetector[] => this.options.detectors.filter((d) => d.locations === undefined || d.locations.includes(loc));
@@ -204,6 +209,8 @@ export class ThreatEngine {
   readonly wholePath: DetectorPlan;
   /** Gates apply at paranoia 1 only (they are verified against the corpora at that level). */
   readonly gated: boolean;
+  /** Header values found clean (clean-values.ts). */
+  readonly cleanHeaders: CleanValues;
   /** Facts of the value being inspected (one engine inspects one value at a time: it is synchronous). */
   readonly facts = new ValueFacts();
 
@@ -449,6 +456,8 @@ export class Inspection implements ThreatVerdict {
   readonly findings: ThreatFinding[] = [];
   private bytes = 0;
   private items = 0;
+  /** Hits offered to hit(), counted or not (a value without any is clean). */
+  private offered = 0;
   /** detector id + location + name of hits already counted (one per detector and input). */
   private seen: Set<string> | undefined;
 
@@ -488,6 +497,15 @@ export class Inspection implements ThreatVerdict {
     this.curPath = path;
     this.curBase = base;
     this.curHint = hint ?? name;
+    if (location === 'header' && name !== undefined && raw.length <= this.engine.cleanHeaders.maxLength && this.engine.cleanHeaders.max > 0) {
+      // Header values repeat across requests: a value found clean before is clean (clean-values.ts).
+      const clean = this.engine.cleanHeaders;
+      if (clean.has(name, raw)) return;
+      const before = this.offered;
+      this.window(location, raw, isKey, pathOnly);
+      if (this.offered === before) clean.add(name, raw);
+      return;
+    }
     if (raw.length <= WINDOW) {
       this.window(location, raw, isKey, pathOnly);
       return;
@@ -590,6 +608,7 @@ export class Inspection implements ThreatVerdict {
 
   /** Records a hit if it counts at the configured paranoia level and is not excluded. */
   hit(hit: Hit, location: InputLocation, name: string, isKey: boolean, evidence: string): void {
+    this.offered++;
     const engine = this.engine;
     if (hit.paranoia > engine.options.paranoia) return;
     if (engine.hasExclusions && engine.excluded(hit.detector, hit.category, location, name)) return;
