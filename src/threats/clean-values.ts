@@ -1,8 +1,9 @@
 /**
- * A bounded memory of header values the engine inspected and found clean (no detector hit, no
- * decoding anomaly), by header name: most header values of real traffic repeat from request to
- * request (Content-Type, Accept, Accept-Language, one User-Agent per client), and inspecting one
- * costs tens of microseconds when it has punctuation (a browser's User-Agent).
+ * A bounded memory of values the engine inspected and found clean (no detector hit, no decoding
+ * anomaly), by input name: most header values of real traffic repeat from request to request
+ * (Content-Type, Accept, Accept-Language, one User-Agent per client), and inspecting one costs
+ * tens of microseconds when it has punctuation (a browser's User-Agent); so do the paths of an
+ * API's routes. The engine keeps one memory for header values and one for paths.
  *
  * Why it cannot change a verdict: detectors and normalization are pure functions of the value,
  * its name and location, and the engine's options, which are fixed for the engine that owns the
@@ -24,7 +25,7 @@ export class CleanValues {
     readonly maxLength = 512,
   ) {}
 
-  /** Whether `value` of header `name` was found clean. */
+  /** Whether `value` of input `name` was found clean. */
   has(name: string, value: string): boolean {
     if (this.young.get(name)?.has(value) === true) return true;
     if (this.old.get(name)?.has(value) !== true) return false;
@@ -32,7 +33,7 @@ export class CleanValues {
     return true;
   }
 
-  /** Remembers that `value` of header `name` is clean. */
+  /** Remembers that `value` of input `name` is clean. */
   add(name: string, value: string): void {
     if (value.length > this.maxLength) return;
     if (this.youngSize >= this.max) {

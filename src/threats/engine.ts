@@ -27,7 +27,7 @@ import { isUtf8 } from 'node:buffer';
 import { isSensitiveName, REDACTED } from '../telemetry/redact.js';
 import { CC } from './charclass.js';
 import { CleanValues } from './clean-values.js';
-import { jsonPointer, scanJson } from './json-scan.js';
+import { jsonPointer, scanJsonRanges } from './json-scan.js';
 import { DEFAULT_NORMALIZE_BUDGET, NORM_BAD_ESCAPE, NORM_CONTROL, NORM_MULTI_ENCODED, NORM_NUL, NORM_OVERLONG, normalize } from './normalize.js';
 import { MK, ValueFacts, type LiteralSet } from './prefilter.js';
 import { SEVERITY } from './types.js';
@@ -85,7 +85,7 @@ export interface ThreatOptions {
   readonly detectors: readonly NamedDetector[];
   /** Skip detectors whose gate says they cannot fire (default true; false for verification). */
   readonly gates?: boolean;
-  /** Header values remembered as clean per generation (clean-values.ts; default 256, 0: none). */
+  /** Header values (and paths) remembered as clean per generation (clean-values.ts; default 256, 0: none). */
   readonly headerMemory?: number;
 }
 
@@ -190,6 +190,7 @@ export class ThreatEngine {
       headerMemory: options.headerMemory ?? 256,
     };
     this.cleanHeaders = new CleanValues(this.options.headerMemory);
+    this.cleanPaths = new CleanValues(this.options.headerMemory);
     this.exclusions = this.options.exclusions.map(compileExclusion);
     // Which detectors run where, resolved once.
     const at = (loc: InputLocation): readonly NamedDetector[] => this.options.detectors.filter((d) => d.locations === undefined || d.locations.includes(loc));
@@ -209,8 +210,10 @@ export class ThreatEngine {
   readonly wholePath: DetectorPlan;
   /** Gates apply at paranoia 1 only (they are verified against the corpora at that level). */
   readonly gated: boolean;
-  /** Header values found clean (clean-values.ts). */
+  /** Header values found clean, by header name (clean-values.ts). */
   readonly cleanHeaders: CleanValues;
+  /** Paths and path segments found clean (name '' for the whole path, the index for a segment). */
+  readonly cleanPaths: CleanValues;
   /** Facts of the value being inspected (one engine inspects one value at a time: it is synchronous). */
   readonly facts = new ValueFacts();
 
@@ -285,12 +288,12 @@ export class ThreatEngine {
 
   private json(run: Inspection, text: string, base: string, location: InputLocation, skip?: SkipSet): void {
     const needName = skip !== undefined || this.exclusions.length > 0;
-    const r = scanJson(text, this.options.limits.maxDepth, (value, isKey, path) => {
+    const r = scanJsonRanges(text, this.options.limits.maxDepth, (src, start, end, isKey, path) => {
       // The pointer is built only when something needs it; detectors get the member name (what
       // a `file` or `redirect_uri` rule reads), or the whole pointer below prototype-ish members.
       const name = needName || (isKey && protoPath(path)) ? jsonPointer(path, base) : undefined;
       if (!isKey && name !== undefined && skip !== undefined && skip.has(skipKey('body', name))) return true;
-      run.value(location, name, value, isKey, false, path, base);
+      run.valueIn(location, name, src, start, end, isKey, false, path, base);
       return run.incomplete === undefined;
     });
     if (r === 'malformed' || r === 'too-deep') {
@@ -483,58 +486,79 @@ export class Inspection implements ThreatVerdict {
     base = '',
     hint?: string,
   ): void {
+    this.valueIn(location, name, raw, 0, raw.length, isKey, pathOnly, path, base, hint);
+  }
+
+  /** value() of `src.slice(start, end)`, which is copied only if a detector reads it. */
+  valueIn(
+    location: InputLocation,
+    name: string | undefined,
+    src: string,
+    start: number,
+    end: number,
+    isKey: boolean,
+    pathOnly = false,
+    path?: readonly (string | number)[],
+    base = '',
+    hint?: string,
+  ): void {
     if (this.incomplete !== undefined) return;
     const o = this.engine.options;
+    const length = end - start;
     this.items++;
-    this.bytes += raw.length;
+    this.bytes += length;
     if (this.items > o.limits.maxItems || this.bytes > o.limits.maxBytes) {
       this.incomplete = 'budget';
       return;
     }
-    if (raw.length === 0) return;
+    if (length === 0) return;
     // Where the value is, for findings only: the name is resolved when a hit needs it.
     this.curName = name;
     this.curPath = path;
     this.curBase = base;
     this.curHint = hint ?? name;
-    if (location === 'header' && name !== undefined && raw.length <= this.engine.cleanHeaders.maxLength && this.engine.cleanHeaders.max > 0) {
-      // Header values repeat across requests: a value found clean before is clean (clean-values.ts).
-      const clean = this.engine.cleanHeaders;
+    const clean = location === 'header' ? this.engine.cleanHeaders : location === 'path' ? this.engine.cleanPaths : undefined;
+    if (clean !== undefined && name !== undefined && length <= clean.maxLength && clean.max > 0) {
+      // Header values and paths repeat across requests: a value found clean before is clean (clean-values.ts).
+      const raw = start === 0 && end === src.length ? src : src.slice(start, end);
       if (clean.has(name, raw)) return;
       const before = this.offered;
-      this.window(location, raw, isKey, pathOnly);
+      this.window(location, raw, 0, raw.length, isKey, pathOnly);
       if (this.offered === before) clean.add(name, raw);
       return;
     }
-    if (raw.length <= WINDOW) {
-      this.window(location, raw, isKey, pathOnly);
+    if (length <= WINDOW) {
+      this.window(location, src, start, end, isKey, pathOnly);
       return;
     }
-    for (let start = 0; start < raw.length; start += WINDOW - WINDOW_OVERLAP) {
-      this.window(location, raw.slice(start, start + WINDOW), isKey, pathOnly);
-      if (start + WINDOW >= raw.length) break;
+    for (let from = start; from < end; from += WINDOW - WINDOW_OVERLAP) {
+      const to = Math.min(end, from + WINDOW);
+      this.window(location, src.slice(from, to), 0, to - from, isKey, pathOnly);
+      if (from + WINDOW >= end) break;
     }
   }
 
-  private window(location: InputLocation, raw: string, isKey: boolean, pathOnly: boolean): void {
+  /** One window of a value: src[start, end). */
+  private window(location: InputLocation, src: string, start: number, end: number, isKey: boolean, pathOnly: boolean): void {
     const engine = this.engine;
     const facts = engine.facts;
-    facts.scan(raw, isKey, engine.literals);
+    facts.scan(src, isKey, engine.literals, start, end);
     // Nothing to decode (the common case): the value is its own decoded text.
     if ((facts.classes & DECODE) === 0 && (facts.marks & MK.LONG_B64) === 0) {
-      this.detect(raw, location, isKey, pathOnly);
+      this.detect(location, isKey, pathOnly);
       return;
     }
+    const raw = facts.text;
     const norm = normalize(raw);
     const paranoia = engine.options.paranoia;
     if (norm.flags !== 0) {
       for (const a of ANOMALIES) if ((norm.flags & a.flag) !== 0 && a.hit.paranoia <= paranoia) this.hit(a.hit, location, this.resolvedName(), isKey, '');
     }
     if (norm.text !== raw) facts.scan(norm.text, isKey, engine.literals);
-    this.detect(norm.text, location, isKey, pathOnly);
+    this.detect(location, isKey, pathOnly);
     if (norm.decoded64 !== undefined) {
       facts.scan(norm.decoded64, isKey, engine.literals);
-      this.detect(norm.decoded64, location, isKey, pathOnly);
+      this.detect(location, isKey, pathOnly);
     }
   }
 
@@ -557,14 +581,15 @@ export class Inspection implements ThreatVerdict {
     return this.curHint;
   }
 
-  /** Runs the detectors on `text`, whose facts are in engine.facts. */
-  private detect(text: string, location: InputLocation, isKey: boolean, pathOnly: boolean): void {
+  /** Runs the detectors on the value whose facts are in engine.facts. */
+  private detect(location: InputLocation, isKey: boolean, pathOnly: boolean): void {
     const engine = this.engine;
     const paranoia = engine.options.paranoia;
     const gated = engine.gated;
     const facts = engine.facts;
     facts.nameOf = this;
     facts.location = location;
+    let text: string | undefined;
     let lower: string | undefined;
     let ctx: DetectContext | undefined;
     const plan = pathOnly ? engine.wholePath : engine.byLocation.get(location)!;
@@ -588,6 +613,7 @@ export class Inspection implements ThreatVerdict {
         } else if (d.gate !== undefined && !d.gate(facts)) continue;
       }
       // Lower case costs a copy only when there is something to lower.
+      text ??= facts.text;
       lower ??= (facts.marks & MK.UPPER) === 0 && (facts.classes & CC.NONASCII) === 0 ? text : text.toLowerCase();
       ctx ??= { paranoia, location, name: this.hintName(), isKey };
       let hit: Hit | undefined;

@@ -19,6 +19,14 @@ export interface JsonVisitor {
   (value: string, isKey: boolean, path: readonly (string | number)[]): boolean;
 }
 
+/**
+ * One string as a range: the string is `src.slice(start, end)` (for a string without escapes,
+ * `src` is the document itself and nothing is copied; member names are copied for the path).
+ */
+export interface JsonRangeVisitor {
+  (src: string, start: number, end: number, isKey: boolean, path: readonly (string | number)[]): boolean;
+}
+
 export type JsonScanResult = 'ok' | 'malformed' | 'too-deep' | 'stopped';
 
 const enum C {
@@ -37,6 +45,11 @@ const enum C {
  * (brackets balance, members have names); the contract stage, when present, checks the rest.
  */
 export function scanJson(text: string, maxDepth: number, visit: JsonVisitor): JsonScanResult {
+  return scanJsonRanges(text, maxDepth, (src, start, end, isKey, path) => visit(start === 0 && end === src.length ? src : src.slice(start, end), isKey, path));
+}
+
+/** scanJson, with each string given as a range of the document (or of its unescaped copy). */
+export function scanJsonRanges(text: string, maxDepth: number, visit: JsonRangeVisitor): JsonScanResult {
   const n = text.length;
   const path: (string | number)[] = [];
   /** For each open container: true for an object. */
@@ -50,16 +63,21 @@ export function scanJson(text: string, maxDepth: number, visit: JsonVisitor): Js
       case C.QUOTE: {
         const end = stringEnd(text, i + 1);
         if (end < 0) return 'malformed';
-        const raw = text.slice(i + 1, end);
-        const value = raw.indexOf('\\') < 0 ? raw : unescapeJson(raw);
-        if (value === undefined) return 'malformed';
+        const start = i + 1;
         i = end + 1;
+        const escaped = indexOfIn(text, C.BACKSLASH, start, end);
         const inObject = kinds.length > 0 && kinds[kinds.length - 1] === true;
         if (inObject && expectKey) {
+          const value = escaped ? unescapeJson(text.slice(start, end)) : text.slice(start, end);
+          if (value === undefined) return 'malformed';
           path[path.length - 1] = value;
-          if (!visit(value, true, path)) return 'stopped';
+          if (!visit(value, 0, value.length, true, path)) return 'stopped';
           expectKey = false;
-        } else if (!visit(value, false, path)) {
+        } else if (escaped) {
+          const value = unescapeJson(text.slice(start, end));
+          if (value === undefined) return 'malformed';
+          if (!visit(value, 0, value.length, false, path)) return 'stopped';
+        } else if (!visit(text, start, end, false, path)) {
           return 'stopped';
         }
         continue;
@@ -105,6 +123,12 @@ export function scanJson(text: string, maxDepth: number, visit: JsonVisitor): Js
     i++;
   }
   return kinds.length === 0 ? 'ok' : 'malformed';
+}
+
+/** Whether `c` occurs in text[from, to). */
+function indexOfIn(text: string, c: number, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (text.charCodeAt(i) === c) return true;
+  return false;
 }
 
 /** End of a number or literal starting at `i`, or -1 when it is neither. */

@@ -146,15 +146,15 @@ export class LiteralSet {
     this.out = Int32Array.from(out);
   }
 
-  /** OR of the bits of the literals found in `text.toLowerCase()`. */
-  match(text: string): number {
+  /** OR of the bits of the literals found in `text.slice(start, end).toLowerCase()`. */
+  match(text: string, start = 0, end = text.length): number {
     const symbols = this.symbols;
     const next = this.next;
     const out = this.out;
     const width = this.width;
     let s = 0;
     let bits = 0;
-    for (let i = 0; i < text.length; i++) {
+    for (let i = start; i < end; i++) {
       const c = text.charCodeAt(i);
       if (c < 128) {
         s = next[s * width + symbols[c]!]!;
@@ -189,12 +189,17 @@ export function wordHash(w: string): number {
 }
 
 /**
- * Facts about one value (reused: `scan` resets it). `classes` and `marks` are exact; literals
- * and the base64 check are computed on first use (or during `scan`) and kept until the next.
+ * Facts about one value (reused: `scan` resets it). The value is `src.slice(start, end)`, which
+ * is only copied when `text` is read (a JSON string without escapes is a range of the body).
+ * `classes` and `marks` are exact; literals and the base64 check are computed on first use (or
+ * during `scan`) and kept until the next.
  */
 export class ValueFacts {
-  text = '';
-  /** CC bits of the characters of `text` (charclass.ts). */
+  src = '';
+  start = 0;
+  end = 0;
+  private copy: string | undefined = undefined;
+  /** CC bits of the characters of the value (charclass.ts). */
   classes = 0;
   /** MK bits. */
   marks = 0;
@@ -208,9 +213,26 @@ export class ValueFacts {
   private b64Done = false;
   private b64 = false;
 
-  /** One pass over `text`: classes, marks and, when given, the literals of `literals` (see words()). */
-  scan(text: string, isKey: boolean, literals?: LiteralSet): void {
-    this.text = text;
+  /** The value. */
+  get text(): string {
+    if (this.copy === undefined) this.copy = this.start === 0 && this.end === this.src.length ? this.src : this.src.slice(this.start, this.end);
+    return this.copy;
+  }
+
+  get length(): number {
+    return this.end - this.start;
+  }
+
+  /**
+   * One pass over `src[start, end)` (the whole of `src` by default): classes, marks and, when
+   * given, the literals of `literals` (see words()).
+   */
+  scan(src: string, isKey: boolean, literals?: LiteralSet, start = 0, end = src.length): void {
+    this.src = src;
+    this.start = start;
+    this.end = end;
+    this.copy = undefined;
+    const text = src;
     this.isKey = isKey;
     this.b64Done = false;
     let classes = 0;
@@ -218,10 +240,9 @@ export class ValueFacts {
     let run = 0;
     let cases = 0;
     let upperOrDigit = false;
-    const n = text.length;
     if (literals === undefined) {
       this.wordsOf = undefined;
-      for (let i = 0; i < n; i++) {
+      for (let i = start; i < end; i++) {
         const c = text.charCodeAt(i);
         if (c >= 128) {
           classes |= CC.NONASCII;
@@ -258,7 +279,7 @@ export class ValueFacts {
       const width = literals.width;
       let state = 0;
       let bits = 0;
-      for (let i = 0; i < n; i++) {
+      for (let i = start; i < end; i++) {
         const c = text.charCodeAt(i);
         if (c >= 128) {
           classes |= CC.NONASCII;
@@ -309,7 +330,7 @@ export class ValueFacts {
   /** OR of the bits of the literals of `set` in `text.toLowerCase()`. */
   words(set: LiteralSet): number {
     if (this.wordsOf !== set) {
-      this.wordBits = set.match(this.text);
+      this.wordBits = set.match(this.src, this.start, this.end);
       this.wordsOf = set;
     }
     return this.wordBits;
@@ -327,9 +348,9 @@ export class ValueFacts {
     this.b64Done = true;
     this.b64 = false;
     if ((this.marks & MK.B64_RUN) === 0) return false;
-    const t = this.text;
-    const n = t.length;
-    let i = 0;
+    const t = this.src;
+    const n = this.end;
+    let i = this.start;
     while (i < n) {
       const c = t.charCodeAt(i);
       if (c >= 128 || B64[c] === 0) {
@@ -364,53 +385,98 @@ const SEXTET = new Int8Array(128).fill(-1);
 /**
  * See ValueFacts.base64MayHold: t[s, e) decoded as code.ts b64decode decodes it, with 0–3
  * leading zero sextets (`shift`). The accumulator is the same for every shift (leading zeros
- * add nothing to it); only the bit count differs, so the four decodings run in one pass.
+ * add nothing to it); only the bit count differs, so the four decodings run side by side.
  */
 function decodedMayHold(t: string, s: number, e: number): boolean {
   let acc = 0;
-  const lane = LANES;
-  for (let k = 0; k < 4; k++) {
-    lane[k * 4] = k * 6; // bits
-    lane[k * 4 + 1] = 0; // printable characters in a row
-    lane[k * 4 + 2] = 0; // position in the Java magic AC ED 00 05
-    lane[k * 4 + 3] = 0; // position in the .NET magic 01 00 00 00 FF FF FF FF
-  }
+  // Per shift: pending bits, printable characters in a row, position in the Java magic
+  // (AC ED 00 05) and in the .NET one (01 00 00 00 FF FF FF FF).
+  let b0 = 0;
+  let b1 = 6;
+  let b2 = 12;
+  let b3 = 18;
+  let p0 = 0;
+  let p1 = 0;
+  let p2 = 0;
+  let p3 = 0;
+  let m0 = 0;
+  let m1 = 0;
+  let m2 = 0;
+  let m3 = 0;
   for (let i = s; i < e; i++) {
     acc = ((acc << 6) | SEXTET[t.charCodeAt(i)]!) & 0xffffff;
-    for (let k = 0; k < 16; k += 4) {
-      let bits = lane[k]! + 6;
-      if (bits < 8) {
-        lane[k] = bits;
-        continue;
-      }
-      bits -= 8;
-      lane[k] = bits;
-      const x = (acc >> bits) & 0xff;
-      const printable = lane[k + 1]!;
-      // A pickle `c<module>\n`: a line feed after at least two printable characters.
-      if (x === 0x0a && printable >= 2) return true;
-      if (x >= 0x20 && x <= 0x7e) {
-        if (printable >= 6) return true;
-        lane[k + 1] = printable + 1;
-      } else lane[k + 1] = 0;
-      const j = lane[k + 2]!;
-      if (x === JAVA_MAGIC[j]) {
-        if (j === 3) return true;
-        lane[k + 2] = j + 1;
-      } else lane[k + 2] = x === 0xac ? 1 : 0;
-      const d = lane[k + 3]!;
-      if (x === DOTNET_MAGIC[d]) {
-        if (d === 7) return true;
-        lane[k + 3] = d + 1;
-      } else lane[k + 3] = x === 0x01 ? 1 : 0;
+    b0 += 6;
+    if (b0 >= 8) {
+      b0 -= 8;
+      const x = (acc >> b0) & 0xff;
+      const q = BYTE[x]!;
+      if ((q & LF) !== 0 ? p0 >= 2 : (q & PRINTABLE) !== 0 && p0 >= 6) return true;
+      p0 = (q & PRINTABLE) !== 0 ? p0 + 1 : 0;
+      m0 = magicStep(m0, x);
+      if (m0 < 0) return true;
+    }
+    b1 += 6;
+    if (b1 >= 8) {
+      b1 -= 8;
+      const x = (acc >> b1) & 0xff;
+      const q = BYTE[x]!;
+      if ((q & LF) !== 0 ? p1 >= 2 : (q & PRINTABLE) !== 0 && p1 >= 6) return true;
+      p1 = (q & PRINTABLE) !== 0 ? p1 + 1 : 0;
+      m1 = magicStep(m1, x);
+      if (m1 < 0) return true;
+    }
+    b2 += 6;
+    if (b2 >= 8) {
+      b2 -= 8;
+      const x = (acc >> b2) & 0xff;
+      const q = BYTE[x]!;
+      if ((q & LF) !== 0 ? p2 >= 2 : (q & PRINTABLE) !== 0 && p2 >= 6) return true;
+      p2 = (q & PRINTABLE) !== 0 ? p2 + 1 : 0;
+      m2 = magicStep(m2, x);
+      if (m2 < 0) return true;
+    }
+    b3 += 6;
+    if (b3 >= 8) {
+      b3 -= 8;
+      const x = (acc >> b3) & 0xff;
+      const q = BYTE[x]!;
+      if ((q & LF) !== 0 ? p3 >= 2 : (q & PRINTABLE) !== 0 && p3 >= 6) return true;
+      p3 = (q & PRINTABLE) !== 0 ? p3 + 1 : 0;
+      m3 = magicStep(m3, x);
+      if (m3 < 0) return true;
     }
   }
   return false;
+}
+
+const PRINTABLE = 1;
+const LF = 2;
+/** Bytes of note: printable ASCII, line feed. */
+const BYTE = new Uint8Array(256);
+for (let x = 0x20; x <= 0x7e; x++) BYTE[x] = PRINTABLE;
+BYTE[0x0a] = LF;
+
+/**
+ * One byte through both magic automata; the state packs the Java position (low 4 bits) and the
+ * .NET one (next 4 bits); -1 when either magic is complete.
+ */
+function magicStep(state: number, x: number): number {
+  const j = state & 15;
+  const d = state >> 4;
+  let nj: number;
+  if (x === JAVA_MAGIC[j]) {
+    if (j === 3) return -1;
+    nj = j + 1;
+  } else nj = x === 0xac ? 1 : 0;
+  let nd: number;
+  if (x === DOTNET_MAGIC[d]) {
+    if (d === 7) return -1;
+    nd = d + 1;
+  } else nd = x === 0x01 ? 1 : 0;
+  return nj | (nd << 4);
 }
 
 /** Java serialization stream magic. */
 const JAVA_MAGIC = [0xac, 0xed, 0x00, 0x05];
 /** .NET BinaryFormatter header (after its leading 00). */
 const DOTNET_MAGIC = [0x01, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff];
-/** Per shift: bits, printable run, Java magic position, .NET magic position. */
-const LANES = new Int32Array(16);

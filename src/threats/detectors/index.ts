@@ -140,39 +140,38 @@ const lowerAscii = (c: number): number => (c >= 0x41 && c <= 0x5a ? c + 32 : c);
  * know; this answers whether some form of the word lookup() tries (the word, without its last
  * `.ext`, without a trailing version) is in the vocabulary, by hashes.
  */
-function commandFirst(t: string): boolean {
-  const n = t.length;
-  const c0 = t.charCodeAt(0);
-  if ((c0 === 126 || c0 === 33) && n <= 64) return true; // tildeHistory: `~+`, `!-1`
+function commandFirst(t: string, s: number, n: number): boolean {
+  const c0 = t.charCodeAt(s);
+  if ((c0 === 126 || c0 === 33) && n - s <= 64) return true; // tildeHistory: `~+`, `!-1`
   // scan: a plain first word (letters, digits, `-`, `_`) that is no command: evalAt is not called.
-  let k = 0;
+  let k = s;
   let h = HASH_SEED;
   let stripped = h;
-  while (k < n && k < 48) {
+  while (k < n && k - s < 48) {
     const c = t.charCodeAt(k);
     if (!isAlnum(c) && c !== 45 && c !== 95) break;
     h = hashStep(h, lowerAscii(c));
     if (!isDigit(c)) stripped = h;
     k++;
   }
-  if (k > 0 && (k === n || isBlank(t.charCodeAt(k))) && !COMMANDS.has(h) && !(stripped !== h && COMMANDS.has(stripped))) return false;
+  if (k > s && (k === n || isBlank(t.charCodeAt(k))) && !COMMANDS.has(h) && !(stripped !== h && COMMANDS.has(stripped))) return false;
   // evalAt(t, 0, START): blanks and `+` skipped, then nothing can start at punctuation, and a
   // plain word (letters, digits, `-`, `_`, `@`, inner dots; under 40 characters) is read only when it is a command.
-  let i = 0;
+  let i = s;
   while (i < n && (isBlank(t.charCodeAt(i)) || t.charCodeAt(i) === 43)) i++;
   if (i >= n) return false;
   const c = t.charCodeAt(i);
-  const c1 = t.charCodeAt(i + 1);
+  const c1 = i + 1 < n ? t.charCodeAt(i + 1) : NaN;
   if (c === 59 || c === 124 || c === 38 || c === 10 || c === 13 || c === 41 || c === 40 || c === 93 || c === 44 || (c === 46 && !isAlpha(c1) && c1 !== 32 && c1 !== 92)) return false;
   if (!isAlnum(c)) return true;
   let j = i + 1;
   while (j < n && j - i < 40) {
     const d = t.charCodeAt(j);
-    if (isAlnum(d) || d === 45 || d === 95 || d === 64 || (d === 46 && isAlnum(t.charCodeAt(j + 1)))) j++;
+    if (isAlnum(d) || d === 45 || d === 95 || d === 64 || (d === 46 && j + 1 < n && isAlnum(t.charCodeAt(j + 1)))) j++;
     else break;
   }
   const d = j < n ? t.charCodeAt(j) : 32;
-  if (!((isBlank(d) || d === 10 || d === 13 || d === 59 || d === 124 || d === 38 || d === 44 || d === 41 || (d === 46 && !isAlnum(t.charCodeAt(j + 1)))) && j - i < 40)) return true;
+  if (!((isBlank(d) || d === 10 || d === 13 || d === 59 || d === 124 || d === 38 || d === 44 || d === 41 || (d === 46 && !(j + 1 < n && isAlnum(t.charCodeAt(j + 1))))) && j - i < 40)) return true;
   // lookup(word): the word; without its extension (stripExe); without a trailing version (`python3.10`).
   let full = HASH_SEED;
   let beforeDot = HASH_SEED;
@@ -217,8 +216,8 @@ function isTokenBoundary(c: number): boolean {
  */
 function dottedPathMay(f: ValueFacts): boolean {
   if ((f.words(LITERALS) & W.WEBINF) !== 0) return true;
-  const t = f.text;
-  for (let i = t.indexOf('.'); i >= 0; i = t.indexOf('.', i + 1)) if (i === 0 || isTokenBoundary(t.charCodeAt(i - 1))) return true;
+  const t = f.src;
+  for (let i = f.start; i < f.end; i++) if (t.charCodeAt(i) === 46 && (i === f.start || isTokenBoundary(t.charCodeAt(i - 1)))) return true;
   return false;
 }
 
@@ -232,7 +231,7 @@ function fileNamed(f: ValueFacts): boolean {
 function select(f: ValueFacts): number {
   const c = f.classes;
   const m = f.marks;
-  const n = f.text.length;
+  const n = f.length;
   // Plain identifier-like member and parameter names go to the code, NoSQL and prototype-pollution detectors only.
   const ident = identKey(c, f.isKey);
   let out = 0;
@@ -248,7 +247,7 @@ function select(f: ValueFacts): number {
       out |= D.XSS;
     }
     // Whole-value commands (`whoami`) are single words: every value is read, but not plain names.
-    if (n >= 2 && ((c & SHELL_PUNCT) !== 0 || (m & MK.CARET) !== 0 || commandFirst(f.text))) out |= D.CMDI;
+    if (n >= 2 && ((c & SHELL_PUNCT) !== 0 || (m & MK.CARET) !== 0 || commandFirst(f.src, f.start, f.end))) out |= D.CMDI;
     if (n >= 2 && (c & (CC.SLASH | CC.BSLASH | CC.DOT | CC.COLON | CC.BRACE | CC.PERCENT | CC.OTHER | CC.NONASCII | CC.CTRL)) !== 0) {
       const zeroX = (f.words(LITERALS) & W.ZERO_X) !== 0;
       if ((c & PATH_CHARS) !== 0 || (m & MK.TILDE) !== 0 || zeroX) {
