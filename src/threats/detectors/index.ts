@@ -2,7 +2,7 @@
  * The detectors, in the order they run. Each is a tokenizer or grammar for one attack family
  * (see the file of each); the engine hands each the decoded text of every input.
  */
-import { CC, PUNCT } from '../charclass.js';
+import { CC } from '../charclass.js';
 import type { NamedDetector } from '../engine.js';
 import { HASH_SEED, hashStep, LiteralSet, MK, wordHash, type ValueFacts } from '../prefilter.js';
 import { detectXxe } from '../xml.js';
@@ -90,10 +90,11 @@ const COMMANDS = new Set([...VOCAB_NAMES, 'if', 'for'].map(wordHash));
 
 // ---------------------------------------------------------------------------------------------
 // The gates: one function answers for every family at once (one call per value), as a mask of
-// the families that may fire. Each condition is the family's class gate (the characters without
-// which it cannot fire) AND a mirror of the detector's own first reject (its entry function):
-// where the mirror says no, the detector would have returned nothing. Conditions read only facts
-// that are exact or err on "maybe" (prefilter.ts).
+// the families that may fire. Each condition mirrors the detector's own first reject (its entry
+// function, and for a few families what it can report at paranoia 1): where it says no, the
+// detector would have returned nothing. Conditions read only facts that are exact or err on
+// "maybe" (prefilter.ts). One policy beyond that: plain identifier-like member and parameter
+// names (`orderId`, `user_name`) go to the code, NoSQL and prototype-pollution detectors only.
 
 const D = Object.freeze({
   SQLI: 1 << 0,
@@ -236,47 +237,39 @@ function select(f: ValueFacts): number {
   const ident = identKey(c, f.isKey);
   let out = 0;
   if (!ident) {
-    // A single word of letters and digits is no SQL injection; keyword sequences need a space.
-    if (n >= 2 && (c & (PUNCT | CC.SPACE)) !== 0 && ((c & SQL_PUNCT) !== 0 || (m & (MK.BANG | MK.CARET | MK.TILDE)) !== 0 || (f.words(LITERALS) & W.SQLI) !== 0)) {
-      out |= D.SQLI;
-    }
-    if (
-      (c & (PUNCT & ~(CC.DASH | CC.UNDERSCORE))) !== 0 &&
-      ((c & XSS_CONTEXT) !== 0 || (m & MK.PLUS) !== 0 || ((c & CC.DOT) !== 0 && (f.words(LITERALS) & W.XSS_DOM) !== 0) || ((c & CC.GT) !== 0 && (f.words(LITERALS) & W.DASH2) !== 0))
-    ) {
+    // sqli.ts mayHoldSql: SQL punctuation, or a bare SQL word (`1 union select 1`, a lone `sysobjects`).
+    if (n >= 2 && ((c & SQL_PUNCT) !== 0 || (m & (MK.BANG | MK.CARET | MK.TILDE)) !== 0 || (f.words(LITERALS) & W.SQLI) !== 0)) out |= D.SQLI;
+    // xss.ts detectXss: the characters its contexts need; `.` only for DOM member access, `>` only for `-->`.
+    if ((c & XSS_CONTEXT) !== 0 || (m & MK.PLUS) !== 0 || ((c & CC.DOT) !== 0 && (f.words(LITERALS) & W.XSS_DOM) !== 0) || ((c & CC.GT) !== 0 && (f.words(LITERALS) & W.DASH2) !== 0)) {
       out |= D.XSS;
     }
     // Whole-value commands (`whoami`) are single words: every value is read, but not plain names.
     if (n >= 2 && ((c & SHELL_PUNCT) !== 0 || (m & MK.CARET) !== 0 || commandFirst(f.src, f.start, f.end))) out |= D.CMDI;
-    if (n >= 2 && (c & (CC.SLASH | CC.BSLASH | CC.DOT | CC.COLON | CC.BRACE | CC.PERCENT | CC.OTHER | CC.NONASCII | CC.CTRL)) !== 0) {
+    // traversal.ts prefilter (`0x2e` spelled out needs no punctuation), then dotted words (dottedPathMay).
+    if (n >= 2) {
       const zeroX = (f.words(LITERALS) & W.ZERO_X) !== 0;
       if ((c & PATH_CHARS) !== 0 || (m & MK.TILDE) !== 0 || zeroX) {
         if ((c & (PATH_CHARS | CC.CTRL) & ~CC.DOT) !== 0 || (m & MK.TILDE) !== 0 || zeroX || f.location === 'path' || dottedPathMay(f)) out |= D.TRAVERSAL;
       }
     }
     if (n >= 6 && (c & CC.COLON) !== 0) out |= D.RFI;
-    // ssrf.ts: hosts in URLs need a `:`; bare hosts count at paranoia 1 only URL-shaped (`//host`, `host:port`, `host/…`; ssrfBare).
-    if (
-      n >= 2 &&
-      (c & (CC.DIGIT | CC.COLON | CC.DOT | CC.SLASH | CC.BSLASH | CC.BRACKET | CC.AT | CC.NONASCII)) !== 0 &&
-      ((c & (CC.COLON | CC.DOT | CC.BRACKET | CC.NONASCII)) !== 0 || (f.words(LITERALS) & W.SSRF) !== 0) &&
-      (c & (CC.COLON | CC.SLASH | CC.BSLASH | CC.NONASCII)) !== 0
-    ) {
+    // ssrf.ts prefilter; then hosts in URLs need a `:`, and bare hosts count at paranoia 1 only
+    // URL-shaped (`//host`, `host:port`, `host/…`; ssrfBare).
+    if (n >= 2 && ((c & (CC.COLON | CC.DOT | CC.BRACKET | CC.NONASCII)) !== 0 || (f.words(LITERALS) & W.SSRF) !== 0) && (c & (CC.COLON | CC.SLASH | CC.BSLASH | CC.NONASCII)) !== 0) {
       out |= D.SSRF;
     }
+    // jndi.ts: a lookup needs `${`; `jndi:` without a `$` counts from paranoia 2.
     if ((c & CC.DOLLAR) !== 0) out |= D.JNDI;
     // ssti.ts mayContainTemplate.
-    if ((c & (CC.BRACE | CC.LT | CC.BRACKET | CC.AT | CC.HASH | CC.DOLLAR | CC.PERCENT | CC.STAR)) !== 0 && ((c & (CC.BRACE | CC.HASH)) !== 0 || (f.words(LITERALS) & W.SSTI) !== 0)) {
-      out |= D.SSTI;
-    }
-    // ldap.ts detectLdap: a `)` (the class has `(` too).
-    if ((c & CC.PAREN) !== 0) out |= D.LDAP;
-    // xpath.ts detectXpath: `/`, `(`, `]`, `'` (or `::`, which needs none of the class gate's characters).
-    if ((c & (CC.QUOTE | CC.SLASH | CC.PAREN | CC.BRACKET)) !== 0) out |= D.XPATH;
+    if ((c & (CC.BRACE | CC.HASH)) !== 0 || (f.words(LITERALS) & W.SSTI) !== 0) out |= D.SSTI;
+    // ldap.ts detectLdap: a `)` (the class has `(` too), or an escaped one.
+    if ((c & CC.PAREN) !== 0 || (f.words(LITERALS) & W.LDAP) !== 0) out |= D.LDAP;
+    // xpath.ts detectXpath: `/`, `(`, `]`, `'` (the classes have more), or `::`.
+    if ((c & (CC.QUOTE | CC.SLASH | CC.PAREN | CC.BRACKET)) !== 0 || (f.words(LITERALS) & W.XPATH) !== 0) out |= D.XPATH;
     // crlf.ts: a line break, or a request line pasted into a value (`GET http://… HTTP/1.1`).
-    if ((c & CC.NL) !== 0 || ((c & (CC.SPACE | CC.SLASH)) === (CC.SPACE | CC.SLASH) && (f.words(LITERALS) & W.CRLF) !== 0)) out |= D.CRLF;
-    // xml.ts detectXxe: `<!DOCTYPE`, `<!ENTITY`, and entity declarations without their `<` (`!ENTITY % x SYSTEM`).
-    if ((c & (CC.LT | CC.OTHER)) !== 0 && (f.words(LITERALS) & W.XXE) !== 0) out |= D.XXE;
+    if ((c & CC.NL) !== 0 || (f.words(LITERALS) & W.CRLF) !== 0) out |= D.CRLF;
+    // xml.ts detectXxe: `<!DOCTYPE`, `<!ENTITY`, XInclude.
+    if ((f.words(LITERALS) & W.XXE) !== 0) out |= D.XXE;
   }
   // code.ts scan: serialized-object magics are plain base64 (`rO0AB…`), even in names.
   if (
@@ -290,19 +283,9 @@ function select(f: ValueFacts): number {
     out |= D.CODE;
   }
   // nosql.ts scanNosql: operators (`$`), keys with `__`, JavaScript (quotes, `this.`, `db.`).
-  if (
-    (f.isKey || (c & (CC.DOLLAR | CC.UNDERSCORE | CC.BRACKET | CC.SEMI | CC.QUOTE | CC.PAREN | CC.BRACE)) !== 0) &&
-    ((c & (CC.DOLLAR | CC.QUOTE)) !== 0 || (f.words(LITERALS) & (W.NOSQL_JS | (f.isKey ? W.DUNDER : 0))) !== 0)
-  ) {
-    out |= D.NOSQL;
-  }
+  if ((c & (CC.DOLLAR | CC.QUOTE)) !== 0 || (f.words(LITERALS) & (W.NOSQL_JS | (f.isKey ? W.DUNDER : 0))) !== 0) out |= D.NOSQL;
   // proto.ts: the three words in the value, or (for keys) in the pointer.
-  if (
-    (f.isKey || (c & (CC.UNDERSCORE | CC.BRACKET | CC.DOT)) !== 0) &&
-    ((f.words(LITERALS) & W.PROTO) !== 0 || (f.isKey && (f.name().indexOf('__proto__') >= 0 || f.name().indexOf('rototype') >= 0)))
-  ) {
-    out |= D.PROTO;
-  }
+  if ((f.words(LITERALS) & W.PROTO) !== 0 || (f.isKey && (f.name().indexOf('__proto__') >= 0 || f.name().indexOf('rototype') >= 0))) out |= D.PROTO;
   return out;
 }
 
