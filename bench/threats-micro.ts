@@ -11,9 +11,15 @@
  * requests (so that drift of a shared machine spreads over all of them); the median round is
  * reported in CPU µs per call (process.cpuUsage, so time other processes take is not counted).
  *
- * Options: --n N (20000) --rounds N (7) --only NAME[,NAME]
+ * `--baseline DIR` also times the engine of another build (DIR is its `dist`, e.g. a checkout
+ * of an earlier commit after `npm run build`) on the same requests, in the same rounds, and
+ * reports the ratio: the before/after figure of a change, measured in one process.
+ *
+ * Options: --n N (20000) --rounds N (7) --only NAME[,NAME] --baseline DIR
  */
 import { randomUUID } from 'node:crypto';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DETECTORS, ThreatEngine } from '../src/threats/index.js';
 import type { RawRequest } from '../src/threats/types.js';
@@ -31,18 +37,33 @@ function variants(req: RawRequest): RawRequest[] {
   return out;
 }
 
-function main(): void {
-  const { values } = parseArgs({ options: { n: { type: 'string' }, rounds: { type: 'string' }, only: { type: 'string' } } });
+/** What the bench needs of an engine, from this build or another one. */
+interface Engine {
+  inspect(req: RawRequest): { readonly block: boolean };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { n: { type: 'string' }, rounds: { type: 'string' }, only: { type: 'string' }, baseline: { type: 'string' } } });
   const n = positiveInt('n', values.n, 20000);
   const rounds = positiveInt('rounds', values.rounds, 7);
   const only = values.only?.split(',');
   const engine = new ThreatEngine({ detectors: DETECTORS });
   const cold = new ThreatEngine({ detectors: DETECTORS, headerMemory: 0 });
   const bare = new ThreatEngine({ detectors: [] });
-  const cases: { name: string; engine: ThreatEngine; reqs: RawRequest[] }[] = [];
+  let baseline: Engine | undefined;
+  if (values.baseline !== undefined) {
+    const mod = (await import(pathToFileURL(resolve(values.baseline, 'src', 'threats', 'index.js')).href)) as {
+      ThreatEngine: new (o: { detectors: unknown }) => Engine;
+      DETECTORS: unknown;
+    };
+    baseline = new mod.ThreatEngine({ detectors: mod.DETECTORS });
+  }
+  const cases: { name: string; engine: Engine; reqs: RawRequest[]; baseOf?: number }[] = [];
   for (const [name, req] of Object.entries(ORDINARY_REQUESTS)) {
     if (only !== undefined && !only.includes(name)) continue;
-    cases.push({ name, engine, reqs: variants(req) });
+    const reqs = variants(req);
+    cases.push({ name, engine, reqs });
+    if (baseline !== undefined) cases.push({ name: `${name}, baseline`, engine: baseline, reqs, baseOf: cases.length - 1 });
   }
   if (only === undefined) {
     const post = ORDINARY_REQUESTS['POST json (bench body)']!;
@@ -72,6 +93,18 @@ function main(): void {
     const v = us[i]!;
     console.log(`| ${c.name} | ${median(v).toFixed(2)} | ${Math.min(...v).toFixed(2)} | ${Math.max(...v).toFixed(2)} |`);
   });
+  if (baseline !== undefined) {
+    console.log(`\n| request | baseline µs | this build µs | ratio | speed-up |\n|---|---:|---:|---:|---:|`);
+    cases.forEach((c, i) => {
+      if (c.baseOf === undefined) return;
+      const before = median(us[i]!);
+      const after = median(us[c.baseOf]!);
+      console.log(`| ${cases[c.baseOf]!.name} | ${before.toFixed(2)} | ${after.toFixed(2)} | ${(after / before).toFixed(3)} | ×${(before / after).toFixed(1)} |`);
+    });
+  }
 }
 
-main();
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
