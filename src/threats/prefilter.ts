@@ -389,8 +389,7 @@ const SEXTET = new Int8Array(128).fill(-1);
  */
 function decodedMayHold(t: string, s: number, e: number): boolean {
   let acc = 0;
-  // Per shift: pending bits, printable characters in a row, position in the Java magic
-  // (AC ED 00 05) and in the .NET one (01 00 00 00 FF FF FF FF).
+  // Per shift: pending bits, printable characters in a row, magic state (magicStep).
   let b0 = 0;
   let b1 = 6;
   let b2 = 12;
@@ -410,73 +409,91 @@ function decodedMayHold(t: string, s: number, e: number): boolean {
       b0 -= 8;
       const x = (acc >> b0) & 0xff;
       const q = BYTE[x]!;
-      if ((q & LF) !== 0 ? p0 >= 2 : (q & PRINTABLE) !== 0 && p0 >= 6) return true;
-      p0 = (q & PRINTABLE) !== 0 ? p0 + 1 : 0;
-      m0 = magicStep(m0, x);
-      if (m0 < 0) return true;
+      if (q === PRINTABLE) {
+        if (++p0 >= 7) return true;
+      } else {
+        if (x === 0x0a && p0 >= 2) return true;
+        p0 = 0;
+      }
+      if (m0 !== 0 || q === MAGIC) {
+        m0 = magicStep(m0, x);
+        if (m0 < 0) return true;
+      }
     }
     b1 += 6;
     if (b1 >= 8) {
       b1 -= 8;
       const x = (acc >> b1) & 0xff;
       const q = BYTE[x]!;
-      if ((q & LF) !== 0 ? p1 >= 2 : (q & PRINTABLE) !== 0 && p1 >= 6) return true;
-      p1 = (q & PRINTABLE) !== 0 ? p1 + 1 : 0;
-      m1 = magicStep(m1, x);
-      if (m1 < 0) return true;
+      if (q === PRINTABLE) {
+        if (++p1 >= 7) return true;
+      } else {
+        if (x === 0x0a && p1 >= 2) return true;
+        p1 = 0;
+      }
+      if (m1 !== 0 || q === MAGIC) {
+        m1 = magicStep(m1, x);
+        if (m1 < 0) return true;
+      }
     }
     b2 += 6;
     if (b2 >= 8) {
       b2 -= 8;
       const x = (acc >> b2) & 0xff;
       const q = BYTE[x]!;
-      if ((q & LF) !== 0 ? p2 >= 2 : (q & PRINTABLE) !== 0 && p2 >= 6) return true;
-      p2 = (q & PRINTABLE) !== 0 ? p2 + 1 : 0;
-      m2 = magicStep(m2, x);
-      if (m2 < 0) return true;
+      if (q === PRINTABLE) {
+        if (++p2 >= 7) return true;
+      } else {
+        if (x === 0x0a && p2 >= 2) return true;
+        p2 = 0;
+      }
+      if (m2 !== 0 || q === MAGIC) {
+        m2 = magicStep(m2, x);
+        if (m2 < 0) return true;
+      }
     }
     b3 += 6;
     if (b3 >= 8) {
       b3 -= 8;
       const x = (acc >> b3) & 0xff;
       const q = BYTE[x]!;
-      if ((q & LF) !== 0 ? p3 >= 2 : (q & PRINTABLE) !== 0 && p3 >= 6) return true;
-      p3 = (q & PRINTABLE) !== 0 ? p3 + 1 : 0;
-      m3 = magicStep(m3, x);
-      if (m3 < 0) return true;
+      if (q === PRINTABLE) {
+        if (++p3 >= 7) return true;
+      } else {
+        if (x === 0x0a && p3 >= 2) return true;
+        p3 = 0;
+      }
+      if (m3 !== 0 || q === MAGIC) {
+        m3 = magicStep(m3, x);
+        if (m3 < 0) return true;
+      }
     }
   }
   return false;
 }
 
 const PRINTABLE = 1;
-const LF = 2;
-/** Bytes of note: printable ASCII, line feed. */
+/** First byte of a magic (AC, 01). */
+const MAGIC = 2;
+/** Bytes of note: printable ASCII, first bytes of the magics. */
 const BYTE = new Uint8Array(256);
 for (let x = 0x20; x <= 0x7e; x++) BYTE[x] = PRINTABLE;
-BYTE[0x0a] = LF;
+BYTE[0xac] = MAGIC;
+BYTE[0x01] = MAGIC;
+
+/** Java serialization stream magic, then the .NET BinaryFormatter header (after its leading 00). */
+const MAGICS = new Uint8Array([0xac, 0xed, 0x00, 0x05, 0x01, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff]);
 
 /**
- * One byte through both magic automata; the state packs the Java position (low 4 bits) and the
- * .NET one (next 4 bits); -1 when either magic is complete.
+ * One byte through the magic automaton: 0 idle, 1–3 Java bytes matched, 5–11 .NET bytes matched
+ * (4 + count); -1 when a magic is complete. The two magics share no byte that could be inside
+ * both at once (no suffix of a prefix of one is a prefix of the other), so one state suffices,
+ * and on a mismatch only the byte itself can start a new match.
  */
 function magicStep(state: number, x: number): number {
-  const j = state & 15;
-  const d = state >> 4;
-  let nj: number;
-  if (x === JAVA_MAGIC[j]) {
-    if (j === 3) return -1;
-    nj = j + 1;
-  } else nj = x === 0xac ? 1 : 0;
-  let nd: number;
-  if (x === DOTNET_MAGIC[d]) {
-    if (d === 7) return -1;
-    nd = d + 1;
-  } else nd = x === 0x01 ? 1 : 0;
-  return nj | (nd << 4);
+  if (state !== 0 && x === MAGICS[state]) {
+    const next = state + 1;
+    return next === 4 || next === 12 ? -1 : next;
+  }
+  return x === 0xac ? 1 : x === 0x01 ? 5 : 0;
 }
-
-/** Java serialization stream magic. */
-const JAVA_MAGIC = [0xac, 0xed, 0x00, 0x05];
-/** .NET BinaryFormatter header (after its leading 00). */
-const DOTNET_MAGIC = [0x01, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff];
