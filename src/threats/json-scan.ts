@@ -56,6 +56,8 @@ export function scanJsonRanges(text: string, maxDepth: number, visit: JsonRangeV
   const kinds: boolean[] = [];
   /** In an object: the next string is a member name. */
   let expectKey = false;
+  /** Index of the next backslash at or after the current string (-1: none left); found by one indexOf per backslash. */
+  let backslash = n === 0 ? -1 : -2;
   let i = 0;
   while (i < n) {
     const c = text.charCodeAt(i);
@@ -65,7 +67,8 @@ export function scanJsonRanges(text: string, maxDepth: number, visit: JsonRangeV
         if (end < 0) return 'malformed';
         const start = i + 1;
         i = end + 1;
-        const escaped = indexOfIn(text, C.BACKSLASH, start, end);
+        if (backslash !== -1 && backslash < start) backslash = text.indexOf('\\', start);
+        const escaped = backslash >= 0 && backslash < end;
         const inObject = kinds.length > 0 && kinds[kinds.length - 1] === true;
         if (inObject && expectKey) {
           const value = escaped ? unescapeJson(text.slice(start, end)) : text.slice(start, end);
@@ -123,12 +126,6 @@ export function scanJsonRanges(text: string, maxDepth: number, visit: JsonRangeV
     i++;
   }
   return kinds.length === 0 ? 'ok' : 'malformed';
-}
-
-/** Whether `c` occurs in text[from, to). */
-function indexOfIn(text: string, c: number, from: number, to: number): boolean {
-  for (let i = from; i < to; i++) if (text.charCodeAt(i) === c) return true;
-  return false;
 }
 
 /** End of a number or literal starting at `i`, or -1 when it is neither. */

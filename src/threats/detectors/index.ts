@@ -87,6 +87,10 @@ const LITERALS = new LiteralSet([
 
 /** Hashes of the command names a whole value may start with (cmdi.ts scan: `whoami`, `gcc10 …`). */
 const COMMANDS = new Set([...VOCAB_NAMES, 'if', 'for'].map(wordHash));
+/** The same hashes as a bit set of their low 16 bits: most words are rejected without the Set. */
+const COMMAND_BITS = new Uint8Array(8192);
+for (const h of COMMANDS) COMMAND_BITS[(h & 0xffff) >> 3] = COMMAND_BITS[(h & 0xffff) >> 3]! | (1 << (h & 7));
+const isCommandHash = (h: number): boolean => (COMMAND_BITS[(h & 0xffff) >> 3]! & (1 << (h & 7))) !== 0 && COMMANDS.has(h);
 
 // ---------------------------------------------------------------------------------------------
 // The gates: one function answers for every family at once (one call per value), as a mask of
@@ -155,7 +159,7 @@ function commandFirst(t: string, s: number, n: number): boolean {
     if (!isDigit(c)) stripped = h;
     k++;
   }
-  if (k > s && (k === n || isBlank(t.charCodeAt(k))) && !COMMANDS.has(h) && !(stripped !== h && COMMANDS.has(stripped))) return false;
+  if (k > s && (k === n || isBlank(t.charCodeAt(k))) && !isCommandHash(h) && !(stripped !== h && isCommandHash(stripped))) return false;
   // evalAt(t, 0, START): blanks and `+` skipped, then nothing can start at punctuation, and a
   // plain word (letters, digits, `-`, `_`, `@`, inner dots; under 40 characters) is read only when it is a command.
   let i = s;
@@ -191,7 +195,7 @@ function commandFirst(t: string, s: number, n: number): boolean {
     } else version = false;
     full = hashStep(full, lowerAscii(x));
   }
-  return COMMANDS.has(full) || (dot && COMMANDS.has(beforeDot)) || (version && COMMANDS.has(beforeVersion));
+  return isCommandHash(full) || (dot && isCommandHash(beforeDot)) || (version && isCommandHash(beforeVersion));
 }
 
 /** traversal.ts isBoundary. */
