@@ -231,6 +231,11 @@ export class ThreatEngine {
 
   /** The head only. */
   inspectHead(run: Inspection, req: RawRequest, skip?: SkipSet): void {
+    this.head(run, req, skip);
+    this.facts.release();
+  }
+
+  private head(run: Inspection, req: RawRequest, skip?: SkipSet): void {
     // Path: each segment, and the whole path for traversal-like detectors.
     const path = req.rawPath;
     if (path.length > 1) {
@@ -267,6 +272,11 @@ export class ThreatEngine {
 
   /** The body, by its media type. */
   inspectBody(run: Inspection, req: RawRequest, skip?: SkipSet): void {
+    this.body(run, req, skip);
+    this.facts.release();
+  }
+
+  private body(run: Inspection, req: RawRequest, skip?: SkipSet): void {
     const body = req.body!;
     const ctRaw = req.headers['content-type'];
     const ct = (typeof ctRaw === 'string' ? ctRaw : '').toLowerCase();

@@ -322,6 +322,16 @@ export class ValueFacts {
     this.marks = marks & MK_MASK;
   }
 
+  /** Drops the references to the last value and inspection (a body can be large). */
+  release(): void {
+    this.src = '';
+    this.start = 0;
+    this.end = 0;
+    this.copy = undefined;
+    this.nameOf = undefined;
+    this.wordsOf = undefined;
+  }
+
   /** The input's name as detectors see it (DetectContext.name). */
   name(): string {
     return this.nameOf === undefined ? '' : this.nameOf.nameForGate();
