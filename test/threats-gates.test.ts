@@ -18,6 +18,7 @@ import { VOCAB_NAMES } from '../src/threats/detectors/cmdi.js';
 import { DOTNET_DANGER, GADGETS, JAVA_PACKAGES } from '../src/threats/detectors/code.js';
 import { BARE_WORDS } from '../src/threats/detectors/sqli.js';
 import { DOM_WORDS } from '../src/threats/detectors/xss.js';
+import { skipKey, type SkipSet, type ThreatOptions } from '../src/threats/engine.js';
 import { DETECTORS, ThreatEngine } from '../src/threats/index.js';
 import type { RawRequest, ThreatVerdict } from '../src/threats/types.js';
 
@@ -32,23 +33,28 @@ function findings(engine: ThreatEngine, r: RawRequest): string {
 }
 
 /** The engine as deployed, and the reference without any fast path. */
-function engines(): { fast: ThreatEngine; full: ThreatEngine } {
-  const fast = new ThreatEngine({ detectors: DETECTORS, paranoia: 1 });
-  const full = new ThreatEngine({ detectors: DETECTORS, paranoia: 1, gates: false, headerMemory: 0 });
+function engines(options: Partial<ThreatOptions> = {}): { fast: ThreatEngine; full: ThreatEngine } {
+  const fast = new ThreatEngine({ ...options, detectors: DETECTORS, paranoia: 1 });
+  const full = new ThreatEngine({ ...options, detectors: DETECTORS, paranoia: 1, gates: false, headerMemory: 0 });
   assert.ok(fast.gated && !full.gated);
   return { fast, full };
 }
 
-function compare(requests: Iterable<readonly [string, RawRequest]>): { differ: string[]; total: number; withFindings: number; detectors: Set<string> } {
-  const { fast, full } = engines();
+function compare(
+  requests: Iterable<readonly [string, RawRequest]>,
+  options: Partial<ThreatOptions> = {},
+  skipOf: (r: RawRequest) => SkipSet | undefined = () => undefined,
+): { differ: string[]; total: number; withFindings: number; detectors: Set<string> } {
+  const { fast, full } = engines(options);
   const differ: string[] = [];
   const detectors = new Set<string>();
   let total = 0;
   let withFindings = 0;
   for (const [id, r] of requests) {
     total++;
-    const a = findings(fast, r);
-    const v = full.inspect(r);
+    const skip = skipOf(r);
+    const a = show(fast.inspect(r, skip));
+    const v = full.inspect(r, skip);
     const b = show(v);
     if (a !== b) differ.push(`${id}: with fast paths [${a}] without [${b}]`);
     if (v.findings.length > 0) withFindings++;
@@ -93,6 +99,32 @@ describe('fast paths change no verdict', () => {
     assert.ok(r.detectors.size >= 25, `only ${r.detectors.size} detectors fired: ${[...r.detectors].join(' ')}`);
     t.diagnostic(`${r.total} generated requests, ${r.withFindings} with findings from ${r.detectors.size} detectors`);
   });
+
+  test('with exclusions and type-aware skipping, which name inputs by JSON pointer', () => {
+    // Half the members of each JSON body proven harmless, as the contract stage would record them.
+    const skipOf = (r: RawRequest): SkipSet | undefined => {
+      if (r.body === undefined || r.headers['content-type'] !== 'application/json') return undefined;
+      const set = new Set<string>();
+      let k = 0;
+      const walk = (v: unknown, pointer: string): void => {
+        if (v !== null && typeof v === 'object') for (const [key, x] of Object.entries(v)) walk(x, `${pointer}/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`);
+        else if (k++ % 2 === 0) set.add(skipKey('body', pointer));
+      };
+      walk(JSON.parse(r.body.toString('utf8')), '');
+      return set;
+    };
+    const exclusions = [{ detectors: ['xss'], locations: ['body:/note*', 'query:q'] }, { detectors: ['sqli.catalog'], locations: [] }];
+    // Upload names read by the code detector through the pointer (`/upload/filename`).
+    const uploads = ['{"upload":{"filename":"shell.php"}}', '{"filename":"avatar.phtml"}', '{"a":[{"file_name":"x.php5"}]}'].map(
+      (b, i) => [`upload ${i}`, { method: 'POST', rawPath: '/u', rawQuery: '', headers: { 'content-type': 'application/json' }, body: Buffer.from(b) }] as const,
+    );
+    const u = compare(uploads, { exclusions });
+    assert.deepEqual(u.differ, []);
+    assert.ok(u.detectors.has('code.script-upload'), [...u.detectors].join(' '));
+    const r = compare(generated(800, 7), { exclusions }, skipOf);
+    assert.deepEqual(r.differ.slice(0, 10), [], `${r.differ.length} of ${r.total} requests differ`);
+    assert.ok(r.withFindings > r.total / 10, `only ${r.withFindings} of ${r.total} requests have findings`);
+  });
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -124,10 +156,10 @@ const SEPARATORS = [' ', ' ', ' ', '.', '.', '-', '_', '@', ',', '+', '!', '?', 
 const PAYLOADS = [
   'python3.10', 'gcc10', 'whoami.exe', 'cmd.exe', '~+', '!-1', '+whoami', '.htaccess', '.env', 'web.config', 'passwd', '..', 'x.php', 'rO0ABXNy',
   '${jndi:ldap://x/a}', '${${lower:j}ndi:', '${env:HOME}', '$ne', '$gt', '$where', 'this.password', 'db.users.find', '1==1', 'sleep(5)',
-  '..etc..passwd', '..windows..win.ini', 'WEB-INF.web.xml',
+  '..etc..passwd', '..windows..win.ini', 'WEB-INF.web.xml', 'shell.php', 'avatar.phtml',
 ];
 /** Member names that are not plain identifiers (those reach every family, with or without gates). */
-const NAMES = ['$ne', '$gt', '$where', '$regex', 'user[$ne]', 'a.$where', 'constructor.prototype', '__proto__.x', 'a[__proto__]', 'file name', 'q x'];
+const NAMES = ['$ne', '$gt', '$where', '$regex', 'user[$ne]', 'a.$where', 'constructor.prototype', '__proto__.x', 'a[__proto__]', 'file name', 'q x', 'filename', 'profile'];
 
 function generated(count: number, seed: number): Iterable<readonly [string, RawRequest]> {
   const rnd = prng(seed);

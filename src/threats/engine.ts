@@ -297,13 +297,22 @@ export class ThreatEngine {
   }
 
   private json(run: Inspection, text: string, base: string, location: InputLocation, skip?: SkipSet): void {
-    const needName = skip !== undefined || this.exclusions.length > 0;
+    // Detectors get the member name (what a `file` or `redirect_uri` rule reads), or the whole
+    // pointer below prototype-ish members and wherever exclusions or a skip set name inputs by
+    // pointer. Pointers are built only when something reads them.
+    const pointers = skip !== undefined || this.exclusions.length > 0;
+    const skipLast = skip === undefined ? undefined : lastSegments(skip);
     const r = scanJsonRanges(text, this.options.limits.maxDepth, (src, start, end, isKey, path) => {
-      // The pointer is built only when something needs it; detectors get the member name (what
-      // a `file` or `redirect_uri` rule reads), or the whole pointer below prototype-ish members.
-      const name = needName || (isKey && protoPath(path)) ? jsonPointer(path, base) : undefined;
-      if (!isKey && name !== undefined && skip !== undefined && skip.has(skipKey('body', name))) return true;
-      run.valueIn(location, name, src, start, end, isKey, false, path, base);
+      let name = isKey && protoPath(path) ? jsonPointer(path, base) : undefined;
+      if (!isKey && skipLast !== undefined) {
+        // Only a value whose member name ends a skipped pointer can be skipped.
+        const last = path.length === 0 ? undefined : path[path.length - 1];
+        if (last === undefined || skipLast.has(typeof last === 'number' ? String(last) : last)) {
+          name ??= jsonPointer(path, base);
+          if (skip!.has(skipKey('body', name))) return true;
+        }
+      }
+      run.valueIn(location, name, src, start, end, isKey, false, path, base, undefined, pointers);
       return run.incomplete === undefined;
     });
     if (r === 'malformed' || r === 'too-deep') {
@@ -511,6 +520,7 @@ export class Inspection implements ThreatVerdict {
     path?: readonly (string | number)[],
     base = '',
     hint?: string,
+    pointerHint = false,
   ): void {
     if (this.incomplete !== undefined) return;
     const o = this.engine.options;
@@ -527,6 +537,7 @@ export class Inspection implements ThreatVerdict {
     this.curPath = path;
     this.curBase = base;
     this.curHint = hint ?? name;
+    this.curPointerHint = pointerHint;
     const clean = location === 'header' ? this.engine.cleanHeaders : location === 'path' ? this.engine.cleanPaths : undefined;
     if (clean !== undefined && name !== undefined && length <= clean.maxLength && clean.max > 0) {
       // Header values and paths repeat across requests: a value found clean before is clean (clean-values.ts).
@@ -576,13 +587,16 @@ export class Inspection implements ThreatVerdict {
   private curPath: readonly (string | number)[] | undefined = undefined;
   private curBase = '';
   private curHint: string | undefined = undefined;
+  /** Without a name or hint, detectors see the JSON pointer (else the member name). */
+  private curPointerHint = false;
 
   private resolvedName(): string {
     return this.curName ?? (this.curPath !== undefined ? jsonPointer(this.curPath, this.curBase) : this.curBase);
   }
 
-  /** The name detectors see: the given hint or name, else the member name (or index) the JSON path ends with. */
+  /** The name detectors see: the given hint or name, else the pointer or the member name (or index) the JSON path ends with. */
   private hintName(): string {
+    if (this.curHint === undefined && this.curPointerHint) this.curHint = this.resolvedName();
     if (this.curHint === undefined) {
       const path = this.curPath;
       const last = path === undefined ? undefined : path[path.length - 1];
@@ -642,6 +656,39 @@ export class Inspection implements ThreatVerdict {
     return this.hintName();
   }
 
+  /**
+   * Whether the name detectors see contains `needle`, a word of letters and `_`: without
+   * building a JSON pointer when the name would be one (a needle without `/`, `~` or digits
+   * cannot span two segments or their escapes, so it is in the pointer iff it is in a segment).
+   */
+  nameHas(needle: string): boolean {
+    const path = this.unbuiltPointer();
+    if (path === undefined) return this.hintName().indexOf(needle) >= 0;
+    if (this.curBase.indexOf(needle) >= 0) return true;
+    for (const seg of path) if (typeof seg === 'string' && seg.indexOf(needle) >= 0) return true;
+    return false;
+  }
+
+  /** `name.length > 5 && /file/i.test(name)` of the name detectors see (code.ts uploadName), pointers read by segment. */
+  nameHasFile(): boolean {
+    const path = this.unbuiltPointer();
+    if (path !== undefined) {
+      let file = FILE.test(this.curBase);
+      for (let i = 0; !file && i < path.length; i++) {
+        const seg = path[i];
+        if (typeof seg === 'string' && FILE.test(seg)) file = true;
+      }
+      if (!file) return false;
+    }
+    const name = this.hintName();
+    return name.length > 5 && FILE.test(name);
+  }
+
+  /** The path whose pointer is the name detectors see, while that pointer is not built yet. */
+  private unbuiltPointer(): readonly (string | number)[] | undefined {
+    return this.curHint === undefined && this.curPointerHint && this.curName === undefined ? this.curPath : undefined;
+  }
+
   /** Records a hit if it counts at the configured paranoia level and is not excluded. */
   hit(hit: Hit, location: InputLocation, name: string, isKey: boolean, evidence: string): void {
     this.offered++;
@@ -665,6 +712,21 @@ export class Inspection implements ThreatVerdict {
       });
     }
   }
+}
+
+/** code.ts uploadName reads names that mention a file. */
+const FILE = /file/i;
+
+/** The last segments (unescaped) of the body pointers in a skip set: which member names may end a skipped value. */
+function lastSegments(skip: SkipSet): ReadonlySet<string> {
+  const out = new Set<string>();
+  const prefix = skipKey('body', '');
+  for (const key of skip) {
+    if (!key.startsWith(prefix)) continue;
+    const seg = key.slice(key.lastIndexOf('/') + 1);
+    out.add(seg.indexOf('~') < 0 ? seg : seg.replace(/~1/g, '/').replace(/~0/g, '~'));
+  }
+  return out;
 }
 
 /** A path through `constructor`, `prototype` or `__proto__` (prototype pollution reads the whole pointer). */

@@ -202,6 +202,8 @@ function isHex4(s: string): boolean {
 /** RFC 6901 pointer of a path stack. */
 export function jsonPointer(path: readonly (string | number)[], base = ''): string {
   let p = base;
-  for (const seg of path) p += '/' + (typeof seg === 'number' ? String(seg) : seg.replace(/~/g, '~0').replace(/\//g, '~1'));
+  for (const seg of path) {
+    p += '/' + (typeof seg === 'number' ? String(seg) : seg.indexOf('~') < 0 && seg.indexOf('/') < 0 ? seg : seg.replace(/~/g, '~0').replace(/\//g, '~1'));
+  }
   return p;
 }

@@ -207,7 +207,7 @@ export class ValueFacts {
   /** Where the value was found (set by the engine before the gates run). */
   location: InputLocation = 'body';
   /** Where the input's name comes from (the engine's inspection of the current value). */
-  nameOf: { nameForGate(): string } | undefined = undefined;
+  nameOf: { nameForGate(): string; nameHas(needle: string): boolean; nameHasFile(): boolean } | undefined = undefined;
   private wordsOf: LiteralSet | undefined = undefined;
   private wordBits = 0;
   private b64Done = false;
@@ -335,6 +335,16 @@ export class ValueFacts {
   /** The input's name as detectors see it (DetectContext.name). */
   name(): string {
     return this.nameOf === undefined ? '' : this.nameOf.nameForGate();
+  }
+
+  /** `name().indexOf(needle) >= 0` for a needle of letters and `_`, without building a JSON pointer. */
+  nameHas(needle: string): boolean {
+    return this.nameOf !== undefined && this.nameOf.nameHas(needle);
+  }
+
+  /** `name().length > 5 && /file/i.test(name())`, without building a JSON pointer when no segment mentions a file. */
+  nameHasFile(): boolean {
+    return this.nameOf !== undefined && this.nameOf.nameHasFile();
   }
 
   /** OR of the bits of the literals of `set` in `text.toLowerCase()`. */

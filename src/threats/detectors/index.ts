@@ -228,8 +228,7 @@ function dottedPathMay(f: ValueFacts): boolean {
 
 /** code.ts scan: upload file names are read by the input's name (uploadName). */
 function fileNamed(f: ValueFacts): boolean {
-  const name = f.name();
-  return name.length > 5 && /file/i.test(name);
+  return f.nameHasFile();
 }
 
 /** The families that may fire on the value (D bits), at paranoia 1. */
@@ -289,7 +288,7 @@ function select(f: ValueFacts): number {
   // nosql.ts scanNosql: operators (`$`), keys with `__`, JavaScript (quotes, `this.`, `db.`).
   if ((c & (CC.DOLLAR | CC.QUOTE)) !== 0 || (f.words(LITERALS) & (W.NOSQL_JS | (f.isKey ? W.DUNDER : 0))) !== 0) out |= D.NOSQL;
   // proto.ts: the three words in the value, or (for keys) in the pointer.
-  if ((f.words(LITERALS) & W.PROTO) !== 0 || (f.isKey && (f.name().indexOf('__proto__') >= 0 || f.name().indexOf('rototype') >= 0))) out |= D.PROTO;
+  if ((f.words(LITERALS) & W.PROTO) !== 0 || (f.isKey && (f.nameHas('__proto__') || f.nameHas('rototype')))) out |= D.PROTO;
   return out;
 }
 
