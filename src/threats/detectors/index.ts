@@ -5,17 +5,17 @@
 import { CC } from '../charclass.js';
 import type { NamedDetector } from '../engine.js';
 import { HASH_SEED, hashStep, LiteralSet, MK, wordHash, type ValueFacts } from '../prefilter.js';
-import { detectXxe } from '../xml.js';
+import { detectXxe, XXE_MARKERS } from '../xml.js';
 import { detectCmdi, VOCAB_NAMES } from './cmdi.js';
 import { detectCodeInjection, DOTNET_DANGER, GADGETS, JAVA_PACKAGES } from './code.js';
 import { detectCrlf } from './crlf.js';
 import { detectJndi } from './jndi.js';
 import { detectLdap } from './ldap.js';
 import { detectNosql } from './nosql.js';
-import { detectPrototypePollution } from './proto.js';
+import { detectPrototypePollution, PROTO_WORDS } from './proto.js';
 import { BARE_WORDS, detectSqli } from './sqli.js';
-import { detectSsrf } from './ssrf.js';
-import { detectSsti } from './ssti.js';
+import { BARE_HOST_WORDS, detectSsrf } from './ssrf.js';
+import { detectSsti, TEMPLATE_MARKERS } from './ssti.js';
 import { detectRfi, detectTraversal } from './traversal.js';
 import { detectXpath } from './xpath.js';
 import { DOM_WORDS, detectXss } from './xss.js';
@@ -60,13 +60,13 @@ const LITERALS = new LiteralSet([
   ...DOM_WORDS.map((w) => [w, W.XSS_DOM] as const),
   ['--', W.DASH2],
   // ssrf.ts prefilter: names without a dot.
-  ...['localhost', 'loopback', 'metadata'].map((w) => [w, W.SSRF] as const),
+  ...BARE_HOST_WORDS.map((w) => [w, W.SSRF] as const),
   // proto.ts detectPrototypePollution.
-  ...['__proto__', 'constructor', 'prototype'].map((w) => [w, W.PROTO] as const),
-  // ssti.ts mayContainTemplate, beyond `{` and `#`.
-  ...['<%', '[[', '[=', '@(', '__', 'getclass', 't(java', '.getruntime'].map((w) => [w, W.SSTI] as const),
+  ...PROTO_WORDS.map((w) => [w, W.PROTO] as const),
+  // ssti.ts mayContainTemplate.
+  ...TEMPLATE_MARKERS.map((w) => [w, W.SSTI] as const),
   // xml.ts detectXxe.
-  ...['!doctype', '!entity', 'xi:include', 'xinclude'].map((w) => [w, W.XXE] as const),
+  ...XXE_MARKERS.map((w) => [w, W.XXE] as const),
   // crlf.ts detectCrlf: a request line without a line break.
   [' http/', W.CRLF],
   // nosql.ts scanNosql.
@@ -264,7 +264,7 @@ function select(f: ValueFacts): number {
     // jndi.ts: a lookup needs `${`; `jndi:` without a `$` counts from paranoia 2.
     if ((c & CC.DOLLAR) !== 0) out |= D.JNDI;
     // ssti.ts mayContainTemplate.
-    if ((c & (CC.BRACE | CC.HASH)) !== 0 || (f.words(LITERALS) & W.SSTI) !== 0) out |= D.SSTI;
+    if ((f.words(LITERALS) & W.SSTI) !== 0) out |= D.SSTI;
     // ldap.ts detectLdap: a `)` (the class has `(` too), or an escaped one.
     if ((c & CC.PAREN) !== 0 || (f.words(LITERALS) & W.LDAP) !== 0) out |= D.LDAP;
     // xpath.ts detectXpath: `/`, `(`, `]`, `'` (the classes have more), or `::`.
