@@ -698,6 +698,8 @@ export async function interleavedRounds(o: {
   warmupS: number;
   rounds: number;
   runs: readonly { readonly name: string; readonly headers: Record<string, string> }[];
+  /** Wraps each measured run (not the warm-up), e.g. to sample the target's CPU time around it. */
+  around?: (name: string, run: () => Promise<LoadStats>) => Promise<LoadStats>;
 }): Promise<Map<string, LoadStats[]>> {
   const results = new Map<string, LoadStats[]>(o.runs.map((r) => [r.name, []]));
   for (let r = 0; r < o.rounds; r++) {
@@ -705,7 +707,8 @@ export async function interleavedRounds(o: {
     for (const run of order) {
       if (o.warmupS > 0) await runLoad({ url: o.url, workload: o.workload, connections: o.connections, durationS: o.warmupS, headers: run.headers });
       console.error(`  ${run.name} (round ${r + 1}/${o.rounds})`);
-      const stats = await runLoad({ url: o.url, workload: o.workload, connections: o.connections, durationS: o.durationS, headers: run.headers });
+      const measured = (): Promise<LoadStats> => runLoad({ url: o.url, workload: o.workload, connections: o.connections, durationS: o.durationS, headers: run.headers });
+      const stats = await (o.around === undefined ? measured() : o.around(run.name, measured));
       if (stats.non2xx > 0 || stats.errors > 0) console.error(`  warning: ${run.name}: ${stats.non2xx} non-2xx ${JSON.stringify(stats.statusCodes)}, ${stats.errors} errors`);
       results.get(run.name)!.push(stats);
     }

@@ -13,7 +13,7 @@
  *
  * Options: --duration S (10) --warmup S (2) --rounds N (3) --connections N (50) --pin auto|off
  */
-import { writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
@@ -132,6 +132,9 @@ apis:
   const url = `http://127.0.0.1:${gw.port}`;
 
   console.error(`bench threats: ${SCENARIOS.length} scenarios × ${rounds} rounds, ${warmupS} s warm-up + ${durationS} s each, ${connections} connections`);
+  // CPU time of the gateway's processes per request, measured around each run: unlike
+  // throughput it does not depend on what else runs on the machine.
+  const cpu = new Map<string, number[]>(SCENARIOS.map((s) => [s, []]));
   const results = await interleavedRounds({
     url,
     workload: POST_WORKLOAD,
@@ -140,16 +143,25 @@ apis:
     warmupS,
     rounds,
     runs: SCENARIOS.map((s) => ({ name: s, headers: { host: `${s}.bench` } })),
+    around: async (name, run) => {
+      const before = treeCpuMicros(gw.child.pid);
+      const stats = await run();
+      cpu.get(name)!.push((treeCpuMicros(gw.child.pid) - before) / Math.max(1, stats.requests));
+      return stats;
+    },
   });
 
   const rps = (s: string) => median(results.get(s)!.map((x) => x.rps));
   const p99 = (s: string) => median(results.get(s)!.map((x) => x.latencyMs.p99));
+  const cpuUs = (s: string) => median(cpu.get(s)!);
   const base = rps('passthrough');
   const out = ['', `### Threat detection cost, POST /post (~400-byte JSON), ${connections} connections, ${durationS} s per run, medians of ${rounds} rounds`, ''];
-  out.push('| scenario | req/s | p99 ms | req/s vs passthrough | p99 vs passthrough | µs added per request |', '|---|---:|---:|---:|---:|---:|');
+  out.push('| scenario | req/s | p99 ms | req/s vs passthrough | p99 vs passthrough | µs added per request | gateway CPU µs / request | CPU vs passthrough |', '|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const s of SCENARIOS) {
     const added = s === 'passthrough' ? '–' : ((1 / rps(s) - 1 / base) * 1e6).toFixed(1);
-    out.push(`| ${s} | ${Math.round(rps(s))} | ${p99(s).toFixed(2)} | ${(rps(s) / base).toFixed(2)} | ${(p99(s) / p99('passthrough')).toFixed(2)} | ${added} |`);
+    out.push(
+      `| ${s} | ${Math.round(rps(s))} | ${p99(s).toFixed(2)} | ${(rps(s) / base).toFixed(2)} | ${(p99(s) / p99('passthrough')).toFixed(2)} | ${added} | ${cpuUs(s).toFixed(1)} | ${s === 'passthrough' ? '–' : '+' + (cpuUs(s) - cpuUs('passthrough')).toFixed(1)} |`,
+    );
   }
   const pass = rps('threats') / base >= 0.8;
   out.push('', `Target (detection on keeps >= 80 % of passthrough throughput): ${pass ? 'PASS' : 'FAIL'}.`);
@@ -163,13 +175,44 @@ apis:
       rps: round(rps(s), 1),
       p99Ms: round(p99(s), 3),
       vsPassthrough: round(rps(s) / base, 3),
-      rounds: results.get(s)!.map((x) => ({ rps: round(x.rps, 1), p99: round(x.latencyMs.p99, 3), non2xx: x.non2xx })),
+      cpuUsPerRequest: round(cpuUs(s), 2),
+      rounds: results.get(s)!.map((x, i) => ({ rps: round(x.rps, 1), p99: round(x.latencyMs.p99, 3), non2xx: x.non2xx, cpuUsPerRequest: round(cpu.get(s)![i] ?? 0, 2) })),
     })),
     pass,
   });
   console.error(`bench threats: results written to ${relative(repoRoot, file)}`);
   await stopAll();
   process.exit(0);
+}
+
+/** User + system CPU time (µs) of `pid` and its descendants so far (/proc, clock ticks of 10 ms). */
+function treeCpuMicros(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  const stat = new Map<number, { ppid: number; ticks: number }>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // Fields after the command name (which may hold spaces): state ppid … utime (14) stime (15).
+      const text = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+      stat.set(Number(entry), { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) });
+    } catch {
+      // process ended while we looked
+    }
+  }
+  const inTree = new Set([pid]);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const [p, s] of stat) {
+      if (!inTree.has(p) && inTree.has(s.ppid)) {
+        inTree.add(p);
+        grew = true;
+      }
+    }
+  }
+  let ticks = 0;
+  for (const p of inTree) ticks += stat.get(p)?.ticks ?? 0;
+  return ticks * 10_000;
 }
 
 main().catch(async (err: unknown) => {

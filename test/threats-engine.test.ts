@@ -199,6 +199,20 @@ describe('threat engine: exclusions, type-aware skipping, redaction', () => {
     assert.equal(body('{"note":"EVIL"}').block, true);
   });
 
+  test('skipped JSON values are found by pointer: nested members, array items, escaped names', () => {
+    const seen: { text: string; location: string; name: string; isKey: boolean }[] = [];
+    const e = engine({}, seen);
+    const skip = new Set([skipKey('body', '/a/b~1c/0'), skipKey('body', '/t~0x'), skipKey('body', '/list/1/v')]);
+    const doc = { a: { 'b/c': ['EVIL', 'EVIL 2'] }, 't~x': 'EVIL', list: [{ v: 'EVIL' }, { v: 'EVIL' }], v: 'EVIL' };
+    const run = e.inspect(req({ method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify(doc)) }), skip);
+    assert.deepEqual(run.findings.map((f) => f.name).sort(), ['/a/b~1c/1', '/list/0/v', '/v']);
+    // With a skip set, detectors see pointers as names (as with exclusions), built only for the values they read.
+    assert.deepEqual(
+      seen.filter((x) => x.location === 'body' && !x.isKey).map((x) => x.name),
+      ['/a/b~1c/1', '/list/0/v', '/v'],
+    );
+  });
+
   test('excerpts are short; cookies and secret-looking names are redacted', () => {
     const long: NamedDetector = {
       id: 'long',

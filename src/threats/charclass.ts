@@ -1,8 +1,8 @@
 /**
- * Character classes of a value, computed in one pass, so that detectors that cannot fire on it
- * are not called (a plain word cannot carry an HTML tag, a lookup or a filter). Each detector's
- * gate (detectors/index.ts) names the classes it needs; the gates are checked against the
- * shared corpora to change no verdict (see test/threats-gates.test.ts).
+ * Character classes of a value, computed in one pass (prefilter.ts, ValueFacts.scan), so that
+ * detectors that cannot fire on it are not called (a plain word cannot carry an HTML tag, a
+ * lookup or a filter). Each detector's gate (detectors/index.ts) names the classes it needs;
+ * the gates are checked to change no verdict (see test/threats-gates.test.ts).
  */
 export const CC = Object.freeze({
   QUOTE: 1 << 0, // ' "
@@ -39,7 +39,8 @@ export const CC = Object.freeze({
 /** Everything but letters, digits and spaces. */
 export const PUNCT = ~(CC.ALPHA | CC.DIGIT | CC.SPACE) & ((1 << 29) - 1);
 
-const TABLE = (() => {
+/** The class of each ASCII character. */
+export const CLASS_OF: Int32Array = (() => {
   const t = new Int32Array(128);
   for (let c = 0; c < 128; c++) {
     let m: number = CC.OTHER;
@@ -83,7 +84,7 @@ export function charClasses(s: string): number {
   let m = 0;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    m |= c < 128 ? TABLE[c]! : CC.NONASCII;
+    m |= c < 128 ? CLASS_OF[c]! : CC.NONASCII;
   }
   return m;
 }

@@ -25,9 +25,11 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { isSensitiveName, REDACTED } from '../telemetry/redact.js';
-import { charClasses } from './charclass.js';
-import { jsonPointer, scanJson } from './json-scan.js';
+import { CC } from './charclass.js';
+import { CleanValues } from './clean-values.js';
+import { jsonPointer, scanJsonRanges } from './json-scan.js';
 import { DEFAULT_NORMALIZE_BUDGET, NORM_BAD_ESCAPE, NORM_CONTROL, NORM_MULTI_ENCODED, NORM_NUL, NORM_OVERLONG, normalize } from './normalize.js';
+import { MK, ValueFacts, type LiteralSet } from './prefilter.js';
 import { SEVERITY } from './types.js';
 import type { DetectContext, Detector, Hit, InputLocation, Paranoia, RawRequest, ThreatCategory, ThreatFinding, ThreatVerdict } from './types.js';
 import { scanXml } from './xml.js';
@@ -38,10 +40,16 @@ export interface NamedDetector {
   readonly category: ThreatCategory;
   readonly detect: Detector;
   /**
-   * At paranoia 1: whether the detector can fire on a value with these character classes
-   * (charclass.ts); false skips the call. Undefined: always called.
+   * At paranoia 1: whether the detector can fire on this value, from its facts (prefilter.ts:
+   * character classes, literals, first word …); false skips the call. Undefined: always called.
+   * A gate may only say false where the detector could not have fired.
    */
-  readonly gate?: (classes: number, length: number, isKey: boolean) => boolean;
+  readonly gate?: (facts: ValueFacts) => boolean;
+  /**
+   * A gate shared by several detectors (same `select`): one call answers for all of them with a
+   * mask, of which `bit` is this detector's. Checked like `gate`; used instead of it.
+   */
+  readonly shared?: { readonly select: (facts: ValueFacts) => number; readonly bit: number; readonly literals?: LiteralSet };
   /** Where the detector runs; default everywhere. */
   readonly locations?: readonly InputLocation[];
 }
@@ -77,6 +85,8 @@ export interface ThreatOptions {
   readonly detectors: readonly NamedDetector[];
   /** Skip detectors whose gate says they cannot fire (default true; false for verification). */
   readonly gates?: boolean;
+  /** Header values (and paths) remembered as clean per generation (clean-values.ts; default 256, 0: none). */
+  readonly headerMemory?: number;
 }
 
 export const DEFAULT_SKIP_HEADERS: readonly string[] = Object.freeze([
@@ -136,7 +146,24 @@ const ANOMALIES: readonly { flag: number; hit: Hit }[] = [
 /** Detectors that also read the whole path at once (a URL or a file path spans segments). */
 const WHOLE_PATH: ReadonlySet<ThreatCategory> = new Set(['traversal', 'rfi', 'ssrf']);
 
+const LOCATIONS: readonly InputLocation[] = ['path', 'query', 'form', 'header', 'cookie', 'body', 'multipart', 'xml'];
+
+/** Characters that normalize() decodes (its fast path returns any other value as it is). */
+const DECODE = CC.PERCENT | CC.AMP | CC.BSLASH | CC.CTRL | CC.NONASCII;
+
 const MALFORMED_BODY = (what: string): Hit => ({ detector: 'protocol.malformed-body', category: 'protocol', severity: SEVERITY.critical, paranoia: 1, evidence: what });
+
+/** The detectors of one location, and the gate they all share (NamedDetector.shared), if they do. */
+interface DetectorPlan {
+  readonly detectors: readonly NamedDetector[];
+  readonly select: ((facts: ValueFacts) => number) | undefined;
+}
+
+function plan(detectors: readonly NamedDetector[]): DetectorPlan {
+  const first = detectors[0]?.shared?.select;
+  const shared = first !== undefined && detectors.every((d) => d.shared?.select === first);
+  return { detectors, select: shared ? first : undefined };
+}
 
 /** Compiled exclusion: which detector ids it silences at which inputs. */
 interface CompiledExclusion {
@@ -160,9 +187,35 @@ export class ThreatEngine {
       limits: options.limits ?? DEFAULT_THREAT_LIMITS,
       detectors: options.detectors,
       gates: options.gates ?? true,
+      headerMemory: options.headerMemory ?? 256,
     };
+    this.cleanHeaders = new CleanValues(this.options.headerMemory);
+    this.cleanPaths = new CleanValues(this.options.headerMemory);
     this.exclusions = this.options.exclusions.map(compileExclusion);
+    // Which detectors run where, resolved once.
+    const at = (loc: InputLocation): readonly NamedDetector[] => this.options.detectors.filter((d) => d.locations === undefined || d.locations.includes(loc));
+    this.byLocation = new Map(LOCATIONS.map((loc) => [loc, plan(at(loc))]));
+    this.wholePath = plan(this.options.detectors.filter((d) => WHOLE_PATH.has(d.category)));
+    this.gated = this.options.paranoia === 1 && this.options.gates !== false;
+    // The literals the gates read are matched in the same pass as the character classes.
+    this.literals = this.gated ? this.options.detectors.find((d) => d.shared?.literals !== undefined)?.shared?.literals : undefined;
   }
+
+  /** Literals the shared gates read (matched while scanning each value). */
+  readonly literals: LiteralSet | undefined;
+
+  /** Detectors that run at each input location. */
+  readonly byLocation: ReadonlyMap<InputLocation, DetectorPlan>;
+  /** Detectors that also read the whole path. */
+  readonly wholePath: DetectorPlan;
+  /** Gates apply at paranoia 1 only (they are verified against the corpora at that level). */
+  readonly gated: boolean;
+  /** Header values found clean, by header name (clean-values.ts). */
+  readonly cleanHeaders: CleanValues;
+  /** Paths and path segments found clean (name '' for the whole path, the index for a segment). */
+  readonly cleanPaths: CleanValues;
+  /** Facts of the value being inspected (one engine inspects one value at a time: it is synchronous). */
+  readonly facts = new ValueFacts();
 
   /**
    * Inspects the head (path, query, headers, cookies) and, when given, the body. `skip` holds
@@ -178,6 +231,11 @@ export class ThreatEngine {
 
   /** The head only. */
   inspectHead(run: Inspection, req: RawRequest, skip?: SkipSet): void {
+    this.head(run, req, skip);
+    this.facts.release();
+  }
+
+  private head(run: Inspection, req: RawRequest, skip?: SkipSet): void {
     // Path: each segment, and the whole path for traversal-like detectors.
     const path = req.rawPath;
     if (path.length > 1) {
@@ -214,6 +272,11 @@ export class ThreatEngine {
 
   /** The body, by its media type. */
   inspectBody(run: Inspection, req: RawRequest, skip?: SkipSet): void {
+    this.body(run, req, skip);
+    this.facts.release();
+  }
+
+  private body(run: Inspection, req: RawRequest, skip?: SkipSet): void {
     const body = req.body!;
     const ctRaw = req.headers['content-type'];
     const ct = (typeof ctRaw === 'string' ? ctRaw : '').toLowerCase();
@@ -234,13 +297,22 @@ export class ThreatEngine {
   }
 
   private json(run: Inspection, text: string, base: string, location: InputLocation, skip?: SkipSet): void {
-    const needName = skip !== undefined || this.exclusions.length > 0;
-    const r = scanJson(text, this.options.limits.maxDepth, (value, isKey, path) => {
-      // The pointer is built only when something needs it; detectors get the member name (what
-      // a `file` or `redirect_uri` rule reads), or the whole pointer below prototype-ish members.
-      const name = needName || (isKey && protoPath(path)) ? jsonPointer(path, base) : undefined;
-      if (!isKey && name !== undefined && skip !== undefined && skip.has(skipKey('body', name))) return true;
-      run.value(location, name, value, isKey, false, path, base, name ?? memberName(path));
+    // Detectors get the member name (what a `file` or `redirect_uri` rule reads), or the whole
+    // pointer below prototype-ish members and wherever exclusions or a skip set name inputs by
+    // pointer. Pointers are built only when something reads them.
+    const pointers = skip !== undefined || this.exclusions.length > 0;
+    const skipLast = skip === undefined ? undefined : lastSegments(skip);
+    const r = scanJsonRanges(text, this.options.limits.maxDepth, (src, start, end, isKey, path) => {
+      let name = isKey && protoPath(path) ? jsonPointer(path, base) : undefined;
+      if (!isKey && skipLast !== undefined) {
+        // Only a value whose member name ends a skipped pointer can be skipped.
+        const last = path.length === 0 ? undefined : path[path.length - 1];
+        if (last === undefined || skipLast.has(typeof last === 'number' ? String(last) : last)) {
+          name ??= jsonPointer(path, base);
+          if (skip!.has(skipKey('body', name))) return true;
+        }
+      }
+      run.valueIn(location, name, src, start, end, isKey, false, path, base, undefined, pointers);
       return run.incomplete === undefined;
     });
     if (r === 'malformed' || r === 'too-deep') {
@@ -392,11 +464,6 @@ export class ThreatEngine {
     return false;
   }
 
-  /** Gates apply at paranoia 1 only (they are verified against the corpora at that level). */
-  get gated(): boolean {
-    return this.options.paranoia === 1 && this.options.gates !== false;
-  }
-
   get hasExclusions(): boolean {
     return this.exclusions.length > 0;
   }
@@ -411,6 +478,8 @@ export class Inspection implements ThreatVerdict {
   readonly findings: ThreatFinding[] = [];
   private bytes = 0;
   private items = 0;
+  /** Hits offered to hit(), counted or not (a value without any is clean). */
+  private offered = 0;
   /** detector id + location + name of hits already counted (one per detector and input). */
   private seen: Set<string> | undefined;
 
@@ -423,7 +492,8 @@ export class Inspection implements ThreatVerdict {
   /**
    * One input. `name` may be undefined for JSON leaves when nobody needs it unless a hit is
    * found; it is then built from `path` and `base`. `pathOnly`: only detectors that read a
-   * whole path (traversal, file inclusion, SSRF) run.
+   * whole path (traversal, file inclusion, SSRF) run. `hint` is the name detectors see
+   * (DetectContext.name); by default `name`, or the last member of `path`.
    */
   value(
     location: InputLocation,
@@ -433,69 +503,143 @@ export class Inspection implements ThreatVerdict {
     pathOnly = false,
     path?: readonly (string | number)[],
     base = '',
-    hint = name ?? '',
+    hint?: string,
+  ): void {
+    this.valueIn(location, name, raw, 0, raw.length, isKey, pathOnly, path, base, hint);
+  }
+
+  /** value() of `src.slice(start, end)`, which is copied only if a detector reads it. */
+  valueIn(
+    location: InputLocation,
+    name: string | undefined,
+    src: string,
+    start: number,
+    end: number,
+    isKey: boolean,
+    pathOnly = false,
+    path?: readonly (string | number)[],
+    base = '',
+    hint?: string,
+    pointerHint = false,
   ): void {
     if (this.incomplete !== undefined) return;
     const o = this.engine.options;
+    const length = end - start;
     this.items++;
-    this.bytes += raw.length;
+    this.bytes += length;
     if (this.items > o.limits.maxItems || this.bytes > o.limits.maxBytes) {
       this.incomplete = 'budget';
       return;
     }
-    if (raw.length === 0) return;
-    if (raw.length <= WINDOW) {
-      this.window(location, name, raw, isKey, pathOnly, path, base, hint);
-      return;
-    }
-    for (let start = 0; start < raw.length; start += WINDOW - WINDOW_OVERLAP) {
-      this.window(location, name, raw.slice(start, start + WINDOW), isKey, pathOnly, path, base, hint);
-      if (start + WINDOW >= raw.length) break;
-    }
-  }
-
-  private window(
-    location: InputLocation,
-    name: string | undefined,
-    raw: string,
-    isKey: boolean,
-    pathOnly: boolean,
-    path: readonly (string | number)[] | undefined,
-    base: string,
-    hint: string,
-  ): void {
-    const o = this.engine.options;
-    const norm = normalize(raw);
+    if (length === 0) return;
     // Where the value is, for findings only: the name is resolved when a hit needs it.
     this.curName = name;
     this.curPath = path;
     this.curBase = base;
-    if (norm.flags !== 0) {
-      for (const a of ANOMALIES) if ((norm.flags & a.flag) !== 0 && a.hit.paranoia <= o.paranoia) this.hit(a.hit, location, this.resolvedName(), isKey, '');
+    this.curHint = hint ?? name;
+    this.curPointerHint = pointerHint;
+    const clean = location === 'header' ? this.engine.cleanHeaders : location === 'path' ? this.engine.cleanPaths : undefined;
+    if (clean !== undefined && name !== undefined && length <= clean.maxLength && clean.max > 0) {
+      // Header values and paths repeat across requests: a value found clean before is clean (clean-values.ts).
+      const raw = start === 0 && end === src.length ? src : src.slice(start, end);
+      if (clean.has(name, raw)) return;
+      const before = this.offered;
+      this.window(location, raw, 0, raw.length, isKey, pathOnly);
+      if (this.offered === before) clean.add(name, raw);
+      return;
     }
-    const ctx: DetectContext = { paranoia: o.paranoia, location, name: hint, isKey };
-    this.detect(norm.text, ctx, location, isKey, pathOnly);
-    if (norm.decoded64 !== undefined) this.detect(norm.decoded64, ctx, location, isKey, pathOnly);
+    if (length <= WINDOW) {
+      this.window(location, src, start, end, isKey, pathOnly);
+      return;
+    }
+    for (let from = start; from < end; from += WINDOW - WINDOW_OVERLAP) {
+      const to = Math.min(end, from + WINDOW);
+      this.window(location, src.slice(from, to), 0, to - from, isKey, pathOnly);
+      if (from + WINDOW >= end) break;
+    }
+  }
+
+  /** One window of a value: src[start, end). */
+  private window(location: InputLocation, src: string, start: number, end: number, isKey: boolean, pathOnly: boolean): void {
+    const engine = this.engine;
+    const facts = engine.facts;
+    facts.scan(src, isKey, engine.literals, start, end);
+    // Nothing to decode (the common case): the value is its own decoded text.
+    if ((facts.classes & DECODE) === 0 && (facts.marks & MK.LONG_B64) === 0) {
+      this.detect(location, isKey, pathOnly);
+      return;
+    }
+    const raw = facts.text;
+    const norm = normalize(raw);
+    const paranoia = engine.options.paranoia;
+    if (norm.flags !== 0) {
+      for (const a of ANOMALIES) if ((norm.flags & a.flag) !== 0 && a.hit.paranoia <= paranoia) this.hit(a.hit, location, this.resolvedName(), isKey, '');
+    }
+    if (norm.text !== raw) facts.scan(norm.text, isKey, engine.literals);
+    this.detect(location, isKey, pathOnly);
+    if (norm.decoded64 !== undefined) {
+      facts.scan(norm.decoded64, isKey, engine.literals);
+      this.detect(location, isKey, pathOnly);
+    }
   }
 
   private curName: string | undefined = undefined;
   private curPath: readonly (string | number)[] | undefined = undefined;
   private curBase = '';
+  private curHint: string | undefined = undefined;
+  /** Without a name or hint, detectors see the JSON pointer (else the member name). */
+  private curPointerHint = false;
 
   private resolvedName(): string {
     return this.curName ?? (this.curPath !== undefined ? jsonPointer(this.curPath, this.curBase) : this.curBase);
   }
 
-  private detect(text: string, ctx: DetectContext, location: InputLocation, isKey: boolean, pathOnly: boolean): void {
+  /** The name detectors see: the given hint or name, else the pointer or the member name (or index) the JSON path ends with. */
+  private hintName(): string {
+    if (this.curHint === undefined && this.curPointerHint) this.curHint = this.resolvedName();
+    if (this.curHint === undefined) {
+      const path = this.curPath;
+      const last = path === undefined ? undefined : path[path.length - 1];
+      this.curHint = last === undefined ? '' : String(last);
+    }
+    return this.curHint;
+  }
+
+  /** Runs the detectors on the value whose facts are in engine.facts. */
+  private detect(location: InputLocation, isKey: boolean, pathOnly: boolean): void {
     const engine = this.engine;
     const paranoia = engine.options.paranoia;
     const gated = engine.gated;
-    const classes = gated ? charClasses(text) : 0;
+    const facts = engine.facts;
+    facts.nameOf = this;
+    facts.location = location;
+    let text: string | undefined;
     let lower: string | undefined;
-    for (const d of engine.options.detectors) {
-      if (pathOnly ? !WHOLE_PATH.has(d.category) : d.locations !== undefined && !d.locations.includes(location)) continue;
-      if (gated && d.gate !== undefined && !d.gate(classes, text.length, isKey)) continue;
-      lower ??= text.toLowerCase();
+    let ctx: DetectContext | undefined;
+    const plan = pathOnly ? engine.wholePath : engine.byLocation.get(location)!;
+    let select: ((facts: ValueFacts) => number) | undefined;
+    let mask = 0;
+    if (gated && plan.select !== undefined) {
+      // One gate for all: most values stop here.
+      select = plan.select;
+      mask = select(facts);
+      if (mask === 0) return;
+    }
+    for (const d of plan.detectors) {
+      if (gated) {
+        const g = d.shared;
+        if (g !== undefined) {
+          if (g.select !== select) {
+            select = g.select;
+            mask = select(facts);
+          }
+          if ((mask & g.bit) === 0) continue;
+        } else if (d.gate !== undefined && !d.gate(facts)) continue;
+      }
+      // Lower case costs a copy only when there is something to lower.
+      text ??= facts.text;
+      lower ??= (facts.marks & MK.UPPER) === 0 && (facts.classes & CC.NONASCII) === 0 ? text : text.toLowerCase();
+      ctx ??= { paranoia, location, name: this.hintName(), isKey };
       let hit: Hit | undefined;
       try {
         hit = d.detect(text, lower, ctx);
@@ -507,8 +651,47 @@ export class Inspection implements ThreatVerdict {
     }
   }
 
+  /** For the gates that read the input's name (ValueFacts.name). */
+  nameForGate(): string {
+    return this.hintName();
+  }
+
+  /**
+   * Whether the name detectors see contains `needle`, a word of letters and `_`: without
+   * building a JSON pointer when the name would be one (a needle without `/`, `~` or digits
+   * cannot span two segments or their escapes, so it is in the pointer iff it is in a segment).
+   */
+  nameHas(needle: string): boolean {
+    const path = this.unbuiltPointer();
+    if (path === undefined) return this.hintName().indexOf(needle) >= 0;
+    if (this.curBase.indexOf(needle) >= 0) return true;
+    for (const seg of path) if (typeof seg === 'string' && seg.indexOf(needle) >= 0) return true;
+    return false;
+  }
+
+  /** `name.length > 5 && /file/i.test(name)` of the name detectors see (code.ts uploadName), pointers read by segment. */
+  nameHasFile(): boolean {
+    const path = this.unbuiltPointer();
+    if (path !== undefined) {
+      let file = FILE.test(this.curBase);
+      for (let i = 0; !file && i < path.length; i++) {
+        const seg = path[i];
+        if (typeof seg === 'string' && FILE.test(seg)) file = true;
+      }
+      if (!file) return false;
+    }
+    const name = this.hintName();
+    return name.length > 5 && FILE.test(name);
+  }
+
+  /** The path whose pointer is the name detectors see, while that pointer is not built yet. */
+  private unbuiltPointer(): readonly (string | number)[] | undefined {
+    return this.curHint === undefined && this.curPointerHint && this.curName === undefined ? this.curPath : undefined;
+  }
+
   /** Records a hit if it counts at the configured paranoia level and is not excluded. */
   hit(hit: Hit, location: InputLocation, name: string, isKey: boolean, evidence: string): void {
+    this.offered++;
     const engine = this.engine;
     if (hit.paranoia > engine.options.paranoia) return;
     if (engine.hasExclusions && engine.excluded(hit.detector, hit.category, location, name)) return;
@@ -531,10 +714,19 @@ export class Inspection implements ThreatVerdict {
   }
 }
 
-/** The member name (or index) a JSON path ends with. */
-function memberName(path: readonly (string | number)[]): string {
-  const last = path[path.length - 1];
-  return last === undefined ? '' : String(last);
+/** code.ts uploadName reads names that mention a file. */
+const FILE = /file/i;
+
+/** The last segments (unescaped) of the body pointers in a skip set: which member names may end a skipped value. */
+function lastSegments(skip: SkipSet): ReadonlySet<string> {
+  const out = new Set<string>();
+  const prefix = skipKey('body', '');
+  for (const key of skip) {
+    if (!key.startsWith(prefix)) continue;
+    const seg = key.slice(key.lastIndexOf('/') + 1);
+    out.add(seg.indexOf('~') < 0 ? seg : seg.replace(/~1/g, '/').replace(/~0/g, '~'));
+  }
+  return out;
 }
 
 /** A path through `constructor`, `prototype` or `__proto__` (prototype pollution reads the whole pointer). */

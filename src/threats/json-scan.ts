@@ -19,6 +19,14 @@ export interface JsonVisitor {
   (value: string, isKey: boolean, path: readonly (string | number)[]): boolean;
 }
 
+/**
+ * One string as a range: the string is `src.slice(start, end)` (for a string without escapes,
+ * `src` is the document itself and nothing is copied; member names are copied for the path).
+ */
+export interface JsonRangeVisitor {
+  (src: string, start: number, end: number, isKey: boolean, path: readonly (string | number)[]): boolean;
+}
+
 export type JsonScanResult = 'ok' | 'malformed' | 'too-deep' | 'stopped';
 
 const enum C {
@@ -37,12 +45,19 @@ const enum C {
  * (brackets balance, members have names); the contract stage, when present, checks the rest.
  */
 export function scanJson(text: string, maxDepth: number, visit: JsonVisitor): JsonScanResult {
+  return scanJsonRanges(text, maxDepth, (src, start, end, isKey, path) => visit(start === 0 && end === src.length ? src : src.slice(start, end), isKey, path));
+}
+
+/** scanJson, with each string given as a range of the document (or of its unescaped copy). */
+export function scanJsonRanges(text: string, maxDepth: number, visit: JsonRangeVisitor): JsonScanResult {
   const n = text.length;
   const path: (string | number)[] = [];
   /** For each open container: true for an object. */
   const kinds: boolean[] = [];
   /** In an object: the next string is a member name. */
   let expectKey = false;
+  /** Index of the next backslash at or after the current string (-1: none left); found by one indexOf per backslash. */
+  let backslash = n === 0 ? -1 : -2;
   let i = 0;
   while (i < n) {
     const c = text.charCodeAt(i);
@@ -50,16 +65,22 @@ export function scanJson(text: string, maxDepth: number, visit: JsonVisitor): Js
       case C.QUOTE: {
         const end = stringEnd(text, i + 1);
         if (end < 0) return 'malformed';
-        const raw = text.slice(i + 1, end);
-        const value = raw.indexOf('\\') < 0 ? raw : unescapeJson(raw);
-        if (value === undefined) return 'malformed';
+        const start = i + 1;
         i = end + 1;
+        if (backslash !== -1 && backslash < start) backslash = text.indexOf('\\', start);
+        const escaped = backslash >= 0 && backslash < end;
         const inObject = kinds.length > 0 && kinds[kinds.length - 1] === true;
         if (inObject && expectKey) {
+          const value = escaped ? unescapeJson(text.slice(start, end)) : text.slice(start, end);
+          if (value === undefined) return 'malformed';
           path[path.length - 1] = value;
-          if (!visit(value, true, path)) return 'stopped';
+          if (!visit(value, 0, value.length, true, path)) return 'stopped';
           expectKey = false;
-        } else if (!visit(value, false, path)) {
+        } else if (escaped) {
+          const value = unescapeJson(text.slice(start, end));
+          if (value === undefined) return 'malformed';
+          if (!visit(value, 0, value.length, false, path)) return 'stopped';
+        } else if (!visit(text, start, end, false, path)) {
           return 'stopped';
         }
         continue;
@@ -181,6 +202,8 @@ function isHex4(s: string): boolean {
 /** RFC 6901 pointer of a path stack. */
 export function jsonPointer(path: readonly (string | number)[], base = ''): string {
   let p = base;
-  for (const seg of path) p += '/' + (typeof seg === 'number' ? String(seg) : seg.replace(/~/g, '~0').replace(/\//g, '~1'));
+  for (const seg of path) {
+    p += '/' + (typeof seg === 'number' ? String(seg) : seg.indexOf('~') < 0 && seg.indexOf('/') < 0 ? seg : seg.replace(/~/g, '~0').replace(/\//g, '~1'));
+  }
   return p;
 }

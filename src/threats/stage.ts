@@ -23,13 +23,16 @@ export function provenSafe(i: TypedInputInfo): boolean {
   return i.format !== undefined && SAFE_FORMATS.has(i.format);
 }
 
-/** The skip set of a request, or undefined when nothing was proved. */
-export function skipSetOf(ctx: RequestContext): SkipSet | undefined {
+/**
+ * The skip set of a request for the head (path and query; headers and cookies are always read)
+ * or for the body, or undefined when nothing there was proved.
+ */
+export function skipSetOf(ctx: RequestContext, part: 'head' | 'body'): SkipSet | undefined {
   const inputs = ctx.inputs;
   if (inputs === undefined || inputs.length === 0) return undefined;
   let set: Set<string> | undefined;
   for (const i of inputs) {
-    if (!provenSafe(i)) continue;
+    if ((i.location === 'body') !== (part === 'body') || !provenSafe(i)) continue;
     set ??= new Set();
     if (i.location === 'path') {
       // Path segments are inspected by value.
@@ -66,7 +69,7 @@ export class ThreatHeadStage implements Stage {
   onRequest(ctx: RequestContext): Decision {
     const req: RawRequest = { method: ctx.method, rawPath: ctx.path, rawQuery: ctx.rawQuery, headers: ctx.headers, body: undefined };
     const run = new Inspection(this.engine);
-    this.engine.inspectHead(run, req, skipSetOf(ctx));
+    this.engine.inspectHead(run, req, skipSetOf(ctx, 'head'));
     // Only a head with findings has state the body stage must continue from.
     if (run.findings.length > 0) carried.set(ctx, run);
     return decide(this.engine, run, ctx);
@@ -85,7 +88,7 @@ export class ThreatBodyStage implements Stage {
     const run = carried.get(ctx) ?? new Inspection(this.engine);
     if (run.reported) return CONTINUE;
     const req: RawRequest = { method: ctx.method, rawPath: ctx.path, rawQuery: ctx.rawQuery, headers: ctx.headers, body };
-    this.engine.inspectBody(run, req, skipSetOf(ctx));
+    this.engine.inspectBody(run, req, skipSetOf(ctx, 'body'));
     return decide(this.engine, run, ctx);
   }
 }

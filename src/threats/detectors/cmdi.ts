@@ -103,7 +103,8 @@ for (const n of VOCAB.keys()) {
   if (!a) VOCAB_BY_FIRST.set(k, (a = []));
   a.push(n);
 }
-const VOCAB_NAMES: readonly string[] = [...VOCAB.keys()];
+/** Every command name (the engine's gate reads them too). */
+export const VOCAB_NAMES: readonly string[] = [...VOCAB.keys()];
 
 /** Interpreter switches that take code (`bash -c`, `perl -e`, `powershell -enc`). */
 const CODE_SWITCHES = new Set([

@@ -68,7 +68,7 @@ const PHP_OTHER = new Set([
 ]);
 
 /** Gadget and type names used in deserialization chains (Java, .NET, Python). */
-const GADGETS = new Set([
+export const GADGETS = new Set([
   'invokertransformer', 'chainedtransformer', 'constanttransformer', 'instantiatetransformer', 'clonetransformer',
   'forclosure', 'whileclosure', 'instantiatefactory', 'prototypeclonefactory', 'prototypeserializationfactory',
   'templatesimpl', 'jdbcrowsetimpl', 'annotationinvocationhandler', 'badattributevalueexpexception', 'lazymap',
@@ -83,7 +83,7 @@ const GADGETS = new Set([
 
 /** Dotted-name roots that denote platform classes (Java, .NET, sun/jdk internals, gadget libraries). */
 const JAVA_ROOTS = new Set(['java', 'javax', 'jdk', 'sun']);
-const JAVA_PACKAGES = [
+export const JAVA_PACKAGES = [
   'com.sun.', 'org.apache.commons', 'org.apache.xalan', 'org.springframework.', 'org.codehaus.groovy',
   'com.opensymphony.xwork2', 'org.omg.', 'bsh.', 'org.mozilla.javascript', 'com.mchange.', 'com.bea.',
   'weblogic.', 'org.hibernate.', 'org.jboss.', 'ognl.', 'org.python.', 'com.alibaba.fastjson', 'org.yaml.snakeyaml',
@@ -96,7 +96,7 @@ const JAVA_DANGER = new Set([
   'xmldecoder', 'rmi', 'management', 'jndi', 'objectinputstream', 'methodhandles', 'unsafe',
 ]);
 /** .NET namespaces that carry code execution gadgets. */
-const DOTNET_DANGER = ['system.diagnostics.process', 'system.windows.data.', 'system.runtime.serialization',
+export const DOTNET_DANGER = ['system.diagnostics.process', 'system.windows.data.', 'system.runtime.serialization',
   'system.reflection.assembly', 'system.management.automation', 'system.io.file', 'system.workflow.',
   'system.security.claims', 'system.identitymodel', 'microsoft.visualstudio.text', 'system.windows.markup'];
 

@@ -140,8 +140,11 @@ function scanProto(lower: string, ctx: DetectContext): Hit | undefined {
   return scanValue(lower);
 }
 
+/** Words without which a value is no prototype path (the engine's gate reads them too). */
+export const PROTO_WORDS: readonly string[] = ['__proto__', 'constructor', 'prototype'];
+
 export const detectPrototypePollution: Detector = (_text, lower, ctx) => {
-  if (lower.indexOf('__proto__') < 0 && lower.indexOf('constructor') < 0 && lower.indexOf('prototype') < 0) {
+  if (!PROTO_WORDS.some((w) => lower.indexOf(w) >= 0)) {
     if (!ctx.isKey || (ctx.name.indexOf('__proto__') < 0 && ctx.name.indexOf('rototype') < 0)) return undefined;
   }
   try {

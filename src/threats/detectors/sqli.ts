@@ -2530,8 +2530,8 @@ function hasSqlPunct(s: string): boolean {
   return false;
 }
 
-/** Words that let a value without SQL punctuation be SQL (1 union select 1, 1 order by 3). */
-const BARE_WORDS = ['union', 'select', 'order', 'group', 'having', 'waitfor', 'exec', 'drop', 'delete', 'insert', 'update', 'truncate', 'shutdown', 'declare', 'information_schema', 'xp_', 'sp_', 'sysobjects', 'pg_', 'dbms_', 'utl_', ' or ', ' and ', ' xor ', 'into', 'begin', 'alter', 'create', 'replace', 'limit', ' like ', ' is ', 'regexp', 'rlike'];
+/** Words that let a value without SQL punctuation be SQL (1 union select 1, 1 order by 3); the engine's gate reads them too. */
+export const BARE_WORDS = ['union', 'select', 'order', 'group', 'having', 'waitfor', 'exec', 'drop', 'delete', 'insert', 'update', 'truncate', 'shutdown', 'declare', 'information_schema', 'xp_', 'sp_', 'sysobjects', 'pg_', 'dbms_', 'utl_', ' or ', ' and ', ' xor ', 'into', 'begin', 'alter', 'create', 'replace', 'limit', ' like ', ' is ', 'regexp', 'rlike'];
 
 function mayHoldSql(lower: string): boolean {
   if (hasSqlPunct(lower)) return true;

@@ -833,8 +833,12 @@ function prefilter(lower: string): boolean {
     if (c === 58 || c === 46 || c === 91 || c === 0x3002 || c === 0xff0e || c === 0xff61) return true;
   }
   // bare names without a dot: localhost, ip6-localhost …
-  return lower.indexOf('localhost') >= 0 || lower.indexOf('loopback') >= 0 || lower.indexOf('metadata') >= 0;
+  for (const w of BARE_HOST_WORDS) if (lower.indexOf(w) >= 0) return true;
+  return false;
 }
+
+/** Words of host names without a dot that the pre-filter lets through (the engine's gate reads them too). */
+export const BARE_HOST_WORDS: readonly string[] = ['localhost', 'loopback', 'metadata'];
 
 /** Parameters that carry a URL the browser is sent to (not fetched by the server). */
 function clientRedirectName(ctx: DetectContext): boolean {

@@ -589,21 +589,12 @@ function toHit(best: Best): Hit | undefined {
   return { detector: rule, category: 'ssti', severity, paranoia, evidence: best.ev };
 }
 
-/** Characters without which no template syntax exists. */
+/** Characters and words without which no template syntax exists (the engine's gate reads them too). */
+export const TEMPLATE_MARKERS: readonly string[] = ['{', '<%', '<#', '#', '[[', '[=', '@(', '__', 'getclass', 't(java', '.getruntime'];
+
 function mayContainTemplate(lower: string): boolean {
-  return (
-    lower.indexOf('{') >= 0 ||
-    lower.indexOf('<%') >= 0 ||
-    lower.indexOf('<#') >= 0 ||
-    lower.indexOf('#') >= 0 ||
-    lower.indexOf('[[') >= 0 ||
-    lower.indexOf('[=') >= 0 ||
-    lower.indexOf('@(') >= 0 ||
-    lower.indexOf('__') >= 0 ||
-    lower.indexOf('getclass') >= 0 ||
-    lower.indexOf('t(java') >= 0 ||
-    lower.indexOf('.getruntime') >= 0
-  );
+  for (const m of TEMPLATE_MARKERS) if (lower.indexOf(m) >= 0) return true;
+  return false;
 }
 
 export const detectSsti: Detector = (_text, lower, ctx) => {

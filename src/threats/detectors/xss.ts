@@ -1804,7 +1804,8 @@ function scanTemplate(sc: Scan): void {
 
 // ---------------------------------------------------------------------------------------------
 
-const DOM_WORDS = ['document', 'window', 'location', 'innerhtml', 'outerhtml', 'constructor', 'self', 'top', 'parent', 'globalthis', 'opener', 'frames', 'this', 'content'];
+/** DOM names whose member access is script (`document.cookie`); the engine's gate reads them too. */
+export const DOM_WORDS = ['document', 'window', 'location', 'innerhtml', 'outerhtml', 'constructor', 'self', 'top', 'parent', 'globalthis', 'opener', 'frames', 'this', 'content'];
 
 export const detectXss: Detector = (_text, lower, ctx) => {
   const s = lower;
