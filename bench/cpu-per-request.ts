@@ -1,8 +1,9 @@
 /**
  * `node dist/bench/cpu-per-request.js <baseRepo> <newRepo> [rounds] [seconds] [path]`: CPU time
- * per request of two builds of the gateway, measured at the same time on the same upstream, in
- * interleaved rounds (order alternated), from /proc/<pid>/stat (utime + stime) over an
- * autocannon run of 50 connections. Each repo must be built (`dist/src/cli/main.js`).
+ * per request of two builds of the gateway and of the minimal proxy (bench/minimal-proxy.ts, the
+ * reference of the passthrough bar), measured on the same upstream, in interleaved rounds (order
+ * rotated), from /proc/<pid>/stat (utime + stime) over an autocannon run of 50 connections. Each
+ * repo must be built (`dist/src/cli/main.js`). `path` `/post` sends the ~400-byte JSON POST.
  *
  * On a shared, busy machine this is steadier than throughput: CPU time per request does not
  * depend on how much CPU the other processes leave. Passthrough route, audit on, defaults
@@ -13,7 +14,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { benchDir, freePort, median } from './lib.js';
+import { POST_BODY, benchDir, freePort, median } from './lib.js';
 
 type Result = { '2xx': number; non2xx: number; requests: { average: number } };
 const autocannon = createRequire(import.meta.url)('autocannon') as (o: Record<string, unknown>, cb: (e: Error | null, r: Result) => void) => void;
@@ -47,6 +48,11 @@ const dir = mkdtempSync(join(tmpdir(), 'portcullis-cpr-'));
 const targets = { base: resolve(baseRepo), new: resolve(newRepo) } as const;
 const ports: Record<string, number> = {};
 const pids: Record<string, number> = {};
+{
+  const port = await freePort();
+  ports.proxy = port;
+  pids.proxy = start([join(benchDir, 'minimal-proxy.js'), '--port', String(port), '--upstream', `http://127.0.0.1:${upPort}`]).pid!;
+}
 for (const [name, repo] of Object.entries(targets)) {
   const port = await freePort();
   ports[name] = port;
@@ -64,11 +70,23 @@ routes: [{ name: all, methods: [GET, POST], path: "/*", upstream: bench, public:
 }
 await sleep(3000);
 const load = (port: number, duration: number) =>
-  new Promise<Result>((res, rej) => autocannon({ url: `http://127.0.0.1:${port}${path}`, connections: 50, duration }, (e, r) => (e ? rej(e) : res(r))));
-for (const name of Object.keys(targets)) await load(ports[name]!, 2);
-const us: Record<string, number[]> = { base: [], new: [] };
+  new Promise<Result>((res, rej) =>
+    autocannon(
+      {
+        url: `http://127.0.0.1:${port}${path}`,
+        connections: 50,
+        duration,
+        ...(path === '/post' ? { method: 'POST', body: POST_BODY, headers: { 'content-type': 'application/json' } } : {}),
+      },
+      (e, r) => (e ? rej(e) : res(r)),
+    ),
+  );
+const names = ['base', 'new', 'proxy'];
+for (const name of names) await load(ports[name]!, 2);
+const us: Record<string, number[]> = { base: [], new: [], proxy: [] };
 for (let r = 0; r < rounds; r++) {
-  for (const name of r % 2 === 0 ? ['base', 'new'] : ['new', 'base']) {
+  for (let i = 0; i < names.length; i++) {
+    const name = names[(i + r) % names.length]!;
     const c0 = cpuSeconds(pids[name]!);
     const res = await load(ports[name]!, seconds);
     const c1 = cpuSeconds(pids[name]!);
@@ -76,6 +94,7 @@ for (let r = 0; r < rounds; r++) {
     us[name]!.push(((c1 - c0) / res['2xx']) * 1e6);
   }
 }
-for (const name of Object.keys(targets)) console.log(`${name}: CPU µs/request ${us[name]!.map((x) => x.toFixed(1)).join(' ')}; median ${median(us[name]!).toFixed(1)}`);
+for (const name of names) console.log(`${name}: CPU µs/request ${us[name]!.map((x) => x.toFixed(1)).join(' ')}; median ${median(us[name]!).toFixed(1)}`);
 console.log(`new / base: ${(median(us.new!) / median(us.base!)).toFixed(3)}`);
+console.log(`base / proxy: ${(median(us.base!) / median(us.proxy!)).toFixed(3)}; new / proxy: ${(median(us.new!) / median(us.proxy!)).toFixed(3)}`);
 process.exit(0);

@@ -287,3 +287,12 @@ test('telemetry: reopenSignal re-opens the audit file; close() removes the handl
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('durations are written as the same JSON number text as String(Math.round(us) / 1000)', async () => {
+  const { msText } = await import('../src/telemetry/audit.js');
+  const samples = [0, 0.4, 0.5, 1, 9, 10, 999, 1000, 1001, 1005, 1010, 1050, 1100, 1234.5, 99999, 100000, 123456789, 2 ** 40 + 7];
+  for (let i = 0; i < 20000; i++) samples.push(Math.random() * 10 ** (1 + (i % 9)));
+  for (const us of samples) assert.equal(msText(us), String(Math.round(us) / 1000), `us=${us}`);
+  assert.equal(msText(Number.NaN), 'null');
+  assert.equal(msText(Number.POSITIVE_INFINITY), 'null');
+});

@@ -3,6 +3,7 @@
  * one pass over the incoming header object.
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import { util as undiciUtil } from 'undici';
 
 /** RFC 9110 §7.6.1 connection-specific fields, plus ones undici refuses or that belong to this hop. */
 export const HOP_BY_HOP = new Set([
@@ -36,6 +37,8 @@ export interface ForwardingFacts {
 /** Names listed in a Connection header are hop-by-hop too (RFC 9110 §7.6.1). */
 function connectionTokens(value: string | string[] | undefined): Set<string> | undefined {
   if (value === undefined) return undefined;
+  // Nearly every message says one of these, and they name no field: no set to build.
+  if (value === 'keep-alive' || value === 'close' || value === 'Keep-Alive' || value === 'Close') return undefined;
   const text = Array.isArray(value) ? value.join(',') : value;
   const out = new Set<string>();
   for (const part of text.split(',')) {
@@ -108,5 +111,34 @@ export function clientResponseHeaders(upstream: Record<string, string | string[]
     if (extra !== undefined && extra.has(name)) continue;
     out[name] = value;
   }
+  return out;
+}
+
+/**
+ * `clientResponseHeaders` straight from undici's raw response headers (name, value, name,
+ * value … as Buffers): one pass, no intermediate object. Names are lower-cased (known names
+ * come interned from undici's lookup tree), repeated fields become arrays, values are latin1 as
+ * on the wire. A field named `__proto__` is dropped.
+ */
+export function clientResponseHeadersRaw(raw: readonly (Buffer | string)[], banners: ReadonlySet<string>): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  let connection: string | undefined;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const n = raw[i]!;
+    const name = typeof n === 'string' ? n.toLowerCase() : undiciUtil.headerNameToString(n);
+    const v = raw[i + 1]!;
+    const value = typeof v === 'string' ? v : v.toString('latin1');
+    if (HOP_BY_HOP.has(name) || banners.has(name)) {
+      if (name === 'connection') connection = connection === undefined ? value : `${connection},${value}`;
+      continue;
+    }
+    if (name === '__proto__') continue;
+    const prior = out[name];
+    if (prior === undefined) out[name] = value;
+    else if (Array.isArray(prior)) prior.push(value);
+    else out[name] = [String(prior), value];
+  }
+  const extra = connectionTokens(connection);
+  if (extra !== undefined) for (const name of extra) delete out[name];
   return out;
 }

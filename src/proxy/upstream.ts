@@ -6,6 +6,7 @@
 import { Pool, errors as undiciErrors } from 'undici';
 import type { UpstreamConfig } from '../config/types.js';
 import type { ErrorCode } from '../pipeline/errors.js';
+import { Deadlines } from './deadlines.js';
 import { Limiter } from './limiter.js';
 
 export class UpstreamPool {
@@ -14,9 +15,12 @@ export class UpstreamPool {
   readonly key: string;
   /** The upstream's concurrency limit (`upstreams.<name>.loadShedding`), undefined when none. */
   readonly limiter: Limiter | undefined;
+  /** The total timeouts (`totalTimeoutMs`) of this upstream's exchanges. */
+  readonly deadlines: Deadlines;
 
   constructor(readonly cfg: UpstreamConfig) {
     this.key = upstreamKey(cfg);
+    this.deadlines = new Deadlines(cfg.totalTimeoutMs);
     this.limiter = cfg.loadShedding === undefined ? undefined : new Limiter(cfg.loadShedding);
     this.pool = new Pool(cfg.origin, {
       connections: cfg.connections,

@@ -6,10 +6,10 @@
  * Every refusal is a problem+json from the error registry; nothing internal reaches the client.
  */
 import { randomUUID } from 'node:crypto';
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse, OutgoingHttpHeaders } from 'node:http';
+import { IncomingMessage, type ServerResponse, type OutgoingHttpHeaders } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { hrtime } from 'node:process';
-import { PassThrough, Readable, Writable } from 'node:stream';
+import { PassThrough, Readable, Writable, finished } from 'node:stream';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Dispatcher } from 'undici';
@@ -19,7 +19,8 @@ import { PROBLEM_CONTENT_TYPE, problemBody, type ProblemError } from '../pipelin
 import { runComplete, runRequest, runResponse, type RunResult } from '../pipeline/runner.js';
 import type { ChainEntry, ClearanceVerifier, ClientCertificate, CompletedContext, Decision, Outcome, RequestContext, ResponseContext, RouteInfo, StageName } from '../pipeline/types.js';
 import { CHALLENGE_PAGE_CSP, CHALLENGE_PATH, challengePage } from '../abuse/index.js';
-import { clientResponseHeaders, isSafeHost, upstreamRequestHeaders } from '../proxy/headers.js';
+import { clientResponseHeadersRaw, isSafeHost, upstreamRequestHeaders } from '../proxy/headers.js';
+import type { DeadlineEntry, Deadlines } from '../proxy/deadlines.js';
 import { BodyTooLargeError, TotalTimeoutError, classifyUpstreamError } from '../proxy/upstream.js';
 import { readBounded } from '../pipeline/read-body.js';
 import { Limiter, type Ticket } from '../proxy/limiter.js';
@@ -167,8 +168,14 @@ function escapeDnValue(v: string): string {
   return out;
 }
 
-/** One request in flight. Holds what the final record needs and guarantees it is written once. */
-class Exchange {
+/**
+ * One request in flight. Holds what the final record needs and guarantees it is written once.
+ *
+ * It is also the undici dispatch handler of its upstream exchange (the callback form:
+ * onConnect, onHeaders, onData, onComplete, onError) and its total-timeout entry: no stream,
+ * promise, abort signal or timer is created per request for the proxying itself.
+ */
+class Exchange implements DeadlineEntry {
   done = false;
   bytesIn = 0;
   bytesOut = 0;
@@ -176,9 +183,24 @@ class Exchange {
   route: CompiledRoute | undefined;
   /** True when the client body was (or will be) left unread: the connection must then close. */
   bodyUnread: boolean;
-  /** Lets the gateway abort the upstream exchange (total timeout, client gone). */
-  signal: UpstreamAbort | undefined;
-  timer: NodeJS.Timeout | undefined;
+  /** undici's abort of the upstream exchange, once it is connected. */
+  upstreamAbort: ((err?: Error) => void) | undefined;
+  /** Why the gateway aborted the upstream exchange (total timeout, client gone), once it did. */
+  abortReason: Error | undefined;
+  /** The upstream body goes straight into the HTTP/1 response (no holding or filtering stream). */
+  direct = false;
+  /** Where the upstream body goes otherwise (HTTP/2 response, holding stream, collector). */
+  target: Writable | undefined;
+  /** undici's resume of a paused upstream body (back-pressure from the client). */
+  resume: (() => void) | undefined;
+  /** The upstream response ended (onComplete). */
+  upstreamEnded = false;
+  /** The streamed request body handed to undici (destroyed if the exchange fails). */
+  reqBody: Readable | undefined;
+  deadlineAt = 0;
+  deadlinePrev: DeadlineEntry | undefined;
+  deadlineNext: DeadlineEntry | undefined;
+  deadlineList: Deadlines | undefined;
   /** Response status sent to the client (0 until headers are written). */
   status = 0;
   /** bytesWritten of the client socket when the response head was written, to count a body of unknown length. */
@@ -219,7 +241,7 @@ class Exchange {
   complete(status: number, outcome: Outcome, code: ErrorCode | undefined, reason: string | undefined): void {
     if (this.done) return;
     this.done = true;
-    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.deadlineList?.remove(this);
     // Slots go back when the record is written: exactly once, whatever ended the request.
     if (this.ticket !== undefined) {
       this.ticket.cancel();
@@ -252,21 +274,116 @@ class Exchange {
     this.gw.inflight--;
   }
 
+  /** Ends the upstream exchange early (total timeout, client gone); undici then reports through onError. */
   abortUpstream(reason: Error): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.signal?.abort(reason);
+    this.deadlineList?.remove(this);
+    if (this.abortReason !== undefined) return;
+    this.abortReason = reason;
+    const abort = this.upstreamAbort;
+    this.upstreamAbort = undefined;
+    abort?.(reason);
+  }
+
+  /** The total timeout passed (called by the upstream's deadline list). */
+  onDeadline(): void {
+    this.abortUpstream(new TotalTimeoutError('total timeout'));
+  }
+
+  // undici dispatch handler ---------------------------------------------------------------
+
+  onConnect(abort: (err?: Error) => void): void {
+    // Aborted while queued for a connection: undici learns it now.
+    if (this.abortReason !== undefined) abort(this.abortReason);
+    else this.upstreamAbort = abort;
+  }
+
+  onHeaders(statusCode: number, raw: Buffer[], resume: () => void): boolean {
+    // 1xx answers are not forwarded (the final response follows).
+    if (statusCode < 200) return true;
+    const target = this.onUpstreamResponse(statusCode, clientResponseHeadersRaw(raw, this.route!.banners));
+    this.resume = resume;
+    if (target === this.res && !this.h2) {
+      // Completion is decided by the response's 'close' (see Gateway.handle): finished or cut.
+      this.direct = true;
+      return true;
+    }
+    this.target = target;
+    finished(target, { readable: false }, (err) => {
+      this.target = undefined;
+      if (err) {
+        if (!target.destroyed) target.destroy(err);
+        settle(this, err);
+        this.upstreamAbort?.(err);
+      } else {
+        settle(this, null);
+      }
+    });
+    target.on('drain', resume);
+    return !target.writableNeedDrain;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.direct) {
+      const res = this.res as ServerResponse;
+      if (res.write(chunk)) return true;
+      res.once('drain', this.resume!);
+      return false;
+    }
+    const t = this.target;
+    return t === undefined ? true : t.write(chunk);
+  }
+
+  onComplete(): void {
+    this.upstreamEnded = true;
+    this.deadlineList?.remove(this);
+    if (this.direct) (this.res as ServerResponse).end();
+    else this.target?.end();
+  }
+
+  onError(err: Error): void {
+    const body = this.reqBody;
+    if (body !== undefined) {
+      this.reqBody = undefined;
+      // As undici's own handlers do: the request (not its socket, which answers the client) goes.
+      if (body instanceof IncomingMessage) (body as { socket: unknown }).socket = null;
+      if (!body.destroyed) body.destroy(err);
+    }
+    if (this.direct) return settle(this, err);
+    const t = this.target;
+    if (t !== undefined) {
+      // finished() above settles with the error.
+      if (!t.destroyed) t.destroy(err);
+      return;
+    }
+    // Possibly inside undici's dispatch call: settle off its stack.
+    queueMicrotask(() => settle(this, err));
+  }
+
+  /** The client response closed: with the upstream body complete and flushed, the exchange is done; otherwise it was cut. */
+  responseClosed(): void {
+    if (this.done) return;
+    if (this.status === 0) {
+      // Once the head is written the upstream exchange (or its stream) reports instead.
+      this.complete(499, 'error', undefined, 'client closed the connection');
+      this.abortUpstream(new Error('client closed the connection'));
+      return;
+    }
+    if (!this.direct) return;
+    if (this.upstreamEnded && (this.res as ServerResponse).writableFinished) return settle(this, null);
+    settle(this, Object.assign(new Error('client closed the connection'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+    this.abortUpstream(new Error('client closed the connection'));
   }
 
   /**
-   * Called by undici with the upstream status and headers; returns where the body goes: the
-   * client response itself, or a holding stream while asynchronous response stages run.
+   * The upstream status and headers (hop-by-hop fields and banners already removed) arrived;
+   * returns where the body goes: the client response itself, or a holding stream while
+   * asynchronous response stages run, or a collector for stages that rewrite the body.
    */
-  onUpstreamResponse(statusCode: number, headers: IncomingHttpHeaders): Writable {
+  onUpstreamResponse(statusCode: number, out: OutgoingHttpHeaders): Writable {
     if (this.done) throw new Error('exchange already completed');
     const { rt, ctx } = this;
     const route = this.route!;
     this.upstreamUs = Number(hrtime.bigint() - ctx.start) / 1000;
-    const out = clientResponseHeaders(headers, route.banners);
     Object.assign(out, ctx.responseHeaders);
     out[rt.config.requestId.header] = ctx.requestId;
     if (this.listener.tls && rt.hsts !== undefined) out['strict-transport-security'] = rt.hsts;
@@ -351,8 +468,8 @@ class Exchange {
       this.complete(this.status, 'allowed', undefined, undefined);
       return;
     }
-    const reason = this.signal?.reason ?? err;
-    if (this.status !== 0 && (err as { code?: string }).code === 'ERR_STREAM_PREMATURE_CLOSE' && this.signal?.reason === undefined) {
+    const reason = this.abortReason ?? err;
+    if (this.status !== 0 && (err as { code?: string }).code === 'ERR_STREAM_PREMATURE_CLOSE' && this.abortReason === undefined) {
       this.complete(499, 'error', undefined, 'client closed the connection');
       return;
     }
@@ -613,13 +730,7 @@ export class Gateway {
     this.inflight++;
     const ex = new Exchange(this, rt, socket, req, res, ctx, listener, h2);
     ex.certInvalid = certInvalid;
-    res.once('close', () => {
-      // Once the head is written undici watches the response itself and reports through upstreamSettled.
-      if (!ex.done && ex.status === 0) {
-        ex.complete(499, 'error', undefined, 'client closed the connection');
-        ex.abortUpstream(new Error('client closed the connection'));
-      }
-    });
+    res.once('close', () => ex.responseClosed());
 
     // Load shedding first: beyond the limit a request costs a counter and a short answer.
     const limiter = this.limiter;
@@ -844,14 +955,12 @@ export class Gateway {
       } else {
         body = Readable.from(limitedBody(req as Readable, route.info.maxBodyBytes, ex), { objectMode: false });
       }
+      ex.reqBody = body as Readable;
     }
 
-    const signal = new UpstreamAbort();
-    ex.signal = signal;
-    ex.timer = setTimeout(() => signal.abort(new TotalTimeoutError('total timeout')), upstreamCfg.totalTimeoutMs);
-    route.upstream.pool
-      // Callback form with static functions: no promise and no closures per request.
-      .stream({ origin: upstreamCfg.origin, method: ctx.method as Dispatcher.HttpMethod, path, headers, body, signal, opaque: ex }, upstreamFactory, upstreamDone);
+    route.upstream.deadlines.add(ex);
+    // The exchange is its own handler: nothing else is allocated per request for the proxying.
+    route.upstream.pool.dispatch({ origin: upstreamCfg.origin, method: ctx.method as Dispatcher.HttpMethod, path, headers, body }, ex as unknown as Dispatcher.DispatchHandler);
   }
 }
 
@@ -887,43 +996,6 @@ function settle(ex: Exchange, err: Error | null): void {
     ex.gw.sink.internalError(ex.ctx.requestId, bug);
     if (!ex.done) ex.complete(500, 'error', 'internal_error', 'gateway error after the upstream exchange');
     destroyResponse(ex.res);
-  }
-}
-
-/** undici stream() callback: every path (done, failed, refused at construction) carries the exchange as `opaque`. */
-function upstreamDone(err: Error | null, data: Dispatcher.StreamData<Exchange>): void {
-  settle(data.opaque, err);
-}
-
-/** undici stream() factory: the exchange decides where the body goes. */
-function upstreamFactory(data: Dispatcher.StreamFactoryData<Exchange>): Writable {
-  return data.opaque.onUpstreamResponse(data.statusCode, data.headers);
-}
-
-/**
- * The abort handle passed to undici as `signal`: the two methods of the EventTarget form it
- * uses, without the cost of an AbortController and its EventTarget per request.
- */
-class UpstreamAbort {
-  aborted = false;
-  reason: Error | undefined;
-  private listener: (() => void) | undefined;
-
-  addEventListener(_type: 'abort', listener: () => void): void {
-    this.listener = listener;
-  }
-
-  removeEventListener(_type: 'abort', _listener: () => void): void {
-    this.listener = undefined;
-  }
-
-  abort(reason: Error): void {
-    if (this.aborted) return;
-    this.aborted = true;
-    this.reason = reason;
-    const listener = this.listener;
-    this.listener = undefined;
-    listener?.();
   }
 }
 

@@ -15,13 +15,30 @@ import { dirname } from 'node:path';
 
 const CHUNK_BYTES = 64 * 1024;
 
-/** A JSON string literal; plain ASCII (the common case) costs one scan and one concatenation. */
+/**
+ * A JSON string literal in pure ASCII: plain ASCII (the common case) costs one scan and one
+ * concatenation; anything else is escaped as by JSON.stringify, and then every non-ASCII
+ * character as `\uXXXX`. Lines built from these are ASCII, so they are copied into the batch
+ * buffer one byte per character (latin1), which is cheaper than UTF-8 encoding.
+ */
 export function jsonString(s: string): string {
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return JSON.stringify(s);
+    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return escapeNonAscii(JSON.stringify(s));
   }
   return '"' + s + '"';
+}
+
+function escapeNonAscii(json: string): string {
+  let out = '';
+  let from = 0;
+  for (let i = 0; i < json.length; i++) {
+    const c = json.charCodeAt(i);
+    if (c <= 0x7e) continue;
+    out += json.slice(from, i) + (c < 0x100 ? '\\u00' : c < 0x1000 ? '\\u0' : '\\u') + c.toString(16);
+    from = i + 1;
+  }
+  return from === 0 ? json : out + json.slice(from);
 }
 
 /**
@@ -62,9 +79,25 @@ export class FdWriter {
 
   /** Appends a line (at most CHUNK_BYTES / 3 characters). Never blocks; drops (and counts) beyond the memory bound. */
   appendString(text: string): void {
+    this.append(text, false);
+  }
+
+  /**
+   * Appends a line known to be pure ASCII (e.g. built from `jsonString` pieces), at most
+   * CHUNK_BYTES / 3 characters: one byte per character, copied without UTF-8 encoding.
+   */
+  appendAscii(text: string): void {
+    this.append(text, true);
+  }
+
+  private append(text: string, ascii: boolean): void {
     if (this.closed) return;
     // UTF-8 needs at most 3 bytes per UTF-16 unit: make sure the line fits before writing it.
-    const need = text.length * 3;
+    const need = ascii ? text.length : text.length * 3;
+    if (ascii && need * 3 > CHUNK_BYTES) {
+      this.dropped++;
+      return;
+    }
     if (need > CHUNK_BYTES) {
       this.dropped++;
       return;
@@ -78,7 +111,7 @@ export class FdWriter {
       }
       this.queueCurrent();
     }
-    this.currentLen += this.current.write(text, this.currentLen, 'utf8');
+    this.currentLen += this.current.write(text, this.currentLen, ascii ? 'latin1' : 'utf8');
     if (!this.writing && this.queue.length > 0) this.kick(false);
   }
 
