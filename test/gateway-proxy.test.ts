@@ -284,3 +284,117 @@ apis:
     await r2.body.dump();
   });
 });
+
+describe('proxy: streaming edge cases (the exchange as undici handler)', () => {
+  let up: Upstream;
+  let gw: TestGateway;
+  const upstreamClosed: string[] = [];
+  const BIG = 8 * 1024 * 1024;
+  before(async () => {
+    up = await startUpstream((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://u');
+      res.on('close', () => upstreamClosed.push(url.pathname));
+      if (url.pathname === '/big') {
+        // 8 MiB in 64 KiB chunks, honouring back-pressure.
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(BIG) });
+        const chunk = Buffer.alloc(64 * 1024, 0x61);
+        let sent = 0;
+        const pump = (): void => {
+          while (sent < BIG) {
+            sent += chunk.length;
+            if (!res.write(chunk)) return void res.once('drain', pump);
+          }
+          res.end();
+        };
+        pump();
+      } else if (url.pathname.endsWith('/drip')) {
+        // Headers at once, then a chunk every 50 ms, never ending on its own.
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        const t = setInterval(() => res.write('x\n'), 50);
+        res.on('close', () => clearInterval(t));
+      } else if (url.pathname === '/late') {
+        setTimeout(() => {
+          res.writeHead(200, { 'content-type': 'text/plain' });
+          res.end('late');
+        }, 1500);
+      } else {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.end('ok');
+      }
+    });
+    gw = await startTestGateway(`version: 1
+listeners: [{ port: 0, host: 127.0.0.1 }]
+admin: { enabled: false }
+upstreams:
+  u: { url: ${up.url}, headersTimeoutMs: 5000, bodyTimeoutMs: 5000, totalTimeoutMs: 600 }
+  patient: { url: ${up.url}, totalTimeoutMs: 20000 }
+routes:
+  - { name: big, methods: [GET], path: '/big', upstream: patient, public: true }
+  - { name: cut, methods: [GET], path: '/cut/*', upstream: patient, public: true }
+  - { name: all, methods: [GET], path: '/*', upstream: u, public: true }
+`);
+  });
+  after(async () => {
+    await gw.close();
+    await up.close();
+  });
+
+  it('streams a large body to a slow reader intact (back-pressure), and records its size', async () => {
+    const { connect } = await import('node:net');
+    const socket = connect(gw.port, '127.0.0.1');
+    socket.write('GET /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    let received = 0;
+    socket.pause();
+    // Read slowly at first so the gateway's writes back up, then drain.
+    await new Promise((r) => setTimeout(r, 300));
+    socket.resume();
+    socket.on('data', (c: Buffer) => (received += c.length));
+    await new Promise((r) => socket.once('close', r));
+    assert.ok(received > BIG && received < BIG + 1024, `headers + 8 MiB body, got ${received}`);
+    const events = await gw.waitEvents(1);
+    const e = events.find((x) => x.path === '/big')!;
+    assert.equal(e.status, 200);
+    assert.equal(e.outcome, 'allowed');
+    assert.equal(e.bytesOut, BIG);
+  });
+
+  it('a total timeout passing mid-body cuts the response and records upstream_timeout', async () => {
+    const started = Date.now();
+    const res = await request(`${gw.url}/drip`);
+    assert.equal(res.statusCode, 200);
+    const err = await res.body.text().then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    assert.ok(err !== undefined, 'the body is cut, not ended cleanly');
+    const took = Date.now() - started;
+    assert.ok(took >= 550 && took < 4000, `cut at the total timeout (600 ms), took ${took} ms`);
+    const events = await gw.waitEvents(2);
+    const e = events.find((x) => x.path === '/drip')!;
+    assert.equal(e.outcome, 'error');
+    assert.equal(e.code, 'upstream_timeout');
+  });
+
+  it('a total timeout passing before the headers answers 504', async () => {
+    const res = await request(`${gw.url}/late`);
+    assert.equal(res.statusCode, 504);
+    assert.equal(((await res.body.json()) as { code: string }).code, 'upstream_timeout');
+  });
+
+  it('a client that goes away mid-body is recorded as 499 and the upstream exchange is aborted', async () => {
+    const { connect } = await import('node:net');
+    const before = upstreamClosed.filter((p) => p === '/cut/drip').length;
+    const socket = connect(gw.port, '127.0.0.1');
+    socket.write('GET /cut/drip HTTP/1.1\r\nHost: x\r\n\r\n');
+    await new Promise((r) => socket.once('data', r));
+    socket.destroy();
+    const deadline = Date.now() + 3000;
+    while (upstreamClosed.filter((p) => p === '/cut/drip').length === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(upstreamClosed.filter((p) => p === '/cut/drip').length, before + 1, 'the upstream saw its request end');
+    const events = await gw.waitEvents(4);
+    const e = events.find((x) => x.path === '/cut/drip')!;
+    assert.equal(e.status, 499);
+    assert.equal(e.outcome, 'error');
+    assert.equal(e.reason, 'client closed the connection');
+  });
+});
