@@ -90,7 +90,7 @@ routes:
   const stage = routeAbuseStages(state, loaded.config.abuse, info).early!;
   // 1000 client IPs, as under real load.
   const ctxs = Array.from({ length: 1000 }, (_, i) => {
-    const c = newRequestContext('id', 0n, 'GET', '/get', '', {}, { ip: `10.0.${i >> 8}.${i & 255}`, peerIp: '', tls: false, httpVersion: '1.1', certificate: undefined });
+    const c = newRequestContext('id', 0, 'GET', '/get', '', {}, { ip: `10.0.${i >> 8}.${i & 255}`, peerIp: '', tls: false, httpVersion: '1.1', certificate: undefined });
     (c as { route: typeof info }).route = info;
     return c;
   });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { connect } from 'node:net';
-import { hrtime } from 'node:process';
+import { performance } from 'node:perf_hooks';
 import { describe, it } from 'node:test';
 import { request } from 'undici';
 import { runComplete, runRequest, runResponse, type RunResult } from '../src/pipeline/runner.js';
@@ -10,7 +10,7 @@ import { newRequestContext } from '../src/server/gateway.js';
 import { passthroughConfig, startTestGateway, startUpstream } from './helpers.js';
 
 function ctx(): RequestContext {
-  return newRequestContext('r1', hrtime.bigint(), 'GET', '/', '', {}, { ip: '127.0.0.1', peerIp: '127.0.0.1', tls: false, httpVersion: '1.1', certificate: undefined });
+  return newRequestContext('r1', performance.now(), 'GET', '/', '', {}, { ip: '127.0.0.1', peerIp: '127.0.0.1', tls: false, httpVersion: '1.1', certificate: undefined });
 }
 
 function stage(name: StageName, answer: () => Decision | Promise<Decision>, calls: string[]): Stage {

@@ -45,7 +45,7 @@ export function completed(i: ContextInput = {}): CompletedContext {
   };
   const request: RequestContext = {
     requestId: i.requestId ?? 'req-1',
-    start: process.hrtime.bigint(),
+    start: performance.now(),
     method: i.method ?? 'GET',
     path: i.path ?? '/pets/42',
     rawQuery: i.rawQuery ?? '',

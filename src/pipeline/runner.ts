@@ -8,7 +8,7 @@
  * challenge passes only on a clearance the context's verifier accepts (a cryptographic check,
  * made once per request), so no stage can be skipped by a cookie the gateway did not sign.
  */
-import { hrtime } from 'node:process';
+import { performance } from 'node:perf_hooks';
 import type { ChainEntry, CompletedContext, Decision, RequestContext, ResponseContext, StageName } from './types.js';
 import { CONTINUE } from './types.js';
 
@@ -22,8 +22,13 @@ const PASSED: RunResult = Object.freeze({ decision: CONTINUE, stage: undefined }
 
 type Hook = 'onRequest' | 'onResponse';
 
-function settle(entry: ChainEntry, ctx: RequestContext, decision: Decision, t0: bigint): RunResult | undefined {
-  ctx.timings.push({ stage: entry.stage.name, us: Number(hrtime.bigint() - t0) / 1000 });
+/** Microseconds since `t0` (a performance.now() reading), at nanosecond resolution. No BigInt per reading. */
+export function usSince(t0: number): number {
+  return Math.round((performance.now() - t0) * 1e6) / 1000;
+}
+
+function settle(entry: ChainEntry, ctx: RequestContext, decision: Decision, t0: number): RunResult | undefined {
+  ctx.timings.push({ stage: entry.stage.name, us: usSince(t0) });
   if (decision.action === 'continue') return undefined;
   if (decision.action === 'deny') {
     const monitored = entry.mode === 'monitor';
@@ -42,8 +47,8 @@ function settle(entry: ChainEntry, ctx: RequestContext, decision: Decision, t0: 
   return entry.mode === 'monitor' ? undefined : { decision, stage: entry.stage.name };
 }
 
-function failed(entry: ChainEntry, ctx: RequestContext, err: unknown, t0: bigint): RunResult | undefined {
-  ctx.timings.push({ stage: entry.stage.name, us: Number(hrtime.bigint() - t0) / 1000 });
+function failed(entry: ChainEntry, ctx: RequestContext, err: unknown, t0: number): RunResult | undefined {
+  ctx.timings.push({ stage: entry.stage.name, us: usSince(t0) });
   const message = err instanceof Error ? err.message : String(err);
   const reason = `stage ${entry.stage.name} failed: ${message}`.slice(0, 300);
   const open = entry.onError === 'fail-open' || entry.mode === 'monitor';
@@ -62,7 +67,7 @@ function run(entries: readonly ChainEntry[], hook: Hook, ctx: RequestContext, ar
     if (entry.mode === 'off') continue;
     const fn = entry.stage[hook] as ((a: typeof arg) => Decision | Promise<Decision>) | undefined;
     if (fn === undefined) continue;
-    const t0 = hrtime.bigint();
+    const t0 = performance.now();
     let answer: Decision | Promise<Decision>;
     try {
       answer = fn.call(entry.stage, arg);

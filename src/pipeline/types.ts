@@ -117,8 +117,8 @@ export interface RouteInfo {
 
 export interface RequestContext {
   readonly requestId: string;
-  /** process.hrtime.bigint() when the request arrived. */
-  readonly start: bigint;
+  /** performance.now() (milliseconds, sub-microsecond resolution) when the request arrived. */
+  readonly start: number;
   readonly method: string;
   /** Percent-decoded, verified-normal path (no dot-segments, no encoded slashes). */
   readonly path: string;

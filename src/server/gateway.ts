@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { IncomingMessage, type ServerResponse, type OutgoingHttpHeaders } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
-import { hrtime } from 'node:process';
+import { performance } from 'node:perf_hooks';
 import { PassThrough, Readable, Writable, finished } from 'node:stream';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
@@ -16,7 +16,7 @@ import type { Dispatcher } from 'undici';
 import type { ErrorCode } from '../pipeline/errors.js';
 import { ERRORS } from '../pipeline/errors.js';
 import { PROBLEM_CONTENT_TYPE, problemBody, type ProblemError } from '../pipeline/problem.js';
-import { runComplete, runRequest, runResponse, type RunResult } from '../pipeline/runner.js';
+import { runComplete, runRequest, runResponse, usSince, type RunResult } from '../pipeline/runner.js';
 import type { ChainEntry, ClearanceVerifier, ClientCertificate, CompletedContext, Decision, Outcome, RequestContext, ResponseContext, RouteInfo, StageName } from '../pipeline/types.js';
 import { CHALLENGE_PAGE_CSP, CHALLENGE_PATH, challengePage } from '../abuse/index.js';
 import { clientResponseHeadersRaw, isSafeHost, upstreamRequestHeaders } from '../proxy/headers.js';
@@ -72,7 +72,7 @@ const EMPTY_BODY = Buffer.alloc(0);
 /** A request context before routing: no route, no principal, no findings yet. */
 export function newRequestContext(
   requestId: string,
-  start: bigint,
+  start: number,
   method: string,
   path: string,
   rawQuery: string,
@@ -265,7 +265,7 @@ class Exchange implements DeadlineEntry {
       bytesIn: this.bytesIn,
       bytesOut: this.bytesOut,
       upstreamUs: this.upstreamUs,
-      totalUs: Number(hrtime.bigint() - this.ctx.start) / 1000,
+      totalUs: usSince(this.ctx.start),
     };
     const sink = this.gw.sink;
     runComplete(this.route?.chain ?? EMPTY_CHAIN, c, sink.hookError);
@@ -383,7 +383,7 @@ class Exchange implements DeadlineEntry {
     if (this.done) throw new Error('exchange already completed');
     const { rt, ctx } = this;
     const route = this.route!;
-    this.upstreamUs = Number(hrtime.bigint() - ctx.start) / 1000;
+    this.upstreamUs = usSince(ctx.start);
     Object.assign(out, ctx.responseHeaders);
     out[rt.config.requestId.header] = ctx.requestId;
     if (this.listener.tls && rt.hsts !== undefined) out['strict-transport-security'] = rt.hsts;
@@ -503,7 +503,7 @@ class Exchange implements DeadlineEntry {
     }
     for (const e of f.entries) {
       if (e.mode === 'off') continue;
-      const t0 = hrtime.bigint();
+      const t0 = performance.now();
       let out: Buffer | Decision;
       try {
         out = e.stage.onResponseBody!(f.rctx, body);
@@ -513,7 +513,7 @@ class Exchange implements DeadlineEntry {
         this.deny('stage_failed', `${e.stage.name} failed on the response body`, undefined, undefined, 'error');
         return;
       } finally {
-        this.ctx.timings.push({ stage: e.stage.name, us: Number(hrtime.bigint() - t0) / 1000 });
+        this.ctx.timings.push({ stage: e.stage.name, us: usSince(t0) });
       }
       if (Buffer.isBuffer(out)) {
         if (e.mode === 'enforce') body = out;
@@ -622,6 +622,14 @@ class Exchange implements DeadlineEntry {
   }
 }
 
+const EXCHANGE = Symbol('portcullis.exchange');
+type ExchangeOwner = GatewayResponse & { [EXCHANGE]?: Exchange };
+
+/** 'close' of a client response (`this` is the response). */
+function onResponseClose(this: ExchangeOwner): void {
+  this[EXCHANGE]?.responseClosed();
+}
+
 function destroyResponse(res: GatewayResponse): void {
   const stream = (res as Http2ServerResponse).stream;
   if (stream !== undefined) stream.close(0x2 /* INTERNAL_ERROR */);
@@ -695,7 +703,7 @@ export class Gateway {
 
   /** The `request` listener for every listener (HTTP/1.1, HTTPS, HTTP/2 compat). */
   handle(req: GatewayRequest, res: GatewayResponse, listener: ListenerInfo): void {
-    const start = hrtime.bigint();
+    const start = performance.now();
     const rt = this.runtime;
     const cfg = rt.config;
     const headers = req.headers;
@@ -730,7 +738,9 @@ export class Gateway {
     this.inflight++;
     const ex = new Exchange(this, rt, socket, req, res, ctx, listener, h2);
     ex.certInvalid = certInvalid;
-    res.once('close', () => ex.responseClosed());
+    // A static listener finds its exchange on the response: no closure or once-wrapper per request.
+    (res as ExchangeOwner)[EXCHANGE] = ex;
+    res.on('close', onResponseClose);
 
     // Load shedding first: beyond the limit a request costs a counter and a short answer.
     const limiter = this.limiter;

@@ -7,7 +7,7 @@ import { createServer as createHttpServer, type Server as HttpServer, type Serve
 import { createSecureServer, type Http2SecureServer, type Http2Session, type SecureServerOptions } from 'node:http2';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
-import { hrtime } from 'node:process';
+import { performance } from 'node:perf_hooks';
 import type { SecureContextOptions, TlsOptions } from 'node:tls';
 import type { Config, LimitsConfig, ListenerConfig, TlsListenerConfig } from '../config/types.js';
 import type { ErrorCode } from '../pipeline/errors.js';
@@ -88,7 +88,7 @@ function applyLimits(server: HttpServer | HttpsServer, limits: LimitsConfig): vo
 
 /** A minimal record for refusals that happen before there is a request (parser errors). */
 function protocolErrorRecord(peer: string, tls: boolean, code: ErrorCode, reason: string): CompletedContext {
-  const ctx = newRequestContext('-', hrtime.bigint(), '-', '-', '', {}, { ip: peer, peerIp: peer, tls, httpVersion: '1.1', certificate: undefined });
+  const ctx = newRequestContext('-', performance.now(), '-', '-', '', {}, { ip: peer, peerIp: peer, tls, httpVersion: '1.1', certificate: undefined });
   return { request: ctx, status: ERRORS[code].status, outcome: 'denied', code, reason, bytesIn: 0, bytesOut: 0, upstreamUs: undefined, totalUs: 0 };
 }
 

@@ -249,7 +249,8 @@ export function createAuditLog(cfg: Config['telemetry']['audit'], opts: AuditLog
       if (dup) continue;
       let us = t.us;
       for (let j = i + 1; j < timings.length; j++) if (timings[j]!.stage === t.stage) us += timings[j]!.us;
-      s += `${firstStage ? '' : ','}"${t.stage}":${num(us)}`;
+      // Microseconds with 3 decimals: the same text as String(us), without formatting a double.
+      s += `${firstStage ? '' : ','}"${t.stage}":${msText(us * 1000)}`;
       firstStage = false;
     }
     s += '},"findings":[';
