@@ -397,4 +397,23 @@ routes:
     assert.equal(e.outcome, 'error');
     assert.equal(e.reason, 'client closed the connection');
   });
+
+  it('leaves no exchange behind: after bursts of finished, failed and abandoned requests every deadline list is empty', async () => {
+    const { connect } = await import('node:net');
+    const burst = await Promise.all(Array.from({ length: 200 }, (_, i) => request(`${gw.url}/ok-${i}`).then((r) => r.body.text().then(() => r.statusCode))));
+    assert.ok(burst.every((st) => st === 200));
+    await Promise.all([request(`${gw.url}/late`).then((r) => r.body.text()), request(`${gw.url}/drip`).then((r) => r.body.text().catch(() => ''))]);
+    for (let i = 0; i < 20; i++) {
+      const socket = connect(gw.port, '127.0.0.1');
+      socket.write('GET /cut/drip HTTP/1.1\r\nHost: x\r\n\r\n');
+      await new Promise((r) => socket.once('data', r));
+      socket.destroy();
+    }
+    const pools = gw.handle.gateway.runtime.pools;
+    const deadline = Date.now() + 3000;
+    const sizes = () => [...pools.values()].map((p) => p.deadlines.size);
+    while (sizes().some((n) => n > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(sizes(), [0, 0]);
+    assert.equal(gw.handle.gateway.inflight, 0);
+  });
 });
