@@ -4,13 +4,14 @@
  * coordinates reload and drain. Workers each run a full gateway process (process.ts) on the
  * shared listening sockets.
  *
- * Messages primary → worker: reload, shutdown. Worker → primary: ready, reloaded.
+ * Messages primary → worker: reload, shutdown, bans (an admin ban call). Worker → primary: ready,
+ * reloaded, bans-reply.
  */
 import cluster, { type Worker } from 'node:cluster';
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import pino from 'pino';
-import { startAdminServer, type AdminServer } from '../admin/index.js';
+import { answerBansOp, startAdminServer, type AdminServer, type BansOp, type BansReply, type BansTransport } from '../admin/index.js';
 import type { Config } from '../config/types.js';
 import { KeyStore } from '../identity/keystore.js';
 import { createAggregator } from '../telemetry/index.js';
@@ -23,7 +24,12 @@ type Msg =
   | { type: 'portcullis:ready'; revision: string }
   | { type: 'portcullis:reloaded'; id: number; outcome: ReloadOutcome }
   | { type: 'portcullis:reload'; id: number }
-  | { type: 'portcullis:shutdown' };
+  | { type: 'portcullis:shutdown' }
+  | { type: 'portcullis:bans'; id: number; op: BansOp }
+  | { type: 'portcullis:bans-reply'; id: number; reply: BansReply };
+
+/** How long the primary waits for the workers' answers to an admin ban call. */
+const BANS_REPLY_TIMEOUT_MS = 5000;
 
 function isMsg(m: unknown): m is Msg {
   return typeof m === 'object' && m !== null && typeof (m as { type?: unknown }).type === 'string' && (m as { type: string }).type.startsWith('portcullis:');
@@ -41,6 +47,9 @@ export async function runWorker(config: Config, env: Record<string, string | und
       void handle.reload().then((outcome) => process.send?.({ type: 'portcullis:reloaded', id: m.id, outcome } satisfies Msg));
     } else if (m.type === 'portcullis:shutdown') {
       stop();
+    } else if (m.type === 'portcullis:bans') {
+      // The admin API (in the primary) reaches this worker's ban lists.
+      void answerBansOp(handle.gateway.runtime.abuse, m.op).then((reply) => process.send?.({ type: 'portcullis:bans-reply', id: m.id, reply } satisfies Msg));
     }
   });
   process.send?.({ type: 'portcullis:ready', revision: handle.config().revision } satisfies Msg);
@@ -58,6 +67,29 @@ export async function runPrimary(config: Config, env: Record<string, string | un
   let stopping = false;
   let reloadSeq = 0;
   const pendingReloads = new Map<number, { left: Set<number>; outcomes: ReloadOutcome[]; done: (o: ReloadOutcome) => void }>();
+  const pendingBans = new Map<number, { left: Set<number>; replies: BansReply[]; done: () => void }>();
+  let bansSeq = 0;
+  /**
+   * `/admin/bans` in the primary: the op goes to every ready worker and the answers are merged
+   * (each worker holds its own ban lists with the memory store; with Redis they mirror one set).
+   * A worker that exits or does not answer in time is left out; none answering is an error.
+   */
+  const bans: BansTransport = (op) =>
+    new Promise<BansReply[]>((resolve, reject) => {
+      const id = ++bansSeq;
+      const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && ready.has(w.id));
+      const replies: BansReply[] = [];
+      const finish = (): void => {
+        clearTimeout(timer);
+        pendingBans.delete(id);
+        if (replies.length === 0) reject(new Error('no worker answered the admin ban call'));
+        else resolve(replies);
+      };
+      const timer = setTimeout(finish, BANS_REPLY_TIMEOUT_MS);
+      pendingBans.set(id, { left: new Set(workers.map((w) => w.id)), replies, done: finish });
+      for (const w of workers) w.send({ type: 'portcullis:bans', id, op } satisfies Msg);
+      if (workers.length === 0) finish();
+    });
 
   const fork = (): Worker => {
     // Without bots.challenge.secret, every worker signs with the key generated here, so a
@@ -66,6 +98,13 @@ export async function runPrimary(config: Config, env: Record<string, string | un
     w.on('message', (m: unknown) => {
       if (!isMsg(m)) return;
       if (m.type === 'portcullis:ready') ready.add(w.id);
+      if (m.type === 'portcullis:bans-reply') {
+        const p = pendingBans.get(m.id);
+        if (p !== undefined && p.left.delete(w.id)) {
+          p.replies.push(m.reply);
+          if (p.left.size === 0) p.done();
+        }
+      }
       if (m.type === 'portcullis:reloaded') {
         const p = pendingReloads.get(m.id);
         if (!p) return;
@@ -88,6 +127,7 @@ export async function runPrimary(config: Config, env: Record<string, string | un
   cluster.on('exit', (w, code, signal) => {
     ready.delete(w.id);
     for (const [id, p] of pendingReloads) if (p.left.delete(w.id) && p.left.size === 0) finishReload(id);
+    for (const p of pendingBans.values()) if (p.left.delete(w.id) && p.left.size === 0) p.done();
     if (stopping) return;
     logger.error({ worker: w.id, code, signal }, 'worker exited; starting a new one');
     setTimeout(() => {
@@ -173,6 +213,7 @@ export async function runPrimary(config: Config, env: Record<string, string | un
       reload,
       metrics: () => source.metrics(),
       keyStore: currentKeyStore,
+      bans,
       logger,
     });
     logger.info({ address: `${config.admin.host}:${admin.port}` }, 'admin listener');

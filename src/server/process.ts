@@ -5,7 +5,7 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { Registry } from 'prom-client';
-import { startAdminServer, type AdminServer } from '../admin/index.js';
+import { localBans, startAdminServer, type AdminServer } from '../admin/index.js';
 import { formatDiagnostic, loadConfig } from '../config/index.js';
 import type { Config, Diagnostic } from '../config/types.js';
 import { createTelemetry, exposeToPrimary, registrySource, type MetricsSource, type Telemetry } from '../telemetry/index.js';
@@ -227,6 +227,7 @@ export async function startGateway(opts: StartOptions): Promise<GatewayHandle> {
       reload,
       metrics: () => metricsSource.metrics(),
       keyStore: () => runtime.identity.keyStore,
+      bans: localBans(() => runtime.abuse),
       logger,
     });
     logger.info({ address: `${config0.admin.host}:${admin.port}` }, 'admin listener');
