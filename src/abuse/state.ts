@@ -120,6 +120,8 @@ export class AbuseState {
       maxBans: this.store.memory.maxEntries,
     });
     redis.onHealth((store, health, reason) => this.events.storeHealth(store, health, reason));
+    // Down until the first PING answers: store_up reads 0 from the start, not nothing.
+    this.events.storeState('redis', redis.health);
     this.redis = redis;
     void redis.mirrorBans((subject, until, reason) => this.mirror(subject, until, reason));
   }
