@@ -269,10 +269,11 @@ describe('bans admin API with Redis: every instance', async () => {
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
-describe('bans admin API with workers: 2 (memory store)', () => {
-  test('the primary reaches both workers: a ban holds on every connection, and so does its lifting', async () => {
+describe('bans with workers: 2 (memory store)', () => {
+  test('the primary reaches both workers; a ban one worker places holds on the other; a restarted worker gets them all', { timeout: 60_000 }, async () => {
     const upstream = await startUpstream();
-    const dir = writeFiles({ 'portcullis.yaml': config(upstream.url).replace('version: 1\n', 'version: 1\nworkers: 2\n') });
+    const yaml = config(upstream.url, 'bans:\n  onAttacks: { threshold: 1, window: 1m, ttl: 10m }').replace('version: 1\n', 'version: 1\nworkers: 2\n');
+    const dir = writeFiles({ 'portcullis.yaml': yaml });
     const child = spawn(process.execPath, [CLI, 'run', '-c', join(dir, 'portcullis.yaml')], { stdio: ['ignore', 'ignore', 'pipe'] });
     const logs: Record<string, unknown>[] = [];
     let buf = '';
@@ -292,28 +293,48 @@ describe('bans admin API with workers: 2 (memory store)', () => {
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     try {
       const portOf = (l: Record<string, unknown> | undefined) => Number(String(l?.['address']).split(':').pop());
-      assert.ok(await eventually(async () => logs.filter((l) => l['msg'] === 'listening').length >= 2 && logs.some((l) => l['msg'] === 'admin listener'), 15000), JSON.stringify(logs).slice(0, 2000));
-      const base = `http://127.0.0.1:${portOf(logs.find((l) => l['msg'] === 'listening'))}`;
+      const listening = () => logs.filter((l) => l['msg'] === 'listening');
+      assert.ok(await eventually(async () => listening().length >= 2 && logs.some((l) => l['msg'] === 'admin listener'), 15000), JSON.stringify(logs).slice(0, 2000));
+      const base = `http://127.0.0.1:${portOf(listening()[0])}`;
       const adm = `http://127.0.0.1:${portOf(logs.find((l) => l['msg'] === 'admin listener'))}`;
-      assert.ok(await eventually(async () => (await request(`${adm}/readyz`).then(async (r) => (await r.body.dump(), r.statusCode))) === 200, 15000));
-      const ip = '203.0.113.77';
-      const fresh = async () => {
-        // A new connection each time: the cluster hands connections to the workers in turn.
-        const r = await request(`${base}/open`, { reset: true, headers: { 'x-forwarded-for': ip } });
+      const ready = async () => (await request(`${adm}/readyz`).then(async (r) => (await r.body.dump(), r.statusCode))) === 200;
+      assert.ok(await eventually(ready, 15000));
+      // A new connection each time: the cluster hands connections to the workers in turn.
+      const fresh = async (ip: string, path = '/open') => {
+        const r = await request(`${base}${path}`, { reset: true, headers: { 'x-forwarded-for': ip } });
         await r.body.dump();
         return r.statusCode;
       };
-      const placed = await admin(adm, 'POST', '/admin/bans', { kind: 'ip', value: ip, ttl: '10m', reason: 'cluster' });
+      const twelve = async (ip: string) => {
+        const out: number[] = [];
+        for (let i = 0; i < 12; i++) out.push(await fresh(ip));
+        return out;
+      };
+      const refused = Array(12).fill(429);
+
+      // Through the admin API (in the primary): every worker.
+      const byAdmin = '203.0.113.77';
+      const placed = await admin(adm, 'POST', '/admin/bans', { kind: 'ip', value: byAdmin, ttl: '10m', reason: 'cluster' });
       assert.equal(placed.status, 201, JSON.stringify(placed.json));
-      const statuses: number[] = [];
-      for (let i = 0; i < 12; i++) statuses.push(await fresh());
-      assert.deepEqual(statuses, Array(12).fill(429), 'refused by both workers');
+      assert.deepEqual(await twelve(byAdmin), refused, 'refused by both workers');
       const list = await admin(adm, 'GET', '/admin/bans');
-      assert.deepEqual((list.json['bans'] as Record<string, unknown>[]).map((b) => b['value']), [ip], 'merged: listed once');
-      assert.equal((await admin(adm, 'DELETE', `/admin/bans/ip/${ip}`)).status, 200);
-      const after: number[] = [];
-      for (let i = 0; i < 12; i++) after.push(await fresh());
-      assert.deepEqual(after, Array(12).fill(200), 'lifted on both workers');
+      assert.deepEqual((list.json['bans'] as Record<string, unknown>[]).map((b) => b['value']), [byAdmin], 'merged: listed once');
+
+      // Placed by one worker (one attack, threshold 1): relayed to the other.
+      const attacker = '198.51.100.66';
+      assert.equal(await fresh(attacker, "/open?q=%27%20OR%201%3D1--"), 403);
+      assert.ok(await eventually(async () => (await twelve(attacker)).every((s) => s === 429)), 'the ban reached both workers');
+
+      // A worker that dies is replaced; the new one learns both bans from the primary.
+      const victim = Number(listening()[0]!['pid']);
+      process.kill(victim, 'SIGKILL');
+      assert.ok(await eventually(async () => listening().some((l) => !([victim, Number(listening()[1]!['pid'])] as number[]).includes(Number(l['pid']))), 15000), 'a new worker');
+      assert.ok(await eventually(ready, 15000));
+      assert.deepEqual(await twelve(byAdmin), refused, 'the admin ban holds on the new worker');
+      assert.deepEqual(await twelve(attacker), refused, 'the relayed ban holds on the new worker');
+
+      assert.equal((await admin(adm, 'DELETE', `/admin/bans/ip/${byAdmin}`)).status, 200);
+      assert.deepEqual(await twelve(byAdmin), Array(12).fill(200), 'lifted on both workers');
       child.kill('SIGTERM');
       assert.equal(await exited, 0);
     } finally {

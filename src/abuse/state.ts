@@ -42,6 +42,11 @@ export class AbuseState {
   private readonly cidrs = new CidrBans();
   redis: RedisStore | undefined;
   events: AbuseEvents = NO_EVENTS;
+  /**
+   * Cluster worker with the memory store: told of every ban this process places by itself, so
+   * that the primary can hand it to the other workers (and to workers started later).
+   */
+  relay: ((kind: BanKind, value: string, until: number, reason: string) => void) | undefined;
   private started = false;
   /** Limit signature → memory table slot; kept across reloads. */
   private readonly slots = new Map<string, number>();
@@ -137,6 +142,12 @@ export class AbuseState {
     else this.remember(kind, value, until, reason, Date.now());
   }
 
+  /** A ban placed by another worker of this host (memory store), as the primary relays it. */
+  applyRelayed(kind: BanKind, value: string, until: number, reason: string): void {
+    if (this.bans[kind] === undefined) return;
+    this.remember(kind, value, until, reason, Date.now());
+  }
+
   private remember(kind: BanKind, value: string, until: number, reason: string, now: number): void {
     this.bans[kind].set(value, until, reason, now);
     if (kind === 'ip' && value.includes('/')) this.cidrs.set(value, until, now);
@@ -163,6 +174,7 @@ export class AbuseState {
     const fresh = this.bans[kind].remaining(value, now) === 0;
     this.remember(kind, value, now + ttlMs, reason, now);
     if (fresh) this.events.banned(kind, kind === 'user' ? value.slice(0, 12) : value, reason, ttlMs);
+    this.relay?.(kind, value, now + ttlMs, reason);
     const redis = this.redis;
     if (redis !== undefined && redis.health === 'up') {
       redis.ban(`${kind}:${value}`, ttlMs, reason).catch((err: unknown) => this.events.storeError('ban', err));
