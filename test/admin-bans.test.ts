@@ -152,6 +152,9 @@ describe('bans admin API (memory store, one process)', () => {
     assert.equal((await get(gw.url, '/private', '192.0.2.1', 'key-mallory')).code, 'client_banned');
     assert.equal((await get(gw.url, '/private', '192.0.2.2', 'key-mallory')).code, 'client_banned');
     assert.equal((await get(gw.url, '/private', '192.0.2.1', 'key-trent')).status, 200);
+    // A shorter ban on a banned subject keeps the later end, and says so.
+    const shorter = await admin(adm, 'POST', '/admin/bans', { kind: 'principal', value: 'mallory', ttl: '10s' });
+    assert.ok(Number(shorter.json['ttlSeconds']) > 290, JSON.stringify(shorter.json));
     const list = await admin(adm, 'GET', '/admin/bans?kind=principal');
     assert.deepEqual(
       (list.json['bans'] as Record<string, unknown>[]).map((b) => [b['kind'], b['value'], b['reason']]),

@@ -188,8 +188,9 @@ export class AbuseState {
    */
   async adminBan(kind: 'ip' | 'principal', value: string, ttlMs: number, reason: string): Promise<{ until: number; shared: boolean }> {
     const now = Date.now();
-    let until = now + ttlMs;
-    this.remember(kind, value, until, reason, now);
+    this.remember(kind, value, now + ttlMs, reason, now);
+    // An existing later ban is kept: answer with the end in force.
+    let until = now + Math.max(ttlMs, this.bans[kind].remaining(value, now));
     this.events.banned(kind, value, 'admin', ttlMs);
     const redis = this.redis;
     if (redis === undefined || redis.health !== 'up') return { until, shared: false };
