@@ -273,7 +273,7 @@ describe('bans admin API with Redis: every instance', async () => {
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
 describe('bans with workers: 2 (memory store)', () => {
-  test('the primary reaches both workers; a ban one worker places holds on the other; a restarted worker gets them all', { timeout: 60_000 }, async () => {
+  test('the primary reaches both workers; a ban one worker places holds on the other; a restarted worker gets them all', { timeout: 180_000 }, async () => {
     const upstream = await startUpstream();
     const yaml = config(upstream.url, 'bans:\n  onAttacks: { threshold: 1, window: 1m, ttl: 10m }').replace('version: 1\n', 'version: 1\nworkers: 2\n');
     const dir = writeFiles({ 'portcullis.yaml': yaml });
@@ -297,11 +297,11 @@ describe('bans with workers: 2 (memory store)', () => {
     try {
       const portOf = (l: Record<string, unknown> | undefined) => Number(String(l?.['address']).split(':').pop());
       const listening = () => logs.filter((l) => l['msg'] === 'listening');
-      assert.ok(await eventually(async () => listening().length >= 2 && logs.some((l) => l['msg'] === 'admin listener'), 15000), JSON.stringify(logs).slice(0, 2000));
+      assert.ok(await eventually(async () => listening().length >= 2 && logs.some((l) => l['msg'] === 'admin listener'), 60_000), JSON.stringify(logs).slice(0, 2000));
       const base = `http://127.0.0.1:${portOf(listening()[0])}`;
       const adm = `http://127.0.0.1:${portOf(logs.find((l) => l['msg'] === 'admin listener'))}`;
       const ready = async () => (await request(`${adm}/readyz`).then(async (r) => (await r.body.dump(), r.statusCode))) === 200;
-      assert.ok(await eventually(ready, 15000));
+      assert.ok(await eventually(ready, 60_000));
       // A new connection each time: the cluster hands connections to the workers in turn.
       const fresh = async (ip: string, path = '/open') => {
         const r = await request(`${base}${path}`, { reset: true, headers: { 'x-forwarded-for': ip } });
@@ -326,13 +326,13 @@ describe('bans with workers: 2 (memory store)', () => {
       // Placed by one worker (one attack, threshold 1): relayed to the other.
       const attacker = '198.51.100.66';
       assert.equal(await fresh(attacker, "/open?q=%27%20OR%201%3D1--"), 403);
-      assert.ok(await eventually(async () => (await twelve(attacker)).every((s) => s === 429)), 'the ban reached both workers');
+      assert.ok(await eventually(async () => (await twelve(attacker)).every((s) => s === 429), 10_000), 'the ban reached both workers');
 
       // A worker that dies is replaced; the new one learns both bans from the primary.
       const victim = Number(listening()[0]!['pid']);
       process.kill(victim, 'SIGKILL');
-      assert.ok(await eventually(async () => listening().some((l) => !([victim, Number(listening()[1]!['pid'])] as number[]).includes(Number(l['pid']))), 15000), 'a new worker');
-      assert.ok(await eventually(ready, 15000));
+      assert.ok(await eventually(async () => listening().some((l) => !([victim, Number(listening()[1]!['pid'])] as number[]).includes(Number(l['pid']))), 60_000), 'a new worker');
+      assert.ok(await eventually(ready, 60_000));
       assert.deepEqual(await twelve(byAdmin), refused, 'the admin ban holds on the new worker');
       assert.deepEqual(await twelve(attacker), refused, 'the relayed ban holds on the new worker');
 

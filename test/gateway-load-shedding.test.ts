@@ -111,35 +111,43 @@ describe('load shedding on a running gateway', () => {
   });
 
   it('queued requests run in turn when slots free up, and a client that gives up leaks no slot', async () => {
-    const limiter = gw.handle.gateway.limiter;
-    // Polls the limiter's state rather than sleeping: on a loaded machine a request may take a
-    // while to arrive.
-    const reach = async (what: string, cond: () => boolean) => {
-      const end = Date.now() + 5000;
-      while (!cond()) {
-        assert.ok(Date.now() < end, `timed out waiting for ${what}`);
-        await new Promise((r) => setTimeout(r, 5));
+    // Its own gateway with a patient queue: on a loaded machine the slots may take longer than
+    // the 400 ms above to free, and this test is about order and leaks, not the timeout.
+    const gw = await startTestGateway(config(a.url, b.url, 'loadShedding: { maxConcurrent: 2, maxQueue: 2, queueTimeoutMs: 10000 }'));
+    try {
+      const limiter = gw.handle.gateway.limiter;
+      // Polls the limiter's state rather than sleeping: on a loaded machine a request may take a
+      // while to arrive.
+      const reach = async (what: string, cond: () => boolean) => {
+        const end = Date.now() + 20_000;
+        while (!cond()) {
+          assert.ok(Date.now() < end, `timed out waiting for ${what}`);
+          await new Promise((r) => setTimeout(r, 5));
+        }
+      };
+      // Long enough that the two others are queued behind them, however slow the machine.
+      const first = Array.from({ length: 2 }, () => request(`${gw.url}/a/x?ms=2000`));
+      await reach('both slots taken', () => limiter.active === 2);
+      // Waits in the queue, then gives up.
+      const gone = new AbortController();
+      const abandoned = request(`${gw.url}/a/x?ms=10`, { signal: gone.signal }).catch((e: Error) => e);
+      await reach('the first one queued', () => limiter.waiting === 1);
+      const queued = request(`${gw.url}/a/x?ms=10`);
+      await reach('the second one queued', () => limiter.waiting === 2);
+      gone.abort();
+      assert.ok((await abandoned) instanceof Error);
+      for (const res of await Promise.all(first)) {
+        assert.equal(res.statusCode, 200);
+        await res.body.dump();
       }
-    };
-    const first = Array.from({ length: 2 }, () => request(`${gw.url}/a/x?ms=300`));
-    await reach('both slots taken', () => limiter.active === 2);
-    // Waits in the queue, then gives up.
-    const gone = new AbortController();
-    const abandoned = request(`${gw.url}/a/x?ms=10`, { signal: gone.signal }).catch((e: Error) => e);
-    await reach('the first one queued', () => limiter.waiting === 1);
-    const queued = request(`${gw.url}/a/x?ms=10`);
-    await reach('the second one queued', () => limiter.waiting === 2);
-    gone.abort();
-    assert.ok((await abandoned) instanceof Error);
-    for (const res of await Promise.all(first)) {
-      assert.equal(res.statusCode, 200);
-      await res.body.dump();
+      const q = await queued;
+      assert.equal(q.statusCode, 200, 'the queued request ran once a slot freed');
+      await q.body.dump();
+      await reach('every slot back', () => limiter.active === 0);
+      assert.equal(limiter.waiting, 0);
+    } finally {
+      await gw.close();
     }
-    const q = await queued;
-    assert.equal(q.statusCode, 200, 'the queued request ran once a slot freed');
-    await q.body.dump();
-    await reach('every slot back', () => limiter.active === 0);
-    assert.equal(limiter.waiting, 0);
   });
 
   it('a per-upstream limit sheds for that upstream only', async () => {
