@@ -144,23 +144,51 @@ describe('IpSet', () => {
     }
   });
 
-  it('looks up in a 100k-entry list in a few microseconds at most (a binary search, not a scan)', () => {
+  it('looks up in a 100k-entry list much faster than a scan of it (a binary search)', () => {
     const entries: IpRange[] = [];
     for (let i = 0; i < 100_000; i++) entries.push({ family: 4, start: i * 4096, end: i * 4096 + 255 });
     const s = new IpSet('big', entries);
     assert.equal(s.ranges, 100_000);
+    const starts = Uint32Array.from(entries, (e) => (e as { start: number }).start);
+    const ends = Uint32Array.from(entries, (e) => (e as { end: number }).end);
     const w = new Uint32Array(4);
-    const n = 200_000;
-    let hits = 0;
-    const t0 = process.hrtime.bigint();
-    for (let i = 0; i < n; i++) {
-      parseIp(`10.${i & 255}.${(i >> 8) & 255}.${i & 7}`, w);
-      if (s.has4(w[0]!)) hits++;
+    const addr = (i: number) => `10.${i & 255}.${(i >> 8) & 255}.${i & 7}`;
+    // Time per lookup of the set, and of a linear scan over the same ranges, in interleaved
+    // rounds (a loaded machine slows both alike); the best round of each counts.
+    const timeSet = (n: number) => {
+      let hits = 0;
+      const t0 = process.hrtime.bigint();
+      for (let i = 0; i < n; i++) {
+        parseIp(addr(i), w);
+        if (s.has4(w[0]!)) hits++;
+      }
+      assert.ok(hits > 0);
+      return Number(process.hrtime.bigint() - t0) / n;
+    };
+    const timeScan = (n: number) => {
+      let hits = 0;
+      const t0 = process.hrtime.bigint();
+      for (let i = 0; i < n; i++) {
+        parseIp(addr(i), w);
+        const a = w[0]!;
+        for (let k = 0; k < starts.length; k++) {
+          if (a >= starts[k]! && a <= ends[k]!) {
+            hits++;
+            break;
+          }
+        }
+      }
+      assert.ok(hits >= 0);
+      return Number(process.hrtime.bigint() - t0) / n;
+    };
+    let set = Infinity;
+    let scan = Infinity;
+    for (let round = 0; round < 3; round++) {
+      set = Math.min(set, timeSet(50_000));
+      scan = Math.min(scan, timeScan(200));
     }
-    const ns = Number(process.hrtime.bigint() - t0) / n;
-    assert.ok(hits > 0);
-    // A linear scan would take ~100 µs per lookup; a binary search over 17 levels well under 5 µs even on a busy machine.
-    assert.ok(ns < 5000, `${ns.toFixed(0)} ns per lookup`);
+    // 17 levels of binary search against up to 100k comparisons: two orders of magnitude apart.
+    assert.ok(scan / set > 20, `set ${set.toFixed(0)} ns, scan ${scan.toFixed(0)} ns per lookup`);
   });
 });
 

@@ -107,7 +107,9 @@ describe('Redis goes away mid-traffic and comes back', async () => {
     upstream = await startUpstream();
     redis = await OwnRedis.start();
     for (const mode of ['local', 'fail-open', 'fail-closed'] as const) {
-      gws[mode] = await startTestGateway(config(upstream.url, redis.url, `${prefix}${mode}:`, '{ key: [global], algorithm: fixed-window, limit: 3, window: 1d }', mode));
+      // A patient command timeout: on a loaded machine a late answer must not pass for the outage
+      // (a killed Redis closes the connection, which marks the store down at once anyway).
+      gws[mode] = await startTestGateway(config(upstream.url, redis.url, `${prefix}${mode}:`, '{ key: [global], algorithm: fixed-window, limit: 3, window: 1d }', mode, 3000));
       await gws[mode].handle.gateway.runtime.abuse.redis!.ready(3000);
     }
   });

@@ -18,6 +18,7 @@
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { ClearanceVerifier, RequestContext } from '../pipeline/types.js';
+import { NO_EVENTS, type AbuseEvents } from './events.js';
 import { parseIp } from './ip.js';
 
 /** The reserved path of the verification endpoint. */
@@ -136,6 +137,8 @@ export class ChallengeService implements ClearanceVerifier {
   private readonly cookieKey: Buffer;
   /** Used nonces → expiry (unix seconds), in insertion order (roughly expiry order). */
   private readonly used: Map<string, number>;
+  /** Where issued, solved and failed challenges are counted (set by the process once telemetry exists). */
+  events: AbuseEvents;
 
   constructor(
     readonly settings: ChallengeSettings,
@@ -149,6 +152,7 @@ export class ChallengeService implements ClearanceVerifier {
     this.cookieKey = createHmac('sha256', key).update('portcullis clearance v1').digest();
     // The replay guard survives reloads: a reload must not make used solutions usable again.
     this.used = previous?.used ?? new Map();
+    this.events = previous?.events ?? NO_EVENTS;
   }
 
   /** Client binding: the address prefix and the User-Agent. */
@@ -190,11 +194,18 @@ export class ChallengeService implements ClearanceVerifier {
     const difficulty = String(this.settings.difficulty);
     const nonce = b64url(randomBytes(16));
     const mac = b64url(this.tokenMac(exp, difficulty, nonce, this.binding(ctx)));
+    this.events.challenge('issued');
     return { algorithm: POW_ALGORITHM, token: `${exp}.${difficulty}.${nonce}.${mac}`, difficulty: this.settings.difficulty, expiresAt: Number(exp), verify: CHALLENGE_PATH };
   }
 
   /** Checks a solution; on success remembers the nonce and returns the clearance cookie value. */
   redeem(ctx: RequestContext, token: string, solution: string, now = Date.now()): RedeemResult {
+    const r = this.check(ctx, token, solution, now);
+    this.events.challenge(r.ok ? 'solved' : 'failed');
+    return r;
+  }
+
+  private check(ctx: RequestContext, token: string, solution: string, now: number): RedeemResult {
     if (token.length > MAX_TOKEN) return { ok: false, reason: 'token too long' };
     if (!isSolutionText(solution)) return { ok: false, reason: 'solution is not 1-64 characters of [A-Za-z0-9_-]' };
     const parts = token.split('.', 5);

@@ -9,11 +9,15 @@
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { StoreHealth } from '../store/index.js';
+import { FastCounter } from '../telemetry/index.js';
 
 export type BanKind = 'ip' | 'principal' | 'user' | 'alarm';
 
 export interface AbuseEvents {
+  /** The shared store's health changed (metric, transition count, log line). */
   storeHealth(store: 'redis', health: StoreHealth, reason: string): void;
+  /** The shared store's health as it is at start (the `store_up` gauge only: no transition, no log). */
+  storeState(store: 'redis', health: StoreHealth): void;
   /** A ban was placed (by this instance). `subject` is an IP or a username hash, for the log only. */
   banned(kind: BanKind, subject: string, reason: string, ttlMs: number): void;
   /** The credential-stuffing alarm of a login route was raised (by this instance). */
@@ -22,19 +26,62 @@ export interface AbuseEvents {
   fallback(mode: 'local' | 'fail-open' | 'fail-closed'): void;
   /** A background store operation failed (counted, logged at most once a minute). */
   storeError(what: string, err: unknown): void;
+  /**
+   * A rate-limit decision on the request path: each limit of an allowed request counts
+   * `allowed`, the refusing limit of a refused one `denied`. `limit` is a configured name.
+   */
+  rateLimit(limit: string, allowed: boolean): void;
+  /** A proof-of-work challenge was issued, or a solution accepted (`solved`) or refused (`failed`). */
+  challenge(result: 'issued' | 'solved' | 'failed'): void;
 }
 
 export const NO_EVENTS: AbuseEvents = Object.freeze({
   storeHealth() {},
+  storeState() {},
   banned() {},
   stuffingAlarm() {},
   fallback() {},
   storeError() {},
+  rateLimit() {},
+  challenge() {},
 });
 
-/** Abuse metrics and log lines on `registry` and `logger`. */
-export function createAbuseEvents(registry: Registry, logger: Logger, prefix = 'portcullis_'): AbuseEvents {
+/** What the abuse metrics read at scrape time. */
+export interface AbuseGauges {
+  /** Login routes whose credential-stuffing alarm is raised now. */
+  stuffingAlarms(): number;
+}
+
+/**
+ * Abuse metrics and log lines on `registry` and `logger`. The per-request counters (rate-limit
+ * decisions) are FastCounters: one map look-up and one add, no allocation.
+ */
+export function createAbuseEvents(registry: Registry, logger: Logger, prefix = 'portcullis_', gauges?: AbuseGauges): AbuseEvents {
   const registers = [registry];
+  const decisions = new FastCounter({
+    name: `${prefix}rate_limit_decisions_total`,
+    help: 'Rate-limit decisions, by limit (policy name) and result: allowed (counted on every limit of an allowed request) or denied (on the limit that refused).',
+    labelNames: ['limit', 'result'],
+    registers,
+  });
+  /** Limit name → [allowed slot, denied slot]. Names come from the config, so the map stays small. */
+  const decisionSlots = new Map<string, [number, number]>();
+  const challenges = new Counter({
+    name: `${prefix}challenges_total`,
+    help: 'Proof-of-work challenges, by result: issued, solved (a solution accepted, clearance cookie set), failed (a solution refused).',
+    labelNames: ['result'] as const,
+    registers,
+  });
+  const challengeLabels = { issued: challenges.labels('issued'), solved: challenges.labels('solved'), failed: challenges.labels('failed') };
+  new Gauge({
+    name: `${prefix}credential_stuffing_alarms_active`,
+    help: 'Login routes whose credential-stuffing alarm is raised now (they answer with the challenge). In a cluster: the highest over the workers.',
+    aggregator: 'max',
+    registers,
+    collect() {
+      this.set(gauges?.stuffingAlarms() ?? 0);
+    },
+  });
   const up = new Gauge({
     name: `${prefix}store_up`,
     help: 'Whether the shared store answers (1) or not (0), by store. In a cluster: the lowest over the workers.',
@@ -85,6 +132,9 @@ export function createAbuseEvents(registry: Registry, logger: Logger, prefix = '
       if (health === 'up') logger.info({ store }, 'store available: limits, counters and bans are shared again');
       else logger.warn({ store, reason }, 'store unavailable: applying store.redis.onUnavailable until it answers again');
     },
+    storeState(store, health) {
+      up.labels(store).set(health === 'up' ? 1 : 0);
+    },
     banned(kind, subject, reason, ttlMs) {
       bans.labels(kind, reason).inc();
       logger.warn({ kind, subject, reason, ttlSeconds: Math.round(ttlMs / 1000) }, kind === 'alarm' ? 'credential-stuffing alarm raised' : 'temporary ban');
@@ -95,6 +145,17 @@ export function createAbuseEvents(registry: Registry, logger: Logger, prefix = '
     },
     fallback(mode) {
       fallbackLabels[mode].inc();
+    },
+    rateLimit(limit, allowed) {
+      let slots = decisionSlots.get(limit);
+      if (slots === undefined) {
+        slots = [decisions.series(limit, 'allowed'), decisions.series(limit, 'denied')];
+        decisionSlots.set(limit, slots);
+      }
+      decisions.inc(allowed ? slots[0] : slots[1]);
+    },
+    challenge(result) {
+      challengeLabels[result].inc();
     },
     storeError(what, err) {
       errors.labels(what).inc();

@@ -30,7 +30,7 @@ export { CHALLENGE_PAGE_CSP, challengePage } from './challenge-page.js';
 export { BotSignals, BotsStage, RateTracker, SCRIPTED_USER_AGENTS, scriptedAgent } from './bots.js';
 export { AbuseState, type CompiledLimit } from './state.js';
 export { createAbuseEvents, NO_EVENTS, type AbuseEvents, type BanKind } from './events.js';
-export { BansStage, PrincipalBansStage } from './bans.js';
+export { BansStage, PrincipalBansStage, CidrBans, MAX_CIDR_BANS, canonicalBanValue } from './bans.js';
 export { BruteForceStage, usernameOf } from './brute-force.js';
 export { RateLimitStage } from './rate-limit.js';
 export { CalendarWindow } from './calendar.js';
@@ -48,16 +48,19 @@ export interface RouteAbuseStages {
   readonly bruteForce: BruteForceStage | undefined;
 }
 
-/** Whether any ban can be placed: only then does every route pay for the ban check. */
-export function bansInUse(abuse: AbuseConfig): boolean {
-  if (abuse.bans.onAttacks !== undefined) return true;
+/**
+ * Whether any ban can be placed: only then does every route pay for the ban check. `adminBans`:
+ * the admin API can place them (an admin token is configured).
+ */
+export function bansInUse(abuse: AbuseConfig, adminBans = false): boolean {
+  if (adminBans || abuse.bans.onAttacks !== undefined) return true;
   for (const r of abuse.routes.values()) if (r.login !== undefined) return true;
   return false;
 }
 
-export function routeAbuseStages(state: AbuseState, abuse: AbuseConfig, info: RouteInfo): RouteAbuseStages {
+export function routeAbuseStages(state: AbuseState, abuse: AbuseConfig, info: RouteInfo, adminBans = false): RouteAbuseStages {
   const r = abuse.routes.get(info.id);
-  const inUse = bansInUse(abuse);
+  const inUse = bansInUse(abuse, adminBans);
   const bans = inUse ? new BansStage(state, abuse.bans.onAttacks) : undefined;
   const principalBans = inUse && !info.public ? new PrincipalBansStage(state) : undefined;
   let early: RateLimitStage | undefined;

@@ -108,8 +108,13 @@ export class RateLimitStage implements Stage {
 
   private decide(ctx: RequestContext, r: number, out: Float64Array, active: readonly number[], m: number): Decision {
     if (this.headers) this.setHeaders(ctx, out, active, m);
-    if (r === ALLOWED) return CONTINUE;
+    const events = this.state.events;
+    if (r === ALLOWED) {
+      for (let j = 0; j < m; j++) events.rateLimit(this.limits[active[j]!]!.cfg.name, true);
+      return CONTINUE;
+    }
     const limit = this.limits[active[r]!]!;
+    events.rateLimit(limit.cfg.name, false);
     const retryS = Math.max(1, Math.ceil(out[r * OUT_STRIDE + 2]! / 1000));
     return {
       action: 'deny',

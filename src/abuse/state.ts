@@ -18,6 +18,7 @@ import {
   RedisStore,
   type LimitRule,
 } from '../store/index.js';
+import { CidrBans } from './bans.js';
 import { CalendarWindow } from './calendar.js';
 import { NO_EVENTS, type AbuseEvents, type BanKind } from './events.js';
 
@@ -37,8 +38,15 @@ export class AbuseState {
   readonly limiter: MemoryLimiter;
   readonly counters: MemoryCounters;
   private readonly bans: Record<BanKind, MemoryBans>;
+  /** IP bans of whole ranges (their value is a CIDR); also listed in `bans.ip`. */
+  private readonly cidrs = new CidrBans();
   redis: RedisStore | undefined;
   events: AbuseEvents = NO_EVENTS;
+  /**
+   * Cluster worker with the memory store: told of every ban this process places by itself, so
+   * that the primary can hand it to the other workers (and to workers started later).
+   */
+  relay: ((kind: BanKind, value: string, until: number, reason: string) => void) | undefined;
   private started = false;
   /** Limit signature → memory table slot; kept across reloads. */
   private readonly slots = new Map<string, number>();
@@ -117,6 +125,8 @@ export class AbuseState {
       maxBans: this.store.memory.maxEntries,
     });
     redis.onHealth((store, health, reason) => this.events.storeHealth(store, health, reason));
+    // Down until the first PING answers: store_up reads 0 from the start, not nothing.
+    this.events.storeState('redis', redis.health);
     this.redis = redis;
     void redis.mirrorBans((subject, until, reason) => this.mirror(subject, until, reason));
   }
@@ -128,32 +138,82 @@ export class AbuseState {
     const list = this.bans[kind];
     if (colon < 0 || list === undefined) return;
     const value = subject.slice(colon + 1);
-    if (until === 0) list.delete(value);
-    else list.set(value, until, reason, Date.now());
+    if (until === 0) this.forget(kind, value);
+    else this.remember(kind, value, until, reason, Date.now());
   }
 
-  /** Milliseconds left on a ban (0: none). Local, synchronous: Redis bans arrive by the channel. */
+  /** A ban placed by another worker of this host (memory store), as the primary relays it. */
+  applyRelayed(kind: BanKind, value: string, until: number, reason: string): void {
+    if (this.bans[kind] === undefined) return;
+    this.remember(kind, value, until, reason, Date.now());
+  }
+
+  private remember(kind: BanKind, value: string, until: number, reason: string, now: number): void {
+    this.bans[kind].set(value, until, reason, now);
+    if (kind === 'ip' && value.includes('/')) this.cidrs.set(value, until, now);
+  }
+
+  private forget(kind: BanKind, value: string): boolean {
+    const had = this.bans[kind].delete(value);
+    return (kind === 'ip' && value.includes('/') && this.cidrs.delete(value)) || had;
+  }
+
+  /**
+   * Milliseconds left on a ban (0: none). Local, synchronous: Redis bans arrive by the channel.
+   * An IP is also looked up in the range bans, while there are any.
+   */
   banned(kind: BanKind, value: string, now: number): number {
-    return this.bans[kind].remaining(value, now);
+    const left = this.bans[kind].remaining(value, now);
+    if (kind !== 'ip' || this.cidrs.size === 0) return left;
+    return Math.max(left, this.cidrs.remaining(value, now));
   }
 
   /** Bans locally at once and, with Redis, on every instance. */
   ban(kind: BanKind, value: string, ttlMs: number, reason: string): void {
     const now = Date.now();
     const fresh = this.bans[kind].remaining(value, now) === 0;
-    this.bans[kind].set(value, now + ttlMs, reason, now);
+    this.remember(kind, value, now + ttlMs, reason, now);
     if (fresh) this.events.banned(kind, kind === 'user' ? value.slice(0, 12) : value, reason, ttlMs);
+    this.relay?.(kind, value, now + ttlMs, reason);
     const redis = this.redis;
     if (redis !== undefined && redis.health === 'up') {
       redis.ban(`${kind}:${value}`, ttlMs, reason).catch((err: unknown) => this.events.storeError('ban', err));
     }
   }
 
-  /** Lifts a ban everywhere. */
-  async unban(kind: BanKind, value: string): Promise<boolean> {
-    const had = this.bans[kind].delete(value);
-    if (this.redis !== undefined && this.redis.health === 'up') return (await this.redis.unban(`${kind}:${value}`)) || had;
-    return had;
+  /**
+   * A ban asked for through the admin API (`reason` is the operator's note; the metric and log
+   * say `admin`). Placed here at once, and written to Redis when it is the store: `shared` says
+   * whether that succeeded (false with the memory store, or while Redis is down).
+   */
+  async adminBan(kind: 'ip' | 'principal', value: string, ttlMs: number, reason: string): Promise<{ until: number; shared: boolean }> {
+    const now = Date.now();
+    this.remember(kind, value, now + ttlMs, reason, now);
+    // An existing later ban is kept: answer with the end in force.
+    let until = now + Math.max(ttlMs, this.bans[kind].remaining(value, now));
+    this.events.banned(kind, value, 'admin', ttlMs);
+    const redis = this.redis;
+    if (redis === undefined || redis.health !== 'up') return { until, shared: false };
+    try {
+      until = Math.max(until, await redis.ban(`${kind}:${value}`, ttlMs, reason));
+      return { until, shared: true };
+    } catch (err) {
+      this.events.storeError('ban', err);
+      return { until, shared: false };
+    }
+  }
+
+  /** Lifts a ban here and, with Redis, everywhere (`shared` as in `adminBan`). */
+  async unban(kind: BanKind, value: string): Promise<{ removed: boolean; shared: boolean }> {
+    const had = this.forget(kind, value);
+    const redis = this.redis;
+    if (redis === undefined || redis.health !== 'up') return { removed: had, shared: false };
+    try {
+      return { removed: (await redis.unban(`${kind}:${value}`)) || had, shared: true };
+    } catch (err) {
+      this.events.storeError('unban', err);
+      return { removed: had, shared: false };
+    }
   }
 
   listBans(kind: BanKind): { subject: string; until: number; reason: string }[] {

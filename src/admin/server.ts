@@ -8,7 +8,7 @@
  * from `getConfig()` on every request (a reload may change it) and is never logged.
  *
  * `/admin/keys…` is the key store's API (identity/keys-admin.ts), served when the running
- * config has `identity.apiKeys.store`.
+ * config has `identity.apiKeys.store`; `/admin/bans…` lists, places and lifts bans (bans.ts).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -18,6 +18,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Config } from '../config/types.js';
 import { answerNoKeyStore, handleKeysAdmin } from '../identity/keys-admin.js';
+import { handleBansAdmin, type BansTransport } from './bans.js';
 import type { KeyStore } from '../identity/keystore.js';
 import { ERRORS } from '../pipeline/errors.js';
 import type { ErrorCode } from '../pipeline/errors.js';
@@ -40,6 +41,11 @@ export interface AdminDeps {
    * when the running config sets no `identity.apiKeys.store`. Absent: no key store.
    */
   keyStore?(): KeyStore | undefined;
+  /**
+   * The gateway's ban lists behind `/admin/bans` (admin/bans.ts): the process's own, or in a
+   * cluster primary a fan-out to the workers. Absent: `/admin/bans` is 404.
+   */
+  bans?: BansTransport;
   /** Where failures of the deps are reported (message only; never the request headers). */
   logger?: Pick<Logger, 'warn' | 'error'>;
 }
@@ -215,11 +221,29 @@ export function startAdminServer(cfg: Config['admin'], deps: AdminDeps): Promise
     sendProblem(res, 'route_not_found');
   };
 
+  /** `/admin/bans…`: bans.ts reads the body itself once the token checks out. */
+  const handleBans = async (req: IncomingMessage, res: ServerResponse, path: string, transport: BansTransport): Promise<void> => {
+    const verdict = authorize(req, { auth: 'admin' }, deps.getConfig());
+    if (verdict === 'ok') {
+      try {
+        return await handleBansAdmin(req, res, path, transport);
+      } catch (err) {
+        return fail(res, path, err);
+      }
+    }
+    const body = await drainBody(req, ADMIN_LIMITS.maxBodyBytes);
+    if (body === 'aborted') return;
+    if (body === 'too-large') return sendProblem(res, 'body_too_large', { connection: 'close' });
+    if (verdict === 'not-found') return sendProblem(res, 'route_not_found');
+    sendProblem(res, 'admin_unauthorized', { 'www-authenticate': 'Bearer realm="portcullis-admin"' });
+  };
+
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
     if (path === '/admin/keys' || path.startsWith('/admin/keys/')) return handleKeys(req, res, path);
+    if (deps.bans !== undefined && (path === '/admin/bans' || path.startsWith('/admin/bans/'))) return handleBans(req, res, path, deps.bans);
 
     const body = await drainBody(req, ADMIN_LIMITS.maxBodyBytes);
     if (body === 'aborted') return;

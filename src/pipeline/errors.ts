@@ -278,6 +278,11 @@ export const ERRORS = {
     title: 'A valid admin token is required.',
     doc: 'Admin endpoints other than health and metrics need `Authorization: Bearer <admin.token>`. If no admin token is configured they are disabled.',
   },
+  admin_request_invalid: {
+    status: 400,
+    title: 'The admin API request is invalid.',
+    doc: 'A body, path or query parameter of an admin API call (e.g. `POST /admin/bans`) is missing, malformed or out of range. `detail` says which and what was expected.',
+  },
   upstream_unavailable: {
     status: 502,
     title: 'The upstream service could not be reached.',
@@ -306,7 +311,7 @@ export const ERRORS = {
   client_banned: {
     status: 429,
     title: 'This client is temporarily banned.',
-    doc: 'The client IP was banned for a while: after repeated attack detections (`bans.onAttacks`) or repeated failed logins (`bruteForce.perIp.banAfter`). Every instance sharing the store refuses it. `Retry-After` says when the ban ends.',
+    doc: 'The client IP (or a range holding it), or the authenticated principal, was banned for a while: after repeated attack detections (`bans.onAttacks`), repeated failed logins (`bruteForce.perIp.banAfter`), or by an operator (`POST /admin/bans`). Every instance sharing the store refuses it. `Retry-After` says when the ban ends.',
   },
   login_throttled: {
     status: 429,

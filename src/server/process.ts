@@ -5,7 +5,7 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { Registry } from 'prom-client';
-import { startAdminServer, type AdminServer } from '../admin/index.js';
+import { localBans, startAdminServer, type AdminServer } from '../admin/index.js';
 import { formatDiagnostic, loadConfig } from '../config/index.js';
 import type { Config, Diagnostic } from '../config/types.js';
 import { createTelemetry, exposeToPrimary, registrySource, type MetricsSource, type Telemetry } from '../telemetry/index.js';
@@ -122,8 +122,9 @@ export async function startGateway(opts: StartOptions): Promise<GatewayHandle> {
       'bots.challenge.secret is not set: challenges and clearances are signed with a key generated at start; they do not survive a restart and are not valid on other instances (set the same secret on every instance)',
     );
   }
-  const abuseEvents = createAbuseEvents(registry, logger);
+  const abuseEvents = createAbuseEvents(registry, logger, undefined, { stuffingAlarms: () => runtime.abuse.listBans('alarm').length });
   runtime.abuse.start(abuseEvents); // connects the shared store (Redis), if any
+  runtime.challenge.events = abuseEvents;
 
   const sink: GatewaySink = {
     record: (c) => telemetry.record(c),
@@ -161,6 +162,7 @@ export async function startGateway(opts: StartOptions): Promise<GatewayHandle> {
     runtime = next.runtime;
     void runtime.identity.start();
     runtime.abuse.start(abuseEvents);
+    runtime.challenge.events = abuseEvents;
     gateway.runtime = runtime; // atomic swap: requests in flight keep the runtime they started with
     for (const l of listeners) l.update(runtime.config);
     metrics.reloadResult(true);
@@ -227,6 +229,7 @@ export async function startGateway(opts: StartOptions): Promise<GatewayHandle> {
       reload,
       metrics: () => metricsSource.metrics(),
       keyStore: () => runtime.identity.keyStore,
+      bans: localBans(() => runtime.abuse),
       logger,
     });
     logger.info({ address: `${config0.admin.host}:${admin.port}` }, 'admin listener');

@@ -124,6 +124,8 @@ export function buildRuntime(config: Config, previous?: Runtime): BuildResult {
   const owners: string[] = [];
   const bots = new BotSignals(config.bots, previous?.bots);
   const abuse = AbuseState.for(config.abuse, config.workers, previous?.abuse);
+  // With an admin token, POST /admin/bans can ban anyone: every route checks the ban lists.
+  const adminBans = config.admin.enabled && config.admin.token !== undefined && config.admin.token !== '';
 
   const compile = (
     policy: RoutePolicyConfig,
@@ -141,7 +143,7 @@ export function buildRuntime(config: Config, previous?: Runtime): BuildResult {
       const e = entry(stage, policy, name);
       if (e !== undefined) chain.push(e);
     };
-    const guard = routeAbuseStages(abuse, config.abuse, info);
+    const guard = routeAbuseStages(abuse, config.abuse, info, adminBans);
     // First: a refused address costs nothing else (no credential check, no body read).
     const ipr = policy.ipRules;
     const ipStage = new IpRulesStage([ipr.inherit ? config.ipRules.deny : undefined, ipr.deny], [ipr.inherit ? config.ipRules.allow : undefined, ipr.allow]);

@@ -27,6 +27,7 @@ export {
   STAGE_BUCKETS,
 } from './metrics.js';
 export type { GatewayMetrics, MetricsOptions, MetricsSource, UpstreamErrorKind } from './metrics.js';
+export { FastCounter } from './fast-metrics.js';
 export {
   ALWAYS_REDACTED_HEADERS,
   REDACTED,

@@ -179,6 +179,11 @@ export function createMetrics(opts: MetricsOptions = {}): GatewayMetrics {
     labelNames: ['upstream', 'kind'],
     registers,
   });
+  const loadShed = new FastCounter({
+    name: `${p}load_shed_total`,
+    help: 'Requests refused with 503 overloaded: a concurrency limit (global or upstream) was reached and its queue was full or timed out, or the gateway was draining.',
+    registers,
+  });
   const inflight = new FastGauge({
     name: `${p}inflight_requests`,
     help: 'Requests being processed.',
@@ -248,6 +253,7 @@ export function createMetrics(opts: MetricsOptions = {}): GatewayMetrics {
         rs.denials.set(c.code, d);
       }
       denials.inc(d);
+      if (c.code === 'overloaded') loadShed.inc(0);
     }
 
     duration.observeMicros(rs.duration, c.totalUs);
