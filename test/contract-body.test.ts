@@ -51,6 +51,34 @@ paths:
           application/json:
             schema: {$ref: '#/components/schemas/Tree'}
       responses: {'200': {description: ok}}
+  /signup:
+    post:
+      operationId: signup
+      requestBody:
+        content:
+          application/x-www-form-urlencoded:
+            schema:
+              type: object
+              required: [name]
+              properties:
+                name: {type: string}
+                address:
+                  type: object
+                  required: [city]
+                  properties: {city: {type: string}, zip: {type: integer}}
+                prefs: {type: object, additionalProperties: {type: boolean}}
+                plain: {type: object, properties: {a: {type: string}}}
+                tags: {type: array, items: {type: string}}
+                ids: {type: array, items: {type: integer}}
+                codes: {type: array, items: {type: string}}
+                flags: {type: array, items: {type: integer}}
+            encoding:
+              address: {style: deepObject, explode: true}
+              prefs: {style: deepObject}
+              ids: {style: form, explode: false}
+              codes: {style: pipeDelimited, explode: false}
+              flags: {style: spaceDelimited, explode: false}
+      responses: {'200': {description: ok}}
   /nobody:
     get:
       operationId: nobody
@@ -420,8 +448,8 @@ describe('application/x-www-form-urlencoded', () => {
     assert.deepEqual(rules(refused(strict.validate(FORM, Buffer.from('name=a%2')), 'request_invalid')), [' encoding']);
     assert.deepEqual(rules(refused(strict.validate(FORM, Buffer.from('name=%FF')), 'request_invalid')), [' encoding']);
     const loose = validator(spec31, 'createPet');
-    // `__proto__[x]` is a plain name here (no bracket syntax); only the exact names are refused.
-    assert.deepEqual(rules(refused(loose.validate(FORM, Buffer.from('name=a&__proto__[x]=1&constructor=1&prototype=2')), 'request_invalid')), ['/constructor forbiddenKey', '/prototype forbiddenKey']);
+    // `__proto__[x]` is bracket syntax: its base name is refused like the bare one.
+    assert.deepEqual(rules(refused(loose.validate(FORM, Buffer.from('name=a&__proto__[x]=1&constructor=1&prototype=2')), 'request_invalid')), ['/__proto__ forbiddenKey', '/constructor forbiddenKey', '/prototype forbiddenKey']);
     assert.deepEqual(rules(refused(loose.validate(FORM, Buffer.from('name=a&__proto__=1&__proto__=2')), 'request_invalid')), ['/__proto__ forbiddenKey']);
     assert.deepEqual(rules(refused(loose.validate(FORM, Buffer.from('name=a&%5F_proto__=1')), 'request_invalid')), ['/__proto__ forbiddenKey'], 'after decoding');
     assert.deepEqual(rules(refused(strict.validate(FORM, Buffer.from('a=1&b=2&c=3&d=4&e=5')), 'json_limits_exceeded')), [' maxKeys']);
@@ -429,6 +457,63 @@ describe('application/x-www-form-urlencoded', () => {
     const t0 = performance.now();
     refused(validator(spec31, 'createPet').validate(FORM, Buffer.from('a=1&'.repeat(200_000))), 'json_limits_exceeded');
     assert.ok(performance.now() - t0 < 100);
+  });
+});
+
+describe('form bodies: encoding style and explode, bracketed names', () => {
+  const FORM = 'application/x-www-form-urlencoded';
+  const form = (s: string) => Buffer.from(s);
+
+  test('deepObject members, exploded and delimited arrays, name[] appends; values coerced, typed inputs per member', () => {
+    const val = validator(spec31, 'signup', { strict: true });
+    const r = ok(val.validate(FORM, form('name=a&address%5Bcity%5D=Paris&address[zip]=75001&prefs[dark]=true&tags=x&tags[]=y&ids=1,2,3&codes=a%7Cb|c&flags=1+2')));
+    assert.deepEqual(r.value, { name: 'a', address: { city: 'Paris', zip: 75001 }, prefs: { dark: true }, tags: ['x', 'y'], ids: [1, 2, 3], codes: ['a|b', 'c'], flags: [1, 2] });
+    assert.deepEqual(
+      r.inputs.map((i) => `${i.name}:${String(i.type)}`),
+      ['/name:string', '/address/city:string', '/address/zip:integer', '/prefs/dark:boolean', '/tags/0:string', '/tags/1:string', '/ids/0:integer', '/ids/1:integer', '/ids/2:integer', '/codes/0:string', '/codes/1:string', '/flags/0:integer', '/flags/1:integer'],
+    );
+    assert.deepEqual(ok(val.validate(FORM, form('name=a&ids=&tags[]=z'))).value, { name: 'a', ids: [], tags: ['z'] }, 'an empty delimited list is no item');
+  });
+
+  test('the schema applies to what the brackets build: member types, required members, strict members', () => {
+    const strict = validator(spec31, 'signup', { strict: true });
+    assert.deepEqual(rules(refused(strict.validate(FORM, form('name=a&address[zip]=x')), 'request_invalid')), ['/address/city required', '/address/zip type']);
+    assert.deepEqual(rules(refused(strict.validate(FORM, form('name=a&address[city]=P&address[country]=F')), 'request_invalid')), ['/address/country undeclared']);
+    assert.deepEqual(rules(refused(strict.validate(FORM, form('name=a&other[k]=1')), 'request_invalid')), ['/other undeclared']);
+    assert.deepEqual(rules(refused(strict.validate(FORM, form('name=a&ids=1%2C2')), 'request_invalid')), ['/ids/0 type'], 'an encoded comma stays in its item');
+    const loose = validator(spec31, 'signup');
+    assert.deepEqual(ok(loose.validate(FORM, form('name=a&address[city]=P&address[country]=F&other[k]=1&free[]=2'))).value, {
+      name: 'a',
+      address: { city: 'P', country: 'F' },
+      other: { k: '1' },
+      free: ['2'],
+    });
+  });
+
+  test('malformed or undeclared serializations are 400 request_invalid with the field pointer, never the value', () => {
+    const val = validator(spec31, 'signup', { strict: true });
+    const cases: [string, string][] = [
+      ['name=a&address[=1', '/address[ style'],
+      ['name=a&address[city][x]=1', '/address[city][x] style'],
+      ['name=a&address[city]x=1', '/address[city]x style'],
+      ['name=a&[city]=1', '/[city] style'],
+      ['name=a&a[b[c]=1', '/a[b[c] style'],
+      ['name[]=a', '/name style'],
+      ['name[first]=a', '/name style'],
+      ['name=a&plain[a]=x', '/plain style'],
+      ['name=a&address=x&address[city]=y', '/address style'],
+      ['name=a&address[city]=y&address=x', '/address style'],
+      ['name=a&ids=1&ids=2', '/ids style'],
+      ['name=a&address[__proto__]=1', '/address/__proto__ forbiddenKey'],
+      ['name=a&constructor[]=1', '/constructor forbiddenKey'],
+    ];
+    for (const [body, want] of cases) {
+      const vs = refused(val.validate(FORM, form(body)), 'request_invalid');
+      assert.deepEqual(rules(vs), [want], body);
+      assert.equal(JSON.stringify(vs).includes('secret'), false);
+    }
+    const vs = refused(val.validate(FORM, form('name=a&address[city][secret]=1')), 'request_invalid');
+    assert.equal(vs[0]?.location, 'body');
   });
 });
 

@@ -14,8 +14,10 @@
  *   then a walk for string lengths and the keys `__proto__`, `constructor`, `prototype`
  *   (`request_invalid`, rule `forbiddenKey`); then the media type's schema (ajv).
  * - `application/x-www-form-urlencoded`: pairs (`+` is a space, percent-decoding is strict, the
- *   result strict UTF-8), values coerced to the declared property types (form style, explode:
- *   a repeated key is an array), then the schema.
+ *   result strict UTF-8); names read for one level of brackets (`a[k]`: a deepObject member,
+ *   `a[]`: an array item), fields mapped by the media type's `encoding` style/explode (a
+ *   repeated key is an array; `explode: false` arrays are one delimited value), values coerced
+ *   to the declared property types, then the schema.
  * - `multipart/form-data`: a bounded RFC 7578 parser; text parts are coerced like form fields,
  *   parts whose schema is an object are JSON, file parts (a `filename`, or a schema that says
  *   `format: binary` / `contentMediaType`) become `{ filename, contentType, size }` and are
@@ -855,39 +857,168 @@ function formDecode(buf: Buffer, start: number, end: number): string | undefined
   return decodeUtf8(out.subarray(0, o));
 }
 
-type FormRead = { ok: true; fields: Map<string, FieldValue[]> } | Failure;
+/**
+ * One field name of a form body, its bracket syntax read: `a` and `a[]` give values, `a[k]`
+ * gives members (deepObject). Values keep their raw byte span too, for non-exploded arrays
+ * (`a=1,2`: split on the literal delimiter before decoding, as for query parameters).
+ */
+interface FormField {
+  readonly values: { readonly text: string; readonly start: number; readonly end: number }[];
+  /** Some value came as `a[]`. */
+  appended: boolean;
+  /** `a[k]=v`, in order of first appearance. */
+  members: Map<string, string[]> | undefined;
+}
+
+type FormRead = { ok: true; fields: Map<string, FormField> } | Failure;
+
+/**
+ * A field name split at its bracket: `a` (member undefined), `a[]` (member ''), `a[k]`. One
+ * level only; anything else (`a[`, `a]x`, `a[b][c]`, `[k]`) is malformed (undefined). Two
+ * `indexOf`s, no regular expression.
+ */
+function splitFormName(name: string): { base: string; member: string | undefined } | undefined {
+  const open = name.indexOf('[');
+  if (open < 0) return { base: name, member: undefined };
+  const close = name.indexOf(']', open + 1);
+  if (open === 0 || close !== name.length - 1 || name.indexOf('[', open + 1) >= 0) return undefined;
+  return { base: name.slice(0, open), member: name.slice(open + 1, close) };
+}
 
 function readForm(buf: Buffer, limits: BodyLimits): FormRead {
-  const fields = new Map<string, FieldValue[]>();
+  const fields = new Map<string, FormField>();
   let pairs = 0;
   const forbidden: Violation[] = [];
   const n = buf.length;
+  const notForm = (why: string, at: string, expected: string) => fail('request_invalid', `the form ${why}`, [v(at, 'style', expected)]);
   for (let start = 0; start <= n; ) {
     let end = buf.indexOf(0x26 /* & */, start);
     if (end < 0) end = n;
     if (end > start) {
       if (++pairs > limits.maxKeys) return fail('json_limits_exceeded', `the form has more than ${limits.maxKeys} fields`, [v('', 'maxKeys', `at most ${limits.maxKeys} fields`)]);
-      let eq = buf.indexOf(0x3d /* = */, start);
-      if (eq < 0 || eq > end) eq = end;
+      // `=` searched inside this pair only: a body of `&`s without `=` stays linear.
+      let eq = buf.subarray(start, end).indexOf(0x3d /* = */);
+      eq = eq < 0 ? end : start + eq;
       const name = formDecode(buf, start, eq);
       const value = eq < end ? formDecode(buf, eq + 1, end) : '';
       if (name === undefined || value === undefined) return fail('request_invalid', 'the form is not well encoded (bad percent-escape or UTF-8)', [v('', 'encoding', 'percent-encoded UTF-8 (application/x-www-form-urlencoded)')]);
-      const here = ptr('', name);
       if (name.length > limits.maxStringLength || value.length > limits.maxStringLength) {
-        return fail('json_limits_exceeded', `a form field exceeds maxStringLength at ${here}`, [v(here, 'maxStringLength', `strings of at most ${limits.maxStringLength} characters`)]);
+        return fail('json_limits_exceeded', `a form field exceeds maxStringLength at ${ptr('', name)}`, [v(ptr('', name), 'maxStringLength', `strings of at most ${limits.maxStringLength} characters`)]);
       }
-      if (FORBIDDEN_KEYS.has(name)) {
-        if (forbidden.length < MAX_VIOLATIONS && !forbidden.some((f) => f.pointer === here)) forbidden.push(v(here, 'forbiddenKey', `no field named ${name}`));
+      const split = splitFormName(name);
+      if (split === undefined) return notForm('has a malformed bracketed field name', ptr('', name), 'a field name, name[] or name[member] (one level)');
+      const { base, member } = split;
+      const here = ptr('', base);
+      if (FORBIDDEN_KEYS.has(base) || (member !== undefined && FORBIDDEN_KEYS.has(member))) {
+        const at = FORBIDDEN_KEYS.has(base) ? here : ptr(here, member as string);
+        if (forbidden.length < MAX_VIOLATIONS && !forbidden.some((f) => f.pointer === at)) forbidden.push(v(at, 'forbiddenKey', `no field named ${FORBIDDEN_KEYS.has(base) ? base : member}`));
       } else {
-        let list = fields.get(name);
-        if (!list) fields.set(name, (list = []));
-        list.push({ t: 'text', text: value });
+        let f = fields.get(base);
+        if (!f) fields.set(base, (f = { values: [], appended: false, members: undefined }));
+        if (member === undefined || member === '') {
+          if (f.members !== undefined) return notForm('sends a field both as a value and as an object', here, 'either name=… or name[member]=…');
+          if (member === '') f.appended = true;
+          f.values.push({ text: value, start: eq < end ? eq + 1 : end, end });
+        } else {
+          if (f.values.length > 0) return notForm('sends a field both as a value and as an object', here, 'either name=… or name[member]=…');
+          f.members ??= new Map();
+          let list = f.members.get(member);
+          if (!list) f.members.set(member, (list = []));
+          list.push(value);
+        }
       }
     }
     start = end + 1;
   }
   if (forbidden.length > 0) return fail('request_invalid', 'the form sets a forbidden field name (prototype pollution)', forbidden);
   return { ok: true, fields };
+}
+
+/** `encoding.<name>.style` / `explode` of a form field (OpenAPI defaults: form, exploded). */
+function formEncoding(encoding: unknown, name: string): { style: string; explode: boolean } {
+  const e = isObject(encoding) && Object.hasOwn(encoding, name) ? encoding[name] : undefined;
+  const style = isObject(e) && typeof e.style === 'string' ? e.style : 'form';
+  const explode = isObject(e) && typeof e.explode === 'boolean' ? e.explode : style === 'form' || style === 'deepObject';
+  return { style, explode };
+}
+
+/** Raw bytes `[start, end)` split on a literal byte, each piece form-decoded. */
+function splitRaw(buf: Buffer, start: number, end: number, sep: number): string[] | undefined {
+  const out: string[] = [];
+  for (let i = start; ; ) {
+    let j = buf.subarray(i, end).indexOf(sep);
+    j = j < 0 ? end : i + j;
+    const piece = formDecode(buf, i, j);
+    if (piece === undefined) return undefined;
+    out.push(piece);
+    if (j >= end) return out;
+    i = j + 1;
+  }
+}
+
+/**
+ * The object of a form body, by the media type's `encoding`: `a[k]` members for deepObject
+ * properties, repeated names (or `a[]`) for exploded arrays, one delimited value for
+ * non-exploded ones (`form` `,`, `pipeDelimited` `|`, `spaceDelimited` space). Values are coerced
+ * to the declared types.
+ */
+function buildForm(buf: Buffer, fields: ReadonlyMap<string, FormField>, view: SchemaView, root: Expr, encoding: unknown): (Built & { ok: true }) | Failure {
+  const value: Record<string, unknown> = {};
+  const bad: Violation[] = [];
+  const refuse = (at: string, expected: string) => {
+    if (bad.length < MAX_VIOLATIONS) bad.push(v(at, 'style', expected));
+  };
+  const list = (texts: readonly string[], schema: Expr): unknown => {
+    const facet = view.facet(schema);
+    const item = facet.type === 'array' ? view.facet(view.element(schema, 0)).type : facet.type;
+    const out = texts.map((t) => coerce(t, item));
+    return facet.type === 'array' || out.length > 1 ? out : out[0];
+  };
+  for (const [name, f] of fields) {
+    const here = ptr('', name);
+    const schema = view.member(root, name);
+    const type = view.facet(schema).type;
+    const enc = formEncoding(encoding, name);
+    let out: unknown;
+    if (f.members !== undefined) {
+      if (type !== undefined && type !== 'object') {
+        refuse(here, `${name} as a ${type}, not name[member]`);
+        continue;
+      }
+      if (type === 'object' && enc.style !== 'deepObject') {
+        refuse(here, `${name} as the contract serializes it (name[member] needs encoding style deepObject)`);
+        continue;
+      }
+      const obj: Record<string, unknown> = {};
+      for (const [k, texts] of f.members) Object.defineProperty(obj, k, { value: list(texts, view.member(schema, k)), enumerable: true, writable: true, configurable: true });
+      out = obj;
+    } else if (type === 'array') {
+      const sep = enc.style === 'pipeDelimited' ? 0x7c : enc.style === 'spaceDelimited' ? 0x20 : 0x2c;
+      if (enc.explode || enc.style === 'deepObject') {
+        out = list(f.values.map((x) => x.text), schema);
+      } else if (f.values.length > 1) {
+        refuse(here, `one ${name} field with a delimited list (encoding explode: false)`);
+        continue;
+      } else {
+        const only = f.values[0]!;
+        // Space is sent as `+` or `%20`: split after decoding; `,` and `|` before (`%2C` stays in its item).
+        const texts = only.start === only.end ? [] : sep === 0x20 ? only.text.split(' ') : splitRaw(buf, only.start, only.end, sep);
+        if (texts === undefined) return fail('request_invalid', 'the form is not well encoded (bad percent-escape or UTF-8)', [v(here, 'encoding', 'percent-encoded UTF-8 (application/x-www-form-urlencoded)')]);
+        out = list(texts, schema);
+      }
+    } else {
+      if (f.appended && type !== undefined) {
+        refuse(here, `${name} as a ${type}, not name[]`);
+        continue;
+      }
+      const texts = f.values.map((x) => x.text);
+      out = f.appended ? texts.map((t) => coerce(t, undefined)) : list(texts, schema);
+    }
+    // Own data properties even for names like `toString` (forbidden names are refused before).
+    Object.defineProperty(value, name, { value: out, enumerable: true, writable: true, configurable: true });
+  }
+  if (bad.length > 0) return fail('request_invalid', 'a form field does not follow the contract\'s serialization', bad);
+  return { ok: true, value, check: value, files: new Set() };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1210,7 +1341,8 @@ export function compileBody(
         case 'form': {
           const read = readForm(body, limits);
           if (!read.ok) return read;
-          const built = buildFields(read.fields, view, entry.root);
+          const built = buildForm(body, read.fields, view, entry.root, entry.encoding);
+          if (!built.ok) return built;
           return finish(entry, built.value, built.check, built.files, []);
         }
         case 'multipart': {
