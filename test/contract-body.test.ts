@@ -79,6 +79,26 @@ paths:
               codes: {style: pipeDelimited, explode: false}
               flags: {style: spaceDelimited, explode: false}
       responses: {'200': {description: ok}}
+  /parts:
+    post:
+      operationId: parts
+      requestBody:
+        content:
+          multipart/form-data:
+            schema:
+              type: object
+              properties:
+                title: {type: string}
+                count: {type: integer}
+                meta: {type: object, required: [a], properties: {a: {type: integer}}}
+                items: {type: array, items: {type: object, properties: {n: {type: integer}}}}
+                photo: {type: string, format: binary}
+                blob: {type: string, contentEncoding: base64}
+                anything: {}
+                scores: {type: array, items: {type: integer}}
+            encoding:
+              count: {contentType: application/json}
+      responses: {'200': {description: ok}}
   /nobody:
     get:
       operationId: nobody
@@ -586,6 +606,56 @@ describe('multipart/form-data', () => {
     assert.deepEqual(rules(refused(val.validate(CT, body(undefined)), 'request_invalid')), ['/photo contentType'], 'a file without type is application/octet-stream');
     ok(val.validate(CT, body('IMAGE/PNG')));
     ok(val.validate(CT, body('image/jpeg; q=1')));
+  });
+
+  test('without encoding contentType, parts take the OpenAPI default of their schema', () => {
+    const val = validator(spec31, 'parts', { strict: true });
+    const r = ok(
+      val.validate(
+        CT,
+        multipart([
+          { name: 'title', body: 'plain' },
+          { name: 'meta', type: 'application/json', body: '{"a":1}' },
+          { name: 'items', body: '{"n":1}' },
+          { name: 'items', type: 'application/vnd.item+json; charset=utf-8', body: '{"n":2}' },
+          { name: 'photo', filename: 'p.png', type: 'image/png', body: png },
+          { name: 'blob', type: 'application/zip', body: 'PK' },
+          { name: 'anything', type: 'application/xml', body: '<a/>' },
+          { name: 'scores', type: 'text/plain; charset=utf-8', body: '7' },
+          { name: 'scores', body: '8' },
+          { name: 'count', type: 'application/json', body: '42' },
+        ]),
+      ),
+    );
+    assert.deepEqual(r.value, {
+      title: 'plain',
+      meta: { a: 1 },
+      items: [{ n: 1 }, { n: 2 }],
+      photo: { filename: 'p.png', contentType: 'image/png', size: png.length },
+      blob: { filename: undefined, contentType: 'application/zip', size: 2 },
+      anything: '<a/>',
+      scores: [7, 8],
+      count: 42,
+    });
+    const refusals: [Part, string][] = [
+      [{ name: 'title', type: 'application/json', body: '"t"' }, '/title contentType'],
+      [{ name: 'title', filename: 't.png', type: 'image/png', body: png }, '/title contentType'],
+      [{ name: 'meta', type: 'text/plain', body: '{"a":1}' }, '/meta contentType'],
+      [{ name: 'items', type: 'application/xml', body: '<n>1</n>' }, '/items contentType'],
+      [{ name: 'scores', type: 'application/json', body: '1' }, '/scores contentType'],
+      [{ name: 'count', body: '42' }, '/count contentType'],
+    ];
+    for (const [part, want] of refusals) assert.deepEqual(rules(refused(val.validate(CT, multipart([part])), 'request_invalid')), [want], JSON.stringify(part));
+  });
+
+  test('a JSON part must parse and validate against its property schema', () => {
+    const val = validator(spec31, 'parts', { strict: true });
+    const one = (body: string, type?: string) => multipart([{ name: 'meta', ...(type ? { type } : {}), body }]);
+    assert.deepEqual(rules(refused(val.validate(CT, one('{"a":"x"}')), 'request_invalid')), ['/meta/a type']);
+    assert.deepEqual(rules(refused(val.validate(CT, one('{"b":1}', 'application/json')), 'request_invalid')), ['/meta/a required', '/meta/b undeclared']);
+    assert.deepEqual(rules(refused(val.validate(CT, one('{"a":1', 'application/json')), 'request_invalid')), ['/meta json']);
+    assert.deepEqual(rules(refused(val.validate(CT, one('{"a":1,"a":2}')), 'request_invalid')), ['/meta duplicateKey']);
+    assert.deepEqual(rules(refused(val.validate(CT, multipart([{ name: 'items', body: '[1]' }])), 'request_invalid')), ['/items/0 type']);
   });
 
   test('limits: too many parts, an oversize part, a long text part', () => {

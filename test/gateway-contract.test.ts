@@ -61,6 +61,19 @@ paths:
               address: { style: deepObject }
               ids: { explode: false }
       responses: { '200': { description: ok } }
+  /upload:
+    post:
+      operationId: upload
+      requestBody:
+        content:
+          multipart/form-data:
+            schema:
+              type: object
+              properties:
+                title: { type: string }
+                meta: { type: object, properties: { a: { type: integer } } }
+                file: { type: string, format: binary }
+      responses: { '200': { description: ok } }
   /debug:
     get:
       operationId: debug
@@ -177,6 +190,28 @@ describe('contract enforcement through the gateway', () => {
       assert.equal(r.text.includes('Mars'), false);
     }
     assert.equal(up.seen.length, before + 1, 'no refused form reached the upstream');
+  });
+
+  test('multipart parts without encoding take their schema\'s default type: text, JSON, any file type', async () => {
+    answer = { status: 200, type: 'application/json', body: '{}' };
+    const B = 'b0undary';
+    const part = (name: string, type: string | undefined, body: string, filename?: string) =>
+      `--${B}\r\nContent-Disposition: form-data; name="${name}"${filename ? `; filename="${filename}"` : ''}\r\n${type ? `Content-Type: ${type}\r\n` : ''}\r\n${body}\r\n`;
+    const send = (...parts: string[]) => call(gw, '/upload', { method: 'POST', type: `multipart/form-data; boundary=${B}`, body: `${parts.join('')}--${B}--\r\n` });
+    const before = up.seen.length;
+    assert.equal((await send(part('title', undefined, 'hello'), part('meta', 'application/json', '{"a":1}'), part('file', 'application/x-anything', 'bytes', 'f.bin'))).status, 200);
+    assert.equal(up.seen.length, before + 1);
+    for (const [parts, want] of [
+      [[part('title', 'application/json', '"hello"')], '/title contentType'],
+      [[part('meta', 'text/plain', '{"a":1}')], '/meta contentType'],
+      [[part('meta', 'application/json', '{"a":"one"}')], '/meta/a type'],
+    ] as [string[], string][]) {
+      const r = await send(...parts);
+      assert.equal(r.status, 400);
+      assert.equal(r.json?.code, 'request_invalid');
+      assert.deepEqual((r.json?.errors as { pointer: string; rule: string }[]).map((e) => `${e.pointer} ${e.rule}`), [want]);
+    }
+    assert.equal(up.seen.length, before + 1, 'no refused part reached the upstream');
   });
 
   test('deprecated operations announce it and are marked in every event; after the sunset they are gone', async () => {

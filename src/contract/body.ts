@@ -21,7 +21,9 @@
  * - `multipart/form-data`: a bounded RFC 7578 parser; text parts are coerced like form fields,
  *   parts whose schema is an object are JSON, file parts (a `filename`, or a schema that says
  *   `format: binary` / `contentMediaType`) become `{ filename, contentType, size }` and are
- *   validated as strings of that size. The media type's `encoding.<name>.contentType` is enforced.
+ *   validated as strings of that size. The media type's `encoding.<name>.contentType` is enforced;
+ *   without one, the OpenAPI default of the property's schema is (`text/plain` for a primitive,
+ *   `application/json` for an object, any type for a binary property).
  * - `text/plain`: strict UTF-8, validated as a string.
  * - Any other media type (XML, octet-stream, images …) is accepted by its media type only: the
  *   value is the text for `text/*`, else undefined, and the schema is not applied (a warning at
@@ -287,7 +289,7 @@ interface Facet {
   readonly format: string | undefined;
   readonly enumerated: boolean;
   readonly patterned: boolean;
-  /** `format: binary` or `contentMediaType`: a file in multipart. */
+  /** `format: binary`, `contentMediaType` or `contentEncoding`: a file in multipart. */
   readonly binary: boolean;
 }
 
@@ -393,7 +395,7 @@ class SchemaView {
           format: typeof s.format === 'string' ? s.format : undefined,
           enumerated: Array.isArray(s.enum) || Object.hasOwn(s, 'const'),
           patterned: typeof s.pattern === 'string',
-          binary: s.format === 'binary' || typeof s.contentMediaType === 'string',
+          binary: s.format === 'binary' || typeof s.contentMediaType === 'string' || typeof s.contentEncoding === 'string',
         };
         break;
       }
@@ -1161,6 +1163,18 @@ function readMultipart(body: Buffer, boundary: string, limits: BodyLimits): Mult
   }
 }
 
+/**
+ * The part type a property takes when its encoding names none (OpenAPI 3.x): binary
+ * (`format: binary`, `contentEncoding`, `contentMediaType`) is `application/octet-stream`, which
+ * any file type satisfies; an object (or an array of objects) is `application/json`; a
+ * primitive is `text/plain`. A schema that says no type has no default.
+ */
+function defaultPartType(item: Facet): 'any' | 'json' | 'text' {
+  if (item.binary) return 'any';
+  if (item.type === 'object') return 'json';
+  return item.type === 'string' || item.type === 'number' || item.type === 'integer' || item.type === 'boolean' ? 'text' : 'any';
+}
+
 /** Encoding `contentType` of a field: a comma-separated list of media types or ranges. */
 function allowedTypes(encoding: unknown, name: string): MediaType[] | undefined {
   if (!isObject(encoding) || !Object.hasOwn(encoding, name)) return undefined;
@@ -1371,13 +1385,22 @@ export function compileBody(
                 if (bad.length < MAX_VIOLATIONS) bad.push(v(here, 'contentType', `a part of type ${allowed.map((a) => a.base).join(', ')}`));
                 continue;
               }
+            } else if (partType !== undefined) {
+              // No encoding contentType: the OpenAPI default of the property's schema. A part
+              // without Content-Type is taken as that default.
+              const def = defaultPartType(itemFacet);
+              if ((def === 'json' && kindOf(partType) !== 'json') || (def === 'text' && partType.base !== 'text/plain')) {
+                if (bad.length < MAX_VIOLATIONS) bad.push(v(here, 'contentType', `a part of type ${def === 'json' ? 'application/json (the default for an object property)' : 'text/plain (the default for a primitive property)'}`));
+                continue;
+              }
             }
             let fv: FieldValue;
             if (isFile) {
               fv = { t: 'file', file: { filename: part.filename, contentType: part.contentType, size: part.data.length } };
             } else {
               if (partType && !isUtf8Charset(partType)) return fail('request_invalid', 'a text part is not UTF-8', [v(here, 'charset', 'charset=utf-8 (or none)')]);
-              if (itemFacet.type === 'object') {
+              // Objects are JSON by default; other parts when the encoding lists a JSON type and the part says so.
+              if (itemFacet.type === 'object' || (allowed !== undefined && partType !== undefined && kindOf(partType) === 'json')) {
                 const json = readJson(part.data, 'application/json', limits, budget, here, 'request_invalid');
                 if (!json.ok) return json;
                 fv = { t: 'json', value: json.value };
