@@ -944,10 +944,27 @@ function formEncoding(encoding: unknown, name: string): { style: string; explode
   return { style, explode };
 }
 
-/** Raw bytes `[start, end)` split on a literal byte, each piece form-decoded. */
-function splitRaw(buf: Buffer, start: number, end: number, sep: number): string[] | undefined {
+/**
+ * Raw bytes `[start, end)` split on a literal byte, each piece form-decoded (a space: split
+ * after decoding, as `+` and `%20` both mean one). Undefined for a bad escape; 'over' past
+ * `max` pieces (nothing after the bound is read).
+ */
+function splitRaw(buf: Buffer, start: number, end: number, sep: number, max: number): string[] | 'over' | undefined {
+  if (sep === 0x20) {
+    const text = formDecode(buf, start, end);
+    if (text === undefined) return undefined;
+    const out: string[] = [];
+    for (let i = 0; ; ) {
+      if (out.length >= max) return 'over';
+      const j = text.indexOf(' ', i);
+      out.push(text.slice(i, j < 0 ? text.length : j));
+      if (j < 0) return out;
+      i = j + 1;
+    }
+  }
   const out: string[] = [];
   for (let i = start; ; ) {
+    if (out.length >= max) return 'over';
     let j = buf.subarray(i, end).indexOf(sep);
     j = j < 0 ? end : i + j;
     const piece = formDecode(buf, i, j);
@@ -964,7 +981,7 @@ function splitRaw(buf: Buffer, start: number, end: number, sep: number): string[
  * non-exploded ones (`form` `,`, `pipeDelimited` `|`, `spaceDelimited` space). Values are coerced
  * to the declared types.
  */
-function buildForm(buf: Buffer, fields: ReadonlyMap<string, FormField>, view: SchemaView, root: Expr, encoding: unknown): (Built & { ok: true }) | Failure {
+function buildForm(buf: Buffer, fields: ReadonlyMap<string, FormField>, view: SchemaView, root: Expr, encoding: unknown, limits: BodyLimits): (Built & { ok: true }) | Failure {
   const value: Record<string, unknown> = {};
   const bad: Violation[] = [];
   const refuse = (at: string, expected: string) => {
@@ -1003,9 +1020,10 @@ function buildForm(buf: Buffer, fields: ReadonlyMap<string, FormField>, view: Sc
         continue;
       } else {
         const only = f.values[0]!;
-        // Space is sent as `+` or `%20`: split after decoding; `,` and `|` before (`%2C` stays in its item).
-        const texts = only.start === only.end ? [] : sep === 0x20 ? only.text.split(' ') : splitRaw(buf, only.start, only.end, sep);
+        // `,` and `|` split before decoding (`%2C` stays in its item); a space after.
+        const texts = only.start === only.end ? [] : splitRaw(buf, only.start, only.end, sep, limits.maxArrayLength);
         if (texts === undefined) return fail('request_invalid', 'the form is not well encoded (bad percent-escape or UTF-8)', [v(here, 'encoding', 'percent-encoded UTF-8 (application/x-www-form-urlencoded)')]);
+        if (texts === 'over') return fail('json_limits_exceeded', `a delimited form list exceeds maxArrayLength at ${here}`, [v(here, 'maxArrayLength', `at most ${limits.maxArrayLength} items in an array`)]);
         out = list(texts, schema);
       }
     } else {
@@ -1355,7 +1373,7 @@ export function compileBody(
         case 'form': {
           const read = readForm(body, limits);
           if (!read.ok) return read;
-          const built = buildForm(body, read.fields, view, entry.root, entry.encoding);
+          const built = buildForm(body, read.fields, view, entry.root, entry.encoding, limits);
           if (!built.ok) return built;
           return finish(entry, built.value, built.check, built.files, []);
         }
