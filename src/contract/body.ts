@@ -61,7 +61,7 @@ export interface BodyLimits {
   maxKeys: number;
   /** Characters of one string (JSON string or member name, form value, text part; default 100 000). */
   maxStringLength: number;
-  /** Elements of one JSON array (default 10 000). */
+  /** Elements of one JSON array, and items of a delimited form list (default 10 000). */
   maxArrayLength: number;
   /** Parts of a multipart body (default 100). */
   maxParts: number;
