@@ -591,19 +591,27 @@ interface JsonBudget {
 }
 
 /**
- * Byte-level pre-scan of a JSON text, linear, no allocation but three small arrays: nesting
- * depth, member count (whole body) and array length. Exact on valid JSON; invalid JSON is left
- * to the parser. UTF-8 never puts `"` or `\` inside a multi-byte sequence, so bytes suffice.
+ * The pre-scan's per-level state, allocated once and reused (typed arrays cost more to allocate
+ * than a small body costs to scan; the scan is synchronous, so one set serves every request).
+ * A level's slots are written when the scan enters it, before they are read.
  */
-function jsonPrescan(buf: Uint8Array, limits: BodyLimits, budget: JsonBudget, base: string): Violation | undefined {
+function newScratch(levels: number) {
+  return { kind: new Uint8Array(levels), commas: new Int32Array(levels), keyStart: new Int32Array(levels), keyEnd: new Int32Array(levels) };
+}
+let scratch = newScratch(65);
+
+/**
+ * Pre-scan of a JSON text, linear, no allocation (see `scratch`): nesting depth, member
+ * count (whole body) and array length. Exact on valid JSON; invalid JSON is left to the parser.
+ * It reads the decoded text (UTF-16 code units: `"` and `\` are never part of a surrogate pair).
+ */
+function jsonPrescan(text: string, start: number, limits: BodyLimits, budget: JsonBudget, base: string): Violation | undefined {
   const maxDepth = Math.max(1, limits.maxDepth);
-  const kind = new Uint8Array(maxDepth + 1); // 1 object, 2 array
-  const commas = new Int32Array(maxDepth + 1);
-  const keyStart = new Int32Array(maxDepth + 1);
-  const keyEnd = new Int32Array(maxDepth + 1);
+  if (scratch.kind.length < maxDepth + 1) scratch = newScratch(maxDepth + 1);
+  const { kind, commas, keyStart, keyEnd } = scratch;
   let depth = 0;
   let expectKey = false;
-  const n = buf.length;
+  const n = text.length;
   /** Pointer of the container at `level` (1 = the outermost). */
   const pointerAt = (level: number): string => {
     let p = base;
@@ -613,7 +621,7 @@ function jsonPrescan(buf: Uint8Array, limits: BodyLimits, budget: JsonBudget, ba
       } else {
         let key = '?';
         try {
-          key = JSON.parse(Buffer.from(buf.buffer, buf.byteOffset + (keyStart[d] as number), (keyEnd[d] as number) - (keyStart[d] as number)).toString('utf8')) as string;
+          key = JSON.parse(text.slice(keyStart[d] as number, keyEnd[d] as number)) as string;
         } catch {
           /* invalid JSON: the parser will say so */
         }
@@ -622,20 +630,20 @@ function jsonPrescan(buf: Uint8Array, limits: BodyLimits, budget: JsonBudget, ba
     }
     return p;
   };
-  for (let i = 0; i < n; i++) {
-    const c = buf[i] as number;
-    if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) continue;
+  for (let i = start; i < n; i++) {
+    const c = text.charCodeAt(i);
     if (c === 0x22) {
       let j = i + 1;
       while (j < n) {
-        const d = buf[j] as number;
+        const d = text.charCodeAt(j);
         if (d === 0x5c) j += 2;
         else if (d === 0x22) break;
         else j++;
       }
+      if (j >= n) j = n - 1; // unterminated: the parser will say so
       if (expectKey && depth > 0 && kind[depth] === 1) {
         keyStart[depth] = i;
-        keyEnd[depth] = Math.min(j + 1, n);
+        keyEnd[depth] = j + 1;
         if (++budget.keys > limits.maxKeys) return v(pointerAt(depth), 'maxKeys', `at most ${limits.maxKeys} object members in the body`);
         expectKey = false;
       }
@@ -645,6 +653,7 @@ function jsonPrescan(buf: Uint8Array, limits: BodyLimits, budget: JsonBudget, ba
       depth++;
       kind[depth] = c === 0x7b ? 1 : 2;
       commas[depth] = 0;
+      keyStart[depth] = keyEnd[depth] = 0;
       expectKey = c === 0x7b;
     } else if (c === 0x7d || c === 0x5d) {
       if (depth > 0) depth--;
@@ -665,7 +674,7 @@ function jsonPrescan(buf: Uint8Array, limits: BodyLimits, budget: JsonBudget, ba
  * re-checks the counts (the pre-scan is exact on valid JSON; this makes it certain).
  * Iterative, so depth costs no stack.
  */
-function jsonWalk(root: unknown, limits: BodyLimits, base: string): { limit?: Violation; forbidden: Violation[]; keys: number } {
+function jsonWalk(root: unknown, limits: BodyLimits, base: string, lengths: boolean): { limit?: Violation; forbidden: Violation[]; keys: number } {
   const forbidden: Violation[] = [];
   // Pointers are built only for a violation: a node knows its parent and its key.
   interface Node {
@@ -682,7 +691,8 @@ function jsonWalk(root: unknown, limits: BodyLimits, base: string): { limit?: Vi
   };
   const stack: Node[] = [{ value: root, parent: undefined, key: '' }];
   let keys = 0;
-  const max = limits.maxStringLength;
+  // Without `lengths`, no string can exceed the bound: compare with a length none reaches.
+  const max = lengths ? limits.maxStringLength : Number.MAX_SAFE_INTEGER;
   for (let top = stack.pop(); top; top = stack.pop()) {
     const value = top.value;
     if (typeof value === 'string') {
@@ -718,21 +728,24 @@ type JsonRead = { ok: true; value: unknown } | Failure;
 
 /** Pre-scan, parse, walk. `base` prefixes pointers (a multipart part's name). */
 function readJson(buf: Buffer, _contentType: string, limits: BodyLimits, budget: JsonBudget, base: string, notJson: BodyErrorCode): JsonRead {
+  // The content type was matched by the caller (JSON, UTF-8 or no charset). Strict UTF-8
+  // first, then the text (one flat string, as long as the body) is pre-scanned for depth and
+  // counts before JSON.parse builds anything; then syntax, and duplicate member names.
+  if (!isUtf8(buf)) return fail(notJson, 'the body is not valid UTF-8', [v(base, 'encoding', 'UTF-8 text')]);
+  const text = buf.toString('utf8');
+  const start = text.charCodeAt(0) === 0xfeff ? 1 : 0;
   const keysBefore = budget.keys;
-  const over = jsonPrescan(buf, limits, budget, base);
+  const over = jsonPrescan(text, start, limits, budget, base);
   if (over) return fail('json_limits_exceeded', `the JSON body exceeds ${over.rule} at ${over.pointer || '/'}`, [over]);
   const scannedKeys = budget.keys - keysBefore;
-  // The content type was matched by the caller (JSON, UTF-8 or no charset); depth and counts by
-  // the pre-scan. What is left: strict UTF-8, syntax, and duplicate member names.
-  if (!isUtf8(buf)) return fail(notJson, 'the body is not valid UTF-8', [v(base, 'encoding', 'UTF-8 text')]);
-  const start = buf.length >= 3 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf ? 3 : 0;
   let value: unknown;
   try {
-    value = JSON.parse(buf.toString('utf8', start));
+    value = JSON.parse(start === 0 ? text : text.slice(start));
   } catch {
     return fail(notJson, 'the body is not well-formed JSON', [v(base, 'json', 'a well-formed JSON text')]);
   }
-  const walked = jsonWalk(value, limits, base);
+  // No string of the text can be longer than the text.
+  const walked = jsonWalk(value, limits, base, text.length > limits.maxStringLength);
   if (walked.limit) return fail('json_limits_exceeded', `the JSON body exceeds ${walked.limit.rule} at ${walked.limit.pointer || '/'}`, [walked.limit]);
   // JSON.parse keeps one member per name, so fewer members than the pre-scan counted means a
   // duplicate: two parsers could disagree on which one counts (smuggling a second value).
