@@ -728,6 +728,7 @@ describe('multipart/form-data', () => {
       { name: 'files', body: 'x' },
       { name: 'files', filename: 'c.txt', type: 'text/plain', body: 'yz' },
     ]);
+    assert.deepEqual(ok(val.validate(CT, body)).inputs, [], 'file parts, in arrays too, are no typed inputs');
     assert.deepEqual(ok(val.validate(CT, body)).value, {
       file: { filename: 'a.bin', contentType: 'application/octet-stream', size: 3 },
       files: [

@@ -323,6 +323,14 @@ function declaredType(t: unknown): string | undefined {
 
 type Declared = 'declared' | 'undeclared' | 'free' | 'neutral';
 
+interface Slot {
+  readonly expr: Expr;
+  readonly declared: Declared;
+  readonly facet: Facet;
+  /** The member name as a JSON pointer segment. */
+  readonly segment: string;
+}
+
 class SchemaView {
   private readonly memo = new Map<object, Expr>();
   /** Weak: combinations are built per request (member, element) and must not accumulate. */
@@ -416,6 +424,23 @@ class SchemaView {
   /** `member` and `declared` answers per expression and member name, a bounded number of names each. */
   private readonly memberMemo = new Map<Expr, Map<string, Expr>>();
   private readonly declaredMemo = new Map<Expr, Map<string, Declared>>();
+
+  /**
+   * Member `key` of an object described by `e`: its schema, whether it is declared, and its
+   * facet, memoized together (one lookup per member of a body).
+   */
+  slot(e: Expr, key: string): Slot {
+    let names = this.slotMemo.get(e);
+    const hit = names?.get(key);
+    if (hit !== undefined) return hit;
+    const expr = this.member(e, key);
+    const slot: Slot = { expr, declared: this.declared(e, key), facet: this.facet(expr), segment: escapePointerSegment(key) };
+    if (names === undefined) this.slotMemo.set(e, (names = new Map()));
+    if (names.size < MEMO_NAMES) names.set(key, slot);
+    return slot;
+  }
+
+  private readonly slotMemo = new Map<Expr, Map<string, Slot>>();
 
   member(e: Expr, key: string): Expr {
     return memo(this.memberMemo, e, key, () => this.memberOf(e, key));
@@ -600,6 +625,26 @@ function newScratch(levels: number) {
 }
 let scratch = newScratch(65);
 
+/** Pointer of the container at `level` of the pre-scan (1 = the outermost), for a violation. */
+function prescanPointer(text: string, level: number, base: string): string {
+  const { kind, commas, keyStart, keyEnd } = scratch;
+  let p = base;
+  for (let d = 1; d < level; d++) {
+    if (kind[d] === 2) {
+      p = ptr(p, commas[d] as number);
+    } else {
+      let key = '?';
+      try {
+        key = JSON.parse(text.slice(keyStart[d] as number, keyEnd[d] as number)) as string;
+      } catch {
+        /* invalid JSON: the parser will say so */
+      }
+      p = ptr(p, key);
+    }
+  }
+  return p;
+}
+
 /**
  * Pre-scan of a JSON text, linear, no allocation (see `scratch`): nesting depth, member
  * count (whole body) and array length. Exact on valid JSON; invalid JSON is left to the parser.
@@ -612,24 +657,7 @@ function jsonPrescan(text: string, start: number, limits: BodyLimits, budget: Js
   let depth = 0;
   let expectKey = false;
   const n = text.length;
-  /** Pointer of the container at `level` (1 = the outermost). */
-  const pointerAt = (level: number): string => {
-    let p = base;
-    for (let d = 1; d < level; d++) {
-      if (kind[d] === 2) {
-        p = ptr(p, commas[d] as number);
-      } else {
-        let key = '?';
-        try {
-          key = JSON.parse(text.slice(keyStart[d] as number, keyEnd[d] as number)) as string;
-        } catch {
-          /* invalid JSON: the parser will say so */
-        }
-        p = ptr(p, key);
-      }
-    }
-    return p;
-  };
+  const pointerAt = (level: number) => prescanPointer(text, level, base);
   for (let i = start; i < n; i++) {
     const c = text.charCodeAt(i);
     if (c === 0x22) {
@@ -667,6 +695,38 @@ function jsonPrescan(text: string, start: number, limits: BodyLimits, budget: Js
     }
   }
   return undefined;
+}
+
+/**
+ * The walk below without pointers, for the common case: no bound reached, no forbidden name.
+ * Returns the member count, or undefined when the careful walk must run to name a violation.
+ */
+function jsonQuick(root: unknown, limits: BodyLimits, max: number): number | undefined {
+  if (typeof root !== 'object' || root === null) return typeof root === 'string' && root.length > max ? undefined : 0;
+  const stack: object[] = [root];
+  let keys = 0;
+  for (let value = stack.pop(); value !== undefined; value = stack.pop()) {
+    if (Array.isArray(value)) {
+      if (value.length > limits.maxArrayLength) return undefined;
+      for (let i = 0; i < value.length; i++) {
+        const item: unknown = value[i];
+        if (typeof item === 'object' && item !== null) stack.push(item);
+        else if (typeof item === 'string' && item.length > max) return undefined;
+      }
+    } else {
+      const names = Object.keys(value);
+      keys += names.length;
+      if (keys > limits.maxKeys) return undefined;
+      for (let i = 0; i < names.length; i++) {
+        const name = names[i] as string;
+        if (name.length > max || FORBIDDEN_KEYS.has(name)) return undefined;
+        const child: unknown = (value as Record<string, unknown>)[name];
+        if (typeof child === 'object' && child !== null) stack.push(child);
+        else if (typeof child === 'string' && child.length > max) return undefined;
+      }
+    }
+  }
+  return keys;
 }
 
 /**
@@ -745,7 +805,13 @@ function readJson(buf: Buffer, _contentType: string, limits: BodyLimits, budget:
     return fail(notJson, 'the body is not well-formed JSON', [v(base, 'json', 'a well-formed JSON text')]);
   }
   // No string of the text can be longer than the text.
-  const walked = jsonWalk(value, limits, base, text.length > limits.maxStringLength);
+  const lengths = text.length > limits.maxStringLength;
+  const quick = jsonQuick(value, limits, lengths ? limits.maxStringLength : Number.MAX_SAFE_INTEGER);
+  if (quick !== undefined) {
+    if (quick !== scannedKeys) return fail(notJson, 'the body has a duplicate member name', [v(base, 'duplicateKey', 'no duplicate member names')]);
+    return { ok: true, value };
+  }
+  const walked = jsonWalk(value, limits, base, lengths);
   if (walked.limit) return fail('json_limits_exceeded', `the JSON body exceeds ${walked.limit.rule} at ${walked.limit.pointer || '/'}`, [walked.limit]);
   // JSON.parse keeps one member per name, so fewer members than the pre-scan counted means a
   // duplicate: two parsers could disagree on which one counts (smuggling a second value).
@@ -1222,6 +1288,8 @@ function allowedTypes(encoding: unknown, name: string): MediaType[] | undefined 
 // ---------------------------------------------------------------------------------------
 // Compilation
 
+const NO_POINTERS: ReadonlySet<string> = new Set();
+
 interface Entry {
   /** The key as written in the document. */
   readonly key: string;
@@ -1245,29 +1313,42 @@ interface Collect {
 }
 
 function collect(c: Collect, value: unknown, e: Expr, pointer: string): void {
-  if (c.skip.has(pointer)) return;
-  const wantInputs = () => c.wantInputs && c.inputs.length < MAX_INPUTS;
+  if (c.skip.size > 0 && c.skip.has(pointer)) return;
+  const view = c.view;
   if (Array.isArray(value)) {
-    const tuple = c.view.hasTuple(e);
-    const shared = tuple ? undefined : c.view.element(e, 0);
+    const shared = view.hasTuple(e) ? undefined : view.element(e, 0);
+    let sharedFacet: Facet | undefined;
     for (let i = 0; i < value.length; i++) {
       const item: unknown = value[i];
-      if ((typeof item !== 'object' || item === null) && !wantInputs()) continue;
-      collect(c, item, shared ?? c.view.element(e, i), ptr(pointer, i));
+      if (typeof item === 'object' && item !== null) collect(c, item, shared ?? view.element(e, i), `${pointer}/${i}`);
+      else if (c.wantInputs && c.inputs.length < MAX_INPUTS) {
+        const here = `${pointer}/${i}`;
+        if (c.skip.size > 0 && c.skip.has(here)) continue;
+        pushInput(c, here, shared === undefined ? view.facet(view.element(e, i)) : (sharedFacet ??= view.facet(shared)));
+      }
     }
   } else if (isObject(value)) {
     for (const key of Object.keys(value)) {
-      const here = ptr(pointer, key);
-      if (c.strict && c.view.declared(e, key) === 'undeclared') {
+      const slot = view.slot(e, key);
+      if (c.strict && slot.declared === 'undeclared') {
+        const here = ptr(pointer, key);
         if (c.undeclared.length < MAX_VIOLATIONS && !c.seen.has(here)) c.undeclared.push(v(here, 'undeclared', `no member ${key} (not declared in the contract)`));
         continue;
       }
-      collect(c, value[key], c.view.member(e, key), here);
+      const child: unknown = value[key];
+      if (typeof child === 'object' && child !== null) collect(c, child, slot.expr, `${pointer}/${slot.segment}`);
+      else if (c.wantInputs && c.inputs.length < MAX_INPUTS) {
+        const here = `${pointer}/${slot.segment}`;
+        if (c.skip.size === 0 || !c.skip.has(here)) pushInput(c, here, slot.facet);
+      }
     }
-  } else if (wantInputs()) {
-    const f = c.view.facet(e);
-    c.inputs.push({ location: 'body', name: pointer, type: f.type, format: f.format, enumerated: f.enumerated, patterned: f.patterned });
+  } else if (c.wantInputs && c.inputs.length < MAX_INPUTS) {
+    pushInput(c, pointer, view.facet(e));
   }
+}
+
+function pushInput(c: Collect, name: string, f: Facet): void {
+  c.inputs.push({ location: 'body', name, type: f.type, format: f.format, enumerated: f.enumerated, patterned: f.patterned });
 }
 
 export function compileBody(
@@ -1355,7 +1436,7 @@ export function compileBody(
   /** Schema, strict members, typed inputs: the common end of every structured body. */
   const finish = (entry: Entry, value: unknown, check: unknown, skip: ReadonlySet<string>, out: Violation[]): BodyResult => {
     if (entry.schema) entry.schema.validate(check, 'body', '', out);
-    const c: Collect = { view, strict, wantInputs: out.length === 0, inputs: [], undeclared: [], skip, seen: new Set(out.map((x) => x.pointer)) };
+    const c: Collect = { view, strict, wantInputs: out.length === 0, inputs: [], undeclared: [], skip, seen: out.length === 0 ? NO_POINTERS : new Set(out.map((x) => x.pointer)) };
     collect(c, check, entry.root, '');
     for (const u of c.undeclared) if (out.length < MAX_VIOLATIONS) out.push(u);
     if (out.length > 0) return fail('request_invalid', `the body does not match the contract (${out.length} violation${out.length === 1 ? '' : 's'})`, out);
@@ -1381,7 +1462,7 @@ export function compileBody(
         case 'json': {
           const read = readJson(body, `application/json`, limits, { keys: 0 }, '', 'body_not_json');
           if (!read.ok) return read;
-          return finish(entry, read.value, read.value, new Set(), []);
+          return finish(entry, read.value, read.value, NO_POINTERS, []);
         }
         case 'form': {
           const read = readForm(body, limits);
@@ -1453,7 +1534,7 @@ export function compileBody(
         case 'text': {
           const text = decodeUtf8(body);
           if (text === undefined) return fail('request_invalid', 'the body is not UTF-8', [v('', 'encoding', 'UTF-8 text')]);
-          return finish(entry, text, text, new Set(), []);
+          return finish(entry, text, text, NO_POINTERS, []);
         }
         default: {
           if (mt.type !== 'text') return { ok: true, value: undefined, inputs: [] };
