@@ -626,7 +626,7 @@ function newScratch(levels: number) {
 let scratch = newScratch(65);
 
 /** Pointer of the container at `level` of the pre-scan (1 = the outermost), for a violation. */
-function prescanPointer(text: string, level: number, base: string): string {
+function prescanPointer(buf: Uint8Array, level: number, base: string): string {
   const { kind, commas, keyStart, keyEnd } = scratch;
   let p = base;
   for (let d = 1; d < level; d++) {
@@ -635,7 +635,8 @@ function prescanPointer(text: string, level: number, base: string): string {
     } else {
       let key = '?';
       try {
-        key = JSON.parse(text.slice(keyStart[d] as number, keyEnd[d] as number)) as string;
+        const from = keyStart[d] as number;
+        key = JSON.parse(Buffer.from(buf.buffer, buf.byteOffset + from, Math.min(keyEnd[d] as number, buf.length) - from).toString('utf8')) as string;
       } catch {
         /* invalid JSON: the parser will say so */
       }
@@ -646,38 +647,49 @@ function prescanPointer(text: string, level: number, base: string): string {
 }
 
 /**
- * Pre-scan of a JSON text, linear, no allocation (see `scratch`): nesting depth, member
- * count (whole body) and array length. Exact on valid JSON; invalid JSON is left to the parser.
- * It reads the decoded text (UTF-16 code units: `"` and `\` are never part of a surrogate pair).
+ * Byte-level pre-scan of a JSON text, linear, no allocation (see `scratch`): nesting depth,
+ * member count (whole body) and array length. Exact on valid JSON; invalid JSON is left to the
+ * parser. UTF-8 never puts `"` or `\` inside a multi-byte sequence, so bytes suffice (and a
+ * byte loop is about twice as fast as one over the decoded string).
  */
-function jsonPrescan(text: string, start: number, limits: BodyLimits, budget: JsonBudget, base: string): Violation | undefined {
+function jsonPrescan(buf: Uint8Array, start: number, limits: BodyLimits, budget: JsonBudget, base: string): Violation | undefined {
   const maxDepth = Math.max(1, limits.maxDepth);
+  const maxKeys = limits.maxKeys;
+  const maxArrayLength = limits.maxArrayLength;
   if (scratch.kind.length < maxDepth + 1) scratch = newScratch(maxDepth + 1);
   const { kind, commas, keyStart, keyEnd } = scratch;
   let depth = 0;
   let expectKey = false;
-  const n = text.length;
-  const pointerAt = (level: number) => prescanPointer(text, level, base);
+  let keys = budget.keys;
+  const n = buf.length;
   for (let i = start; i < n; i++) {
-    const c = text.charCodeAt(i);
+    const c = buf[i] as number;
     if (c === 0x22) {
       let j = i + 1;
       while (j < n) {
-        const d = text.charCodeAt(j);
-        if (d === 0x5c) j += 2;
-        else if (d === 0x22) break;
-        else j++;
+        const d = buf[j] as number;
+        if (d === 0x22) break;
+        j += d === 0x5c ? 2 : 1;
       }
-      if (j >= n) j = n - 1; // unterminated: the parser will say so
-      if (expectKey && depth > 0 && kind[depth] === 1) {
+      if (expectKey) {
         keyStart[depth] = i;
         keyEnd[depth] = j + 1;
-        if (++budget.keys > limits.maxKeys) return v(pointerAt(depth), 'maxKeys', `at most ${limits.maxKeys} object members in the body`);
+        if (++keys > maxKeys) {
+          budget.keys = keys;
+          return v(prescanPointer(buf, depth, base), 'maxKeys', `at most ${maxKeys} object members in the body`);
+        }
         expectKey = false;
       }
       i = j;
+    } else if (c === 0x2c) {
+      // kind[0] stays 0: a comma outside any container counts nothing.
+      if (kind[depth] === 1) expectKey = true;
+      else if (kind[depth] === 2) {
+        const count = (commas[depth] = (commas[depth] as number) + 1) + 1;
+        if (count > maxArrayLength) return v(prescanPointer(buf, depth, base), 'maxArrayLength', `at most ${maxArrayLength} items in an array`);
+      }
     } else if (c === 0x7b || c === 0x5b) {
-      if (depth >= maxDepth) return v(pointerAt(depth + 1), 'maxDepth', `nesting at most ${maxDepth} deep`);
+      if (depth >= maxDepth) return v(prescanPointer(buf, depth + 1, base), 'maxDepth', `nesting at most ${maxDepth} deep`);
       depth++;
       kind[depth] = c === 0x7b ? 1 : 2;
       commas[depth] = 0;
@@ -686,14 +698,9 @@ function jsonPrescan(text: string, start: number, limits: BodyLimits, budget: Js
     } else if (c === 0x7d || c === 0x5d) {
       if (depth > 0) depth--;
       expectKey = false;
-    } else if (c === 0x2c) {
-      if (depth > 0 && kind[depth] === 1) expectKey = true;
-      else if (depth > 0 && kind[depth] === 2) {
-        const count = (commas[depth] = (commas[depth] as number) + 1) + 1;
-        if (count > limits.maxArrayLength) return v(pointerAt(depth), 'maxArrayLength', `at most ${limits.maxArrayLength} items in an array`);
-      }
     }
   }
+  budget.keys = keys;
   return undefined;
 }
 
@@ -792,15 +799,15 @@ function readJson(buf: Buffer, _contentType: string, limits: BodyLimits, budget:
   // first, then the text (one flat string, as long as the body) is pre-scanned for depth and
   // counts before JSON.parse builds anything; then syntax, and duplicate member names.
   if (!isUtf8(buf)) return fail(notJson, 'the body is not valid UTF-8', [v(base, 'encoding', 'UTF-8 text')]);
-  const text = buf.toString('utf8');
-  const start = text.charCodeAt(0) === 0xfeff ? 1 : 0;
+  const start = buf.length >= 3 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf ? 3 : 0;
   const keysBefore = budget.keys;
-  const over = jsonPrescan(text, start, limits, budget, base);
+  const over = jsonPrescan(buf, start, limits, budget, base);
   if (over) return fail('json_limits_exceeded', `the JSON body exceeds ${over.rule} at ${over.pointer || '/'}`, [over]);
   const scannedKeys = budget.keys - keysBefore;
+  const text = buf.toString('utf8', start);
   let value: unknown;
   try {
-    value = JSON.parse(start === 0 ? text : text.slice(start));
+    value = JSON.parse(text);
   } catch {
     return fail(notJson, 'the body is not well-formed JSON', [v(base, 'json', 'a well-formed JSON text')]);
   }
