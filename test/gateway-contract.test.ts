@@ -44,6 +44,36 @@ paths:
       deprecated: true
       x-portcullis-sunset: '2020-01-01T00:00:00Z'
       responses: { '200': { description: ok } }
+  /profile:
+    post:
+      operationId: postProfile
+      requestBody:
+        content:
+          application/x-www-form-urlencoded:
+            schema:
+              type: object
+              required: [name]
+              properties:
+                name: { type: string }
+                address: { type: object, required: [city], properties: { city: { type: string }, zip: { type: integer } } }
+                ids: { type: array, items: { type: integer } }
+            encoding:
+              address: { style: deepObject }
+              ids: { explode: false }
+      responses: { '200': { description: ok } }
+  /upload:
+    post:
+      operationId: upload
+      requestBody:
+        content:
+          multipart/form-data:
+            schema:
+              type: object
+              properties:
+                title: { type: string }
+                meta: { type: object, properties: { a: { type: integer } } }
+                file: { type: string, format: binary }
+      responses: { '200': { description: ok } }
   /debug:
     get:
       operationId: debug
@@ -131,6 +161,57 @@ describe('contract enforcement through the gateway', () => {
     const r = await call(gw, '/items/7?fields=name,price');
     assert.equal(r.status, 200);
     assert.deepEqual(r.json, { name: 'pen', price: 2 });
+  });
+
+  test('form bodies: deepObject members and delimited arrays pass unchanged; bad brackets and undeclared members are refused', async () => {
+    answer = { status: 200, type: 'application/json', body: '{}' };
+    const FORM = 'application/x-www-form-urlencoded';
+    const good = 'name=Ada&address%5Bcity%5D=Paris&address[zip]=75001&ids=1,2';
+    const before = up.seen.length;
+    assert.equal((await call(gw, '/profile', { method: 'POST', type: FORM, body: good })).status, 200);
+    assert.equal(up.seen.length, before + 1);
+    assert.equal(up.seen.at(-1)?.body.toString(), good, 'forwarded as sent');
+    const refusals: [string, string][] = [
+      ['name=Ada&address[city][x]=Paris', '/address[city][x] style'],
+      ['name=Ada&address[city=Paris', '/address[city style'],
+      ['name[]=Ada', '/name style'],
+      ['name=Ada&address[city]=Paris&address[planet]=Mars', '/address/planet undeclared'],
+      ['name=Ada&address[zip]=75001', '/address/city required'],
+      ['name=Ada&ids=1&ids=2', '/ids style'],
+    ];
+    for (const [body, want] of refusals) {
+      const r = await call(gw, '/profile', { method: 'POST', type: FORM, body });
+      assert.equal(r.status, 400, body);
+      assert.equal(r.headers['content-type'], 'application/problem+json');
+      assert.equal(r.json?.code, 'request_invalid');
+      const errors = r.json?.errors as { location: string; pointer: string; rule: string }[];
+      assert.deepEqual(errors.map((e) => `${e.pointer} ${e.rule}`), [want], body);
+      assert.ok(errors.every((e) => e.location === 'body'));
+      assert.equal(r.text.includes('Mars'), false);
+    }
+    assert.equal(up.seen.length, before + 1, 'no refused form reached the upstream');
+  });
+
+  test('multipart parts without encoding take their schema\'s default type: text, JSON, any file type', async () => {
+    answer = { status: 200, type: 'application/json', body: '{}' };
+    const B = 'b0undary';
+    const part = (name: string, type: string | undefined, body: string, filename?: string) =>
+      `--${B}\r\nContent-Disposition: form-data; name="${name}"${filename ? `; filename="${filename}"` : ''}\r\n${type ? `Content-Type: ${type}\r\n` : ''}\r\n${body}\r\n`;
+    const send = (...parts: string[]) => call(gw, '/upload', { method: 'POST', type: `multipart/form-data; boundary=${B}`, body: `${parts.join('')}--${B}--\r\n` });
+    const before = up.seen.length;
+    assert.equal((await send(part('title', undefined, 'hello'), part('meta', 'application/json', '{"a":1}'), part('file', 'application/x-anything', 'bytes', 'f.bin'))).status, 200);
+    assert.equal(up.seen.length, before + 1);
+    for (const [parts, want] of [
+      [[part('title', 'application/json', '"hello"')], '/title contentType'],
+      [[part('meta', 'text/plain', '{"a":1}')], '/meta contentType'],
+      [[part('meta', 'application/json', '{"a":"one"}')], '/meta/a type'],
+    ] as [string[], string][]) {
+      const r = await send(...parts);
+      assert.equal(r.status, 400);
+      assert.equal(r.json?.code, 'request_invalid');
+      assert.deepEqual((r.json?.errors as { pointer: string; rule: string }[]).map((e) => `${e.pointer} ${e.rule}`), [want]);
+    }
+    assert.equal(up.seen.length, before + 1, 'no refused part reached the upstream');
   });
 
   test('deprecated operations announce it and are marked in every event; after the sunset they are gone', async () => {

@@ -475,7 +475,7 @@ const Contract = Obj(
           maxDepth: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 64, description: 'Deepest JSON nesting.' })),
           maxKeys: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000_000, default: 10000, description: 'Most object members in a JSON body, in total.' })),
           maxStringLength: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_073_741_824, default: 1_000_000, description: 'Longest JSON string.' })),
-          maxArrayLength: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000_000, default: 10000, description: 'Longest JSON array.' })),
+          maxArrayLength: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000_000, default: 10000, description: 'Longest JSON array; also the most items of a non-exploded (delimited) form field.' })),
           maxParts: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000, default: 100, description: 'Most parts of a multipart body.' })),
           maxPartBytes: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_073_741_824, default: 10_485_760, description: 'Largest part of a multipart body.' })),
         },

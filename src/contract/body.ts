@@ -14,12 +14,16 @@
  *   then a walk for string lengths and the keys `__proto__`, `constructor`, `prototype`
  *   (`request_invalid`, rule `forbiddenKey`); then the media type's schema (ajv).
  * - `application/x-www-form-urlencoded`: pairs (`+` is a space, percent-decoding is strict, the
- *   result strict UTF-8), values coerced to the declared property types (form style, explode:
- *   a repeated key is an array), then the schema.
+ *   result strict UTF-8); names read for one level of brackets (`a[k]`: a deepObject member,
+ *   `a[]`: an array item), fields mapped by the media type's `encoding` style/explode (a
+ *   repeated key is an array; `explode: false` arrays are one delimited value), values coerced
+ *   to the declared property types, then the schema.
  * - `multipart/form-data`: a bounded RFC 7578 parser; text parts are coerced like form fields,
  *   parts whose schema is an object are JSON, file parts (a `filename`, or a schema that says
  *   `format: binary` / `contentMediaType`) become `{ filename, contentType, size }` and are
- *   validated as strings of that size. The media type's `encoding.<name>.contentType` is enforced.
+ *   validated as strings of that size. The media type's `encoding.<name>.contentType` is enforced;
+ *   without one, the OpenAPI default of the property's schema is (`text/plain` for a primitive,
+ *   `application/json` for an object, any type for a binary property).
  * - `text/plain`: strict UTF-8, validated as a string.
  * - Any other media type (XML, octet-stream, images …) is accepted by its media type only: the
  *   value is the text for `text/*`, else undefined, and the schema is not applied (a warning at
@@ -57,7 +61,7 @@ export interface BodyLimits {
   maxKeys: number;
   /** Characters of one string (JSON string or member name, form value, text part; default 100 000). */
   maxStringLength: number;
-  /** Elements of one JSON array (default 10 000). */
+  /** Elements of one JSON array, and items of a delimited form list (default 10 000). */
   maxArrayLength: number;
   /** Parts of a multipart body (default 100). */
   maxParts: number;
@@ -285,7 +289,7 @@ interface Facet {
   readonly format: string | undefined;
   readonly enumerated: boolean;
   readonly patterned: boolean;
-  /** `format: binary` or `contentMediaType`: a file in multipart. */
+  /** `format: binary`, `contentMediaType` or `contentEncoding`: a file in multipart. */
   readonly binary: boolean;
 }
 
@@ -318,6 +322,14 @@ function declaredType(t: unknown): string | undefined {
 }
 
 type Declared = 'declared' | 'undeclared' | 'free' | 'neutral';
+
+interface Slot {
+  readonly expr: Expr;
+  readonly declared: Declared;
+  readonly facet: Facet;
+  /** The member name as a JSON pointer segment. */
+  readonly segment: string;
+}
 
 class SchemaView {
   private readonly memo = new Map<object, Expr>();
@@ -391,7 +403,7 @@ class SchemaView {
           format: typeof s.format === 'string' ? s.format : undefined,
           enumerated: Array.isArray(s.enum) || Object.hasOwn(s, 'const'),
           patterned: typeof s.pattern === 'string',
-          binary: s.format === 'binary' || typeof s.contentMediaType === 'string',
+          binary: s.format === 'binary' || typeof s.contentMediaType === 'string' || typeof s.contentEncoding === 'string',
         };
         break;
       }
@@ -412,6 +424,23 @@ class SchemaView {
   /** `member` and `declared` answers per expression and member name, a bounded number of names each. */
   private readonly memberMemo = new Map<Expr, Map<string, Expr>>();
   private readonly declaredMemo = new Map<Expr, Map<string, Declared>>();
+
+  /**
+   * Member `key` of an object described by `e`: its schema, whether it is declared, and its
+   * facet, memoized together (one lookup per member of a body).
+   */
+  slot(e: Expr, key: string): Slot {
+    let names = this.slotMemo.get(e);
+    const hit = names?.get(key);
+    if (hit !== undefined) return hit;
+    const expr = this.member(e, key);
+    const slot: Slot = { expr, declared: this.declared(e, key), facet: this.facet(expr), segment: escapePointerSegment(key) };
+    if (names === undefined) this.slotMemo.set(e, (names = new Map()));
+    if (names.size < MEMO_NAMES) names.set(key, slot);
+    return slot;
+  }
+
+  private readonly slotMemo = new Map<Expr, Map<string, Slot>>();
 
   member(e: Expr, key: string): Expr {
     return memo(this.memberMemo, e, key, () => this.memberOf(e, key));
@@ -587,73 +616,124 @@ interface JsonBudget {
 }
 
 /**
- * Byte-level pre-scan of a JSON text, linear, no allocation but three small arrays: nesting
- * depth, member count (whole body) and array length. Exact on valid JSON; invalid JSON is left
- * to the parser. UTF-8 never puts `"` or `\` inside a multi-byte sequence, so bytes suffice.
+ * The pre-scan's per-level state, allocated once and reused (typed arrays cost more to allocate
+ * than a small body costs to scan; the scan is synchronous, so one set serves every request).
+ * A level's slots are written when the scan enters it, before they are read.
  */
-function jsonPrescan(buf: Uint8Array, limits: BodyLimits, budget: JsonBudget, base: string): Violation | undefined {
+function newScratch(levels: number) {
+  return { kind: new Uint8Array(levels), commas: new Int32Array(levels), keyStart: new Int32Array(levels), keyEnd: new Int32Array(levels) };
+}
+let scratch = newScratch(65);
+
+/** Pointer of the container at `level` of the pre-scan (1 = the outermost), for a violation. */
+function prescanPointer(buf: Uint8Array, level: number, base: string): string {
+  const { kind, commas, keyStart, keyEnd } = scratch;
+  let p = base;
+  for (let d = 1; d < level; d++) {
+    if (kind[d] === 2) {
+      p = ptr(p, commas[d] as number);
+    } else {
+      let key = '?';
+      try {
+        const from = keyStart[d] as number;
+        key = JSON.parse(Buffer.from(buf.buffer, buf.byteOffset + from, Math.min(keyEnd[d] as number, buf.length) - from).toString('utf8')) as string;
+      } catch {
+        /* invalid JSON: the parser will say so */
+      }
+      p = ptr(p, key);
+    }
+  }
+  return p;
+}
+
+/**
+ * Byte-level pre-scan of a JSON text, linear, no allocation (see `scratch`): nesting depth,
+ * member count (whole body) and array length. Exact on valid JSON; invalid JSON is left to the
+ * parser. UTF-8 never puts `"` or `\` inside a multi-byte sequence, so bytes suffice (and a
+ * byte loop is about twice as fast as one over the decoded string).
+ */
+function jsonPrescan(buf: Uint8Array, start: number, limits: BodyLimits, budget: JsonBudget, base: string): Violation | undefined {
   const maxDepth = Math.max(1, limits.maxDepth);
-  const kind = new Uint8Array(maxDepth + 1); // 1 object, 2 array
-  const commas = new Int32Array(maxDepth + 1);
-  const keyStart = new Int32Array(maxDepth + 1);
-  const keyEnd = new Int32Array(maxDepth + 1);
+  const maxKeys = limits.maxKeys;
+  const maxArrayLength = limits.maxArrayLength;
+  if (scratch.kind.length < maxDepth + 1) scratch = newScratch(maxDepth + 1);
+  const { kind, commas, keyStart, keyEnd } = scratch;
   let depth = 0;
   let expectKey = false;
+  let keys = budget.keys;
   const n = buf.length;
-  /** Pointer of the container at `level` (1 = the outermost). */
-  const pointerAt = (level: number): string => {
-    let p = base;
-    for (let d = 1; d < level; d++) {
-      if (kind[d] === 2) {
-        p = ptr(p, commas[d] as number);
-      } else {
-        let key = '?';
-        try {
-          key = JSON.parse(Buffer.from(buf.buffer, buf.byteOffset + (keyStart[d] as number), (keyEnd[d] as number) - (keyStart[d] as number)).toString('utf8')) as string;
-        } catch {
-          /* invalid JSON: the parser will say so */
-        }
-        p = ptr(p, key);
-      }
-    }
-    return p;
-  };
-  for (let i = 0; i < n; i++) {
+  for (let i = start; i < n; i++) {
     const c = buf[i] as number;
-    if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) continue;
     if (c === 0x22) {
       let j = i + 1;
       while (j < n) {
         const d = buf[j] as number;
-        if (d === 0x5c) j += 2;
-        else if (d === 0x22) break;
-        else j++;
+        if (d === 0x22) break;
+        j += d === 0x5c ? 2 : 1;
       }
-      if (expectKey && depth > 0 && kind[depth] === 1) {
+      if (expectKey) {
         keyStart[depth] = i;
-        keyEnd[depth] = Math.min(j + 1, n);
-        if (++budget.keys > limits.maxKeys) return v(pointerAt(depth), 'maxKeys', `at most ${limits.maxKeys} object members in the body`);
+        keyEnd[depth] = j + 1;
+        if (++keys > maxKeys) {
+          budget.keys = keys;
+          return v(prescanPointer(buf, depth, base), 'maxKeys', `at most ${maxKeys} object members in the body`);
+        }
         expectKey = false;
       }
       i = j;
+    } else if (c === 0x2c) {
+      // kind[0] stays 0: a comma outside any container counts nothing.
+      if (kind[depth] === 1) expectKey = true;
+      else if (kind[depth] === 2) {
+        const count = (commas[depth] = (commas[depth] as number) + 1) + 1;
+        if (count > maxArrayLength) return v(prescanPointer(buf, depth, base), 'maxArrayLength', `at most ${maxArrayLength} items in an array`);
+      }
     } else if (c === 0x7b || c === 0x5b) {
-      if (depth >= maxDepth) return v(pointerAt(depth + 1), 'maxDepth', `nesting at most ${maxDepth} deep`);
+      if (depth >= maxDepth) return v(prescanPointer(buf, depth + 1, base), 'maxDepth', `nesting at most ${maxDepth} deep`);
       depth++;
       kind[depth] = c === 0x7b ? 1 : 2;
       commas[depth] = 0;
+      keyStart[depth] = keyEnd[depth] = 0;
       expectKey = c === 0x7b;
     } else if (c === 0x7d || c === 0x5d) {
       if (depth > 0) depth--;
       expectKey = false;
-    } else if (c === 0x2c) {
-      if (depth > 0 && kind[depth] === 1) expectKey = true;
-      else if (depth > 0 && kind[depth] === 2) {
-        const count = (commas[depth] = (commas[depth] as number) + 1) + 1;
-        if (count > limits.maxArrayLength) return v(pointerAt(depth), 'maxArrayLength', `at most ${limits.maxArrayLength} items in an array`);
+    }
+  }
+  budget.keys = keys;
+  return undefined;
+}
+
+/**
+ * The walk below without pointers, for the common case: no bound reached, no forbidden name.
+ * Returns the member count, or undefined when the careful walk must run to name a violation.
+ */
+function jsonQuick(root: unknown, limits: BodyLimits, max: number): number | undefined {
+  if (typeof root !== 'object' || root === null) return typeof root === 'string' && root.length > max ? undefined : 0;
+  const stack: object[] = [root];
+  let keys = 0;
+  for (let value = stack.pop(); value !== undefined; value = stack.pop()) {
+    if (Array.isArray(value)) {
+      if (value.length > limits.maxArrayLength) return undefined;
+      for (let i = 0; i < value.length; i++) {
+        const item: unknown = value[i];
+        if (typeof item === 'object' && item !== null) stack.push(item);
+        else if (typeof item === 'string' && item.length > max) return undefined;
+      }
+    } else {
+      const names = Object.keys(value);
+      keys += names.length;
+      if (keys > limits.maxKeys) return undefined;
+      for (let i = 0; i < names.length; i++) {
+        const name = names[i] as string;
+        if (name.length > max || FORBIDDEN_KEYS.has(name)) return undefined;
+        const child: unknown = (value as Record<string, unknown>)[name];
+        if (typeof child === 'object' && child !== null) stack.push(child);
+        else if (typeof child === 'string' && child.length > max) return undefined;
       }
     }
   }
-  return undefined;
+  return keys;
 }
 
 /**
@@ -661,7 +741,7 @@ function jsonPrescan(buf: Uint8Array, limits: BodyLimits, budget: JsonBudget, ba
  * re-checks the counts (the pre-scan is exact on valid JSON; this makes it certain).
  * Iterative, so depth costs no stack.
  */
-function jsonWalk(root: unknown, limits: BodyLimits, base: string): { limit?: Violation; forbidden: Violation[]; keys: number } {
+function jsonWalk(root: unknown, limits: BodyLimits, base: string, lengths: boolean): { limit?: Violation; forbidden: Violation[]; keys: number } {
   const forbidden: Violation[] = [];
   // Pointers are built only for a violation: a node knows its parent and its key.
   interface Node {
@@ -678,7 +758,8 @@ function jsonWalk(root: unknown, limits: BodyLimits, base: string): { limit?: Vi
   };
   const stack: Node[] = [{ value: root, parent: undefined, key: '' }];
   let keys = 0;
-  const max = limits.maxStringLength;
+  // Without `lengths`, no string can exceed the bound: compare with a length none reaches.
+  const max = lengths ? limits.maxStringLength : Number.MAX_SAFE_INTEGER;
   for (let top = stack.pop(); top; top = stack.pop()) {
     const value = top.value;
     if (typeof value === 'string') {
@@ -714,21 +795,30 @@ type JsonRead = { ok: true; value: unknown } | Failure;
 
 /** Pre-scan, parse, walk. `base` prefixes pointers (a multipart part's name). */
 function readJson(buf: Buffer, _contentType: string, limits: BodyLimits, budget: JsonBudget, base: string, notJson: BodyErrorCode): JsonRead {
-  const keysBefore = budget.keys;
-  const over = jsonPrescan(buf, limits, budget, base);
-  if (over) return fail('json_limits_exceeded', `the JSON body exceeds ${over.rule} at ${over.pointer || '/'}`, [over]);
-  const scannedKeys = budget.keys - keysBefore;
-  // The content type was matched by the caller (JSON, UTF-8 or no charset); depth and counts by
-  // the pre-scan. What is left: strict UTF-8, syntax, and duplicate member names.
+  // The content type was matched by the caller (JSON, UTF-8 or no charset). Strict UTF-8
+  // first, then the text (one flat string, as long as the body) is pre-scanned for depth and
+  // counts before JSON.parse builds anything; then syntax, and duplicate member names.
   if (!isUtf8(buf)) return fail(notJson, 'the body is not valid UTF-8', [v(base, 'encoding', 'UTF-8 text')]);
   const start = buf.length >= 3 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf ? 3 : 0;
+  const keysBefore = budget.keys;
+  const over = jsonPrescan(buf, start, limits, budget, base);
+  if (over) return fail('json_limits_exceeded', `the JSON body exceeds ${over.rule} at ${over.pointer || '/'}`, [over]);
+  const scannedKeys = budget.keys - keysBefore;
+  const text = buf.toString('utf8', start);
   let value: unknown;
   try {
-    value = JSON.parse(buf.toString('utf8', start));
+    value = JSON.parse(text);
   } catch {
     return fail(notJson, 'the body is not well-formed JSON', [v(base, 'json', 'a well-formed JSON text')]);
   }
-  const walked = jsonWalk(value, limits, base);
+  // No string of the text can be longer than the text.
+  const lengths = text.length > limits.maxStringLength;
+  const quick = jsonQuick(value, limits, lengths ? limits.maxStringLength : Number.MAX_SAFE_INTEGER);
+  if (quick !== undefined) {
+    if (quick !== scannedKeys) return fail(notJson, 'the body has a duplicate member name', [v(base, 'duplicateKey', 'no duplicate member names')]);
+    return { ok: true, value };
+  }
+  const walked = jsonWalk(value, limits, base, lengths);
   if (walked.limit) return fail('json_limits_exceeded', `the JSON body exceeds ${walked.limit.rule} at ${walked.limit.pointer || '/'}`, [walked.limit]);
   // JSON.parse keeps one member per name, so fewer members than the pre-scan counted means a
   // duplicate: two parsers could disagree on which one counts (smuggling a second value).
@@ -855,39 +945,186 @@ function formDecode(buf: Buffer, start: number, end: number): string | undefined
   return decodeUtf8(out.subarray(0, o));
 }
 
-type FormRead = { ok: true; fields: Map<string, FieldValue[]> } | Failure;
+/**
+ * One field name of a form body, its bracket syntax read: `a` and `a[]` give values, `a[k]`
+ * gives members (deepObject). Values keep their raw byte span too, for non-exploded arrays
+ * (`a=1,2`: split on the literal delimiter before decoding, as for query parameters).
+ */
+interface FormField {
+  readonly values: { readonly text: string; readonly start: number; readonly end: number }[];
+  /** Some value came as `a[]`. */
+  appended: boolean;
+  /** `a[k]=v`, in order of first appearance. */
+  members: Map<string, string[]> | undefined;
+}
+
+type FormRead = { ok: true; fields: Map<string, FormField> } | Failure;
+
+/**
+ * A field name split at its bracket: `a` (member undefined), `a[]` (member ''), `a[k]`. One
+ * level only; anything else (`a[`, `a]x`, `a[b][c]`, `[k]`) is malformed (undefined). Two
+ * `indexOf`s, no regular expression.
+ */
+function splitFormName(name: string): { base: string; member: string | undefined } | undefined {
+  const open = name.indexOf('[');
+  if (open < 0) return { base: name, member: undefined };
+  const close = name.indexOf(']', open + 1);
+  if (open === 0 || close !== name.length - 1 || name.indexOf('[', open + 1) >= 0) return undefined;
+  return { base: name.slice(0, open), member: name.slice(open + 1, close) };
+}
 
 function readForm(buf: Buffer, limits: BodyLimits): FormRead {
-  const fields = new Map<string, FieldValue[]>();
+  const fields = new Map<string, FormField>();
   let pairs = 0;
   const forbidden: Violation[] = [];
   const n = buf.length;
+  const notForm = (why: string, at: string, expected: string) => fail('request_invalid', `the form ${why}`, [v(at, 'style', expected)]);
   for (let start = 0; start <= n; ) {
     let end = buf.indexOf(0x26 /* & */, start);
     if (end < 0) end = n;
     if (end > start) {
       if (++pairs > limits.maxKeys) return fail('json_limits_exceeded', `the form has more than ${limits.maxKeys} fields`, [v('', 'maxKeys', `at most ${limits.maxKeys} fields`)]);
-      let eq = buf.indexOf(0x3d /* = */, start);
-      if (eq < 0 || eq > end) eq = end;
+      // `=` searched inside this pair only: a body of `&`s without `=` stays linear.
+      let eq = buf.subarray(start, end).indexOf(0x3d /* = */);
+      eq = eq < 0 ? end : start + eq;
       const name = formDecode(buf, start, eq);
       const value = eq < end ? formDecode(buf, eq + 1, end) : '';
       if (name === undefined || value === undefined) return fail('request_invalid', 'the form is not well encoded (bad percent-escape or UTF-8)', [v('', 'encoding', 'percent-encoded UTF-8 (application/x-www-form-urlencoded)')]);
-      const here = ptr('', name);
       if (name.length > limits.maxStringLength || value.length > limits.maxStringLength) {
-        return fail('json_limits_exceeded', `a form field exceeds maxStringLength at ${here}`, [v(here, 'maxStringLength', `strings of at most ${limits.maxStringLength} characters`)]);
+        return fail('json_limits_exceeded', `a form field exceeds maxStringLength at ${ptr('', name)}`, [v(ptr('', name), 'maxStringLength', `strings of at most ${limits.maxStringLength} characters`)]);
       }
-      if (FORBIDDEN_KEYS.has(name)) {
-        if (forbidden.length < MAX_VIOLATIONS && !forbidden.some((f) => f.pointer === here)) forbidden.push(v(here, 'forbiddenKey', `no field named ${name}`));
+      const split = splitFormName(name);
+      if (split === undefined) return notForm('has a malformed bracketed field name', ptr('', name), 'a field name, name[] or name[member] (one level)');
+      const { base, member } = split;
+      const here = ptr('', base);
+      if (FORBIDDEN_KEYS.has(base) || (member !== undefined && FORBIDDEN_KEYS.has(member))) {
+        const at = FORBIDDEN_KEYS.has(base) ? here : ptr(here, member as string);
+        if (forbidden.length < MAX_VIOLATIONS && !forbidden.some((f) => f.pointer === at)) forbidden.push(v(at, 'forbiddenKey', `no field named ${FORBIDDEN_KEYS.has(base) ? base : member}`));
       } else {
-        let list = fields.get(name);
-        if (!list) fields.set(name, (list = []));
-        list.push({ t: 'text', text: value });
+        let f = fields.get(base);
+        if (!f) fields.set(base, (f = { values: [], appended: false, members: undefined }));
+        if (member === undefined || member === '') {
+          if (f.members !== undefined) return notForm('sends a field both as a value and as an object', here, 'either name=… or name[member]=…');
+          if (member === '') f.appended = true;
+          f.values.push({ text: value, start: eq < end ? eq + 1 : end, end });
+        } else {
+          if (f.values.length > 0) return notForm('sends a field both as a value and as an object', here, 'either name=… or name[member]=…');
+          f.members ??= new Map();
+          let list = f.members.get(member);
+          if (!list) f.members.set(member, (list = []));
+          list.push(value);
+        }
       }
     }
     start = end + 1;
   }
   if (forbidden.length > 0) return fail('request_invalid', 'the form sets a forbidden field name (prototype pollution)', forbidden);
   return { ok: true, fields };
+}
+
+/** `encoding.<name>.style` / `explode` of a form field (OpenAPI defaults: form, exploded). */
+function formEncoding(encoding: unknown, name: string): { style: string; explode: boolean } {
+  const e = isObject(encoding) && Object.hasOwn(encoding, name) ? encoding[name] : undefined;
+  const style = isObject(e) && typeof e.style === 'string' ? e.style : 'form';
+  const explode = isObject(e) && typeof e.explode === 'boolean' ? e.explode : style === 'form' || style === 'deepObject';
+  return { style, explode };
+}
+
+/**
+ * Raw bytes `[start, end)` split on a literal byte, each piece form-decoded (a space: split
+ * after decoding, as `+` and `%20` both mean one). Undefined for a bad escape; 'over' past
+ * `max` pieces (nothing after the bound is read).
+ */
+function splitRaw(buf: Buffer, start: number, end: number, sep: number, max: number): string[] | 'over' | undefined {
+  if (sep === 0x20) {
+    const text = formDecode(buf, start, end);
+    if (text === undefined) return undefined;
+    const out: string[] = [];
+    for (let i = 0; ; ) {
+      if (out.length >= max) return 'over';
+      const j = text.indexOf(' ', i);
+      out.push(text.slice(i, j < 0 ? text.length : j));
+      if (j < 0) return out;
+      i = j + 1;
+    }
+  }
+  const out: string[] = [];
+  for (let i = start; ; ) {
+    if (out.length >= max) return 'over';
+    let j = buf.subarray(i, end).indexOf(sep);
+    j = j < 0 ? end : i + j;
+    const piece = formDecode(buf, i, j);
+    if (piece === undefined) return undefined;
+    out.push(piece);
+    if (j >= end) return out;
+    i = j + 1;
+  }
+}
+
+/**
+ * The object of a form body, by the media type's `encoding`: `a[k]` members for deepObject
+ * properties, repeated names (or `a[]`) for exploded arrays, one delimited value for
+ * non-exploded ones (`form` `,`, `pipeDelimited` `|`, `spaceDelimited` space). Values are coerced
+ * to the declared types.
+ */
+function buildForm(buf: Buffer, fields: ReadonlyMap<string, FormField>, view: SchemaView, root: Expr, encoding: unknown, limits: BodyLimits): (Built & { ok: true }) | Failure {
+  const value: Record<string, unknown> = {};
+  const bad: Violation[] = [];
+  const refuse = (at: string, expected: string) => {
+    if (bad.length < MAX_VIOLATIONS) bad.push(v(at, 'style', expected));
+  };
+  const list = (texts: readonly string[], schema: Expr): unknown => {
+    const facet = view.facet(schema);
+    const item = facet.type === 'array' ? view.facet(view.element(schema, 0)).type : facet.type;
+    const out = texts.map((t) => coerce(t, item));
+    return facet.type === 'array' || out.length > 1 ? out : out[0];
+  };
+  for (const [name, f] of fields) {
+    const here = ptr('', name);
+    const schema = view.member(root, name);
+    const type = view.facet(schema).type;
+    const enc = formEncoding(encoding, name);
+    let out: unknown;
+    if (f.members !== undefined) {
+      if (type !== undefined && type !== 'object') {
+        refuse(here, `${name} as a ${type}, not name[member]`);
+        continue;
+      }
+      if (type === 'object' && enc.style !== 'deepObject') {
+        refuse(here, `${name} as the contract serializes it (name[member] needs encoding style deepObject)`);
+        continue;
+      }
+      const obj: Record<string, unknown> = {};
+      for (const [k, texts] of f.members) Object.defineProperty(obj, k, { value: list(texts, view.member(schema, k)), enumerable: true, writable: true, configurable: true });
+      out = obj;
+    } else if (type === 'array') {
+      const sep = enc.style === 'pipeDelimited' ? 0x7c : enc.style === 'spaceDelimited' ? 0x20 : 0x2c;
+      if (enc.explode || enc.style === 'deepObject') {
+        out = list(f.values.map((x) => x.text), schema);
+      } else if (f.values.length > 1) {
+        refuse(here, `one ${name} field with a delimited list (encoding explode: false)`);
+        continue;
+      } else {
+        const only = f.values[0]!;
+        // `,` and `|` split before decoding (`%2C` stays in its item); a space after.
+        const texts = only.start === only.end ? [] : splitRaw(buf, only.start, only.end, sep, limits.maxArrayLength);
+        if (texts === undefined) return fail('request_invalid', 'the form is not well encoded (bad percent-escape or UTF-8)', [v(here, 'encoding', 'percent-encoded UTF-8 (application/x-www-form-urlencoded)')]);
+        if (texts === 'over') return fail('json_limits_exceeded', `a delimited form list exceeds maxArrayLength at ${here}`, [v(here, 'maxArrayLength', `at most ${limits.maxArrayLength} items in an array`)]);
+        out = list(texts, schema);
+      }
+    } else {
+      if (f.appended && type !== undefined) {
+        refuse(here, `${name} as a ${type}, not name[]`);
+        continue;
+      }
+      const texts = f.values.map((x) => x.text);
+      out = f.appended ? texts.map((t) => coerce(t, undefined)) : list(texts, schema);
+    }
+    // Own data properties even for names like `toString` (forbidden names are refused before).
+    Object.defineProperty(value, name, { value: out, enumerable: true, writable: true, configurable: true });
+  }
+  if (bad.length > 0) return fail('request_invalid', 'a form field does not follow the contract\'s serialization', bad);
+  return { ok: true, value, check: value, files: new Set() };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1030,6 +1267,18 @@ function readMultipart(body: Buffer, boundary: string, limits: BodyLimits): Mult
   }
 }
 
+/**
+ * The part type a property takes when its encoding names none (OpenAPI 3.x): binary
+ * (`format: binary`, `contentEncoding`, `contentMediaType`) is `application/octet-stream`, which
+ * any file type satisfies; an object (or an array of objects) is `application/json`; a
+ * primitive is `text/plain`. A schema that says no type has no default.
+ */
+function defaultPartType(item: Facet): 'any' | 'json' | 'text' {
+  if (item.binary) return 'any';
+  if (item.type === 'object') return 'json';
+  return item.type === 'string' || item.type === 'number' || item.type === 'integer' || item.type === 'boolean' ? 'text' : 'any';
+}
+
 /** Encoding `contentType` of a field: a comma-separated list of media types or ranges. */
 function allowedTypes(encoding: unknown, name: string): MediaType[] | undefined {
   if (!isObject(encoding) || !Object.hasOwn(encoding, name)) return undefined;
@@ -1045,6 +1294,8 @@ function allowedTypes(encoding: unknown, name: string): MediaType[] | undefined 
 
 // ---------------------------------------------------------------------------------------
 // Compilation
+
+const NO_POINTERS: ReadonlySet<string> = new Set();
 
 interface Entry {
   /** The key as written in the document. */
@@ -1069,29 +1320,42 @@ interface Collect {
 }
 
 function collect(c: Collect, value: unknown, e: Expr, pointer: string): void {
-  if (c.skip.has(pointer)) return;
-  const wantInputs = () => c.wantInputs && c.inputs.length < MAX_INPUTS;
+  if (c.skip.size > 0 && c.skip.has(pointer)) return;
+  const view = c.view;
   if (Array.isArray(value)) {
-    const tuple = c.view.hasTuple(e);
-    const shared = tuple ? undefined : c.view.element(e, 0);
+    const shared = view.hasTuple(e) ? undefined : view.element(e, 0);
+    let sharedFacet: Facet | undefined;
     for (let i = 0; i < value.length; i++) {
       const item: unknown = value[i];
-      if ((typeof item !== 'object' || item === null) && !wantInputs()) continue;
-      collect(c, item, shared ?? c.view.element(e, i), ptr(pointer, i));
+      if (typeof item === 'object' && item !== null) collect(c, item, shared ?? view.element(e, i), `${pointer}/${i}`);
+      else if (c.wantInputs && c.inputs.length < MAX_INPUTS) {
+        const here = `${pointer}/${i}`;
+        if (c.skip.size > 0 && c.skip.has(here)) continue;
+        pushInput(c, here, shared === undefined ? view.facet(view.element(e, i)) : (sharedFacet ??= view.facet(shared)));
+      }
     }
   } else if (isObject(value)) {
     for (const key of Object.keys(value)) {
-      const here = ptr(pointer, key);
-      if (c.strict && c.view.declared(e, key) === 'undeclared') {
+      const slot = view.slot(e, key);
+      if (c.strict && slot.declared === 'undeclared') {
+        const here = ptr(pointer, key);
         if (c.undeclared.length < MAX_VIOLATIONS && !c.seen.has(here)) c.undeclared.push(v(here, 'undeclared', `no member ${key} (not declared in the contract)`));
         continue;
       }
-      collect(c, value[key], c.view.member(e, key), here);
+      const child: unknown = value[key];
+      if (typeof child === 'object' && child !== null) collect(c, child, slot.expr, `${pointer}/${slot.segment}`);
+      else if (c.wantInputs && c.inputs.length < MAX_INPUTS) {
+        const here = `${pointer}/${slot.segment}`;
+        if (c.skip.size === 0 || !c.skip.has(here)) pushInput(c, here, slot.facet);
+      }
     }
-  } else if (wantInputs()) {
-    const f = c.view.facet(e);
-    c.inputs.push({ location: 'body', name: pointer, type: f.type, format: f.format, enumerated: f.enumerated, patterned: f.patterned });
+  } else if (c.wantInputs && c.inputs.length < MAX_INPUTS) {
+    pushInput(c, pointer, view.facet(e));
   }
+}
+
+function pushInput(c: Collect, name: string, f: Facet): void {
+  c.inputs.push({ location: 'body', name, type: f.type, format: f.format, enumerated: f.enumerated, patterned: f.patterned });
 }
 
 export function compileBody(
@@ -1179,7 +1443,7 @@ export function compileBody(
   /** Schema, strict members, typed inputs: the common end of every structured body. */
   const finish = (entry: Entry, value: unknown, check: unknown, skip: ReadonlySet<string>, out: Violation[]): BodyResult => {
     if (entry.schema) entry.schema.validate(check, 'body', '', out);
-    const c: Collect = { view, strict, wantInputs: out.length === 0, inputs: [], undeclared: [], skip, seen: new Set(out.map((x) => x.pointer)) };
+    const c: Collect = { view, strict, wantInputs: out.length === 0, inputs: [], undeclared: [], skip, seen: out.length === 0 ? NO_POINTERS : new Set(out.map((x) => x.pointer)) };
     collect(c, check, entry.root, '');
     for (const u of c.undeclared) if (out.length < MAX_VIOLATIONS) out.push(u);
     if (out.length > 0) return fail('request_invalid', `the body does not match the contract (${out.length} violation${out.length === 1 ? '' : 's'})`, out);
@@ -1205,12 +1469,13 @@ export function compileBody(
         case 'json': {
           const read = readJson(body, `application/json`, limits, { keys: 0 }, '', 'body_not_json');
           if (!read.ok) return read;
-          return finish(entry, read.value, read.value, new Set(), []);
+          return finish(entry, read.value, read.value, NO_POINTERS, []);
         }
         case 'form': {
           const read = readForm(body, limits);
           if (!read.ok) return read;
-          const built = buildFields(read.fields, view, entry.root);
+          const built = buildForm(body, read.fields, view, entry.root, entry.encoding, limits);
+          if (!built.ok) return built;
           return finish(entry, built.value, built.check, built.files, []);
         }
         case 'multipart': {
@@ -1239,13 +1504,22 @@ export function compileBody(
                 if (bad.length < MAX_VIOLATIONS) bad.push(v(here, 'contentType', `a part of type ${allowed.map((a) => a.base).join(', ')}`));
                 continue;
               }
+            } else if (partType !== undefined) {
+              // No encoding contentType: the OpenAPI default of the property's schema. A part
+              // without Content-Type is taken as that default.
+              const def = defaultPartType(itemFacet);
+              if ((def === 'json' && kindOf(partType) !== 'json') || (def === 'text' && partType.base !== 'text/plain')) {
+                if (bad.length < MAX_VIOLATIONS) bad.push(v(here, 'contentType', `a part of type ${def === 'json' ? 'application/json (the default for an object property)' : 'text/plain (the default for a primitive property)'}`));
+                continue;
+              }
             }
             let fv: FieldValue;
             if (isFile) {
               fv = { t: 'file', file: { filename: part.filename, contentType: part.contentType, size: part.data.length } };
             } else {
               if (partType && !isUtf8Charset(partType)) return fail('request_invalid', 'a text part is not UTF-8', [v(here, 'charset', 'charset=utf-8 (or none)')]);
-              if (itemFacet.type === 'object') {
+              // Objects are JSON by default; other parts when the encoding lists a JSON type and the part says so.
+              if (itemFacet.type === 'object' || (allowed !== undefined && partType !== undefined && kindOf(partType) === 'json')) {
                 const json = readJson(part.data, 'application/json', limits, budget, here, 'request_invalid');
                 if (!json.ok) return json;
                 fv = { t: 'json', value: json.value };
@@ -1267,7 +1541,7 @@ export function compileBody(
         case 'text': {
           const text = decodeUtf8(body);
           if (text === undefined) return fail('request_invalid', 'the body is not UTF-8', [v('', 'encoding', 'UTF-8 text')]);
-          return finish(entry, text, text, new Set(), []);
+          return finish(entry, text, text, NO_POINTERS, []);
         }
         default: {
           if (mt.type !== 'text') return { ok: true, value: undefined, inputs: [] };
