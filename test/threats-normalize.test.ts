@@ -48,6 +48,10 @@ const DECODES: readonly (readonly [string, string, number, number])[] = [
   ['\u00c1\u00a1dmin\u00c0\u00bc', 'admin<', NORM_OVERLONG, 0],
   ['a\u00c0\u0080b', 'ab', NORM_OVERLONG | NORM_NUL, 0],
   ['À la carte, ¿qué?', 'À la carte, ¿qué?', 0, NORM_OVERLONG],
+  // compatibility forms: NFKC, but `´` stays the quote it looks like (NFKC would make it ` ́`)
+  ['１´ OR ´１´=´x´', '1´ OR ´1´=´x´', NORM_FULLWIDTH, 0],
+  ['it´s a café´s menu', 'it´s a café´s menu', 0, NORM_FULLWIDTH],
+  ['１´２', '1´2', NORM_FULLWIDTH, 0],
   // malformed %
   ['100% sure', '100% sure', NORM_BAD_ESCAPE, 0],
   ['%zz%', '%zz%', NORM_BAD_ESCAPE, 0],
