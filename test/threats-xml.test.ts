@@ -143,6 +143,33 @@ describe('scanXml XXE and bombs', () => {
     assert.equal(x?.detector, 'xxe.schema-location');
     assert.ok((x?.paranoia ?? 1) > 1);
   });
+  // [document, refused at paranoia 1]: schema locations an XML parser may fetch
+  const XSI = 'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"';
+  const SCHEMA_LOCATIONS: readonly (readonly [string, boolean])[] = [
+    // out-of-band probes: a schema away from its namespace's site
+    [`<aai xmlns="http://a.b/" ${XSI} xsi:schemaLocation="http://a.b/ http://c5ipg3yqo8.oast.example/aai.xsd">aai</aai>`, true],
+    [`<r ${XSI} xsi:schemaLocation="http://shop.example/orders https://attacker.example/o.xsd\n http://shop.example/x http://shop.example/x.xsd"/>`, true],
+    // local files and non-web schemes, whatever the namespace
+    [`<a ${XSI} xsi:noNamespaceSchemaLocation="file:///etc/passwd">x</a>`, true],
+    [`<a ${XSI} xsi:schemaLocation="urn:x jar:http://evil.example/x.jar!/a.xsd"/>`, true],
+    [`<a ${XSI} xsi:noNamespaceSchemaLocation="\\\\attacker.example\\share\\a.xsd"/>`, true],
+    [`<a xmlns:s="http://www.w3.org/2001/XMLSchema-instance" s:schemaLocation='http://a.example/ns netdoc:///etc/hosts'/>`, true],
+    // documents as they are written: schemas beside their namespaces, relative, or under a URN namespace
+    [`<project xmlns="http://maven.apache.org/POM/4.0.0" ${XSI} xsi:schemaLocation="http://maven.apache.org/POM/4.0.0 https://maven.apache.org/xsd/maven-4.0.0.xsd"><modelVersion>4.0.0</modelVersion></project>`, false],
+    [`<beans ${XSI} xsi:schemaLocation="http://www.springframework.org/schema/beans https://www.springframework.org/schema/beans/spring-beans.xsd"/>`, false],
+    [`<o xmlns="http://www.example.com/orders" ${XSI} xsi:schemaLocation="http://www.example.com/orders https://cdn.example.com/schemas/orders.xsd"/>`, false],
+    [`<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" ${XSI} xsi:schemaLocation="urn:oasis:names:tc:SAML:2.0:metadata https://docs.oasis-open.org/security/saml/v2.0/saml-schema-metadata-2.0.xsd"/>`, false],
+    [`<a ${XSI} xsi:noNamespaceSchemaLocation="orders.xsd"/>`, false],
+    [`<ehcache ${XSI} xsi:noNamespaceSchemaLocation="http://www.ehcache.org/ehcache.xsd"/>`, false],
+  ];
+  for (const [doc, refused] of SCHEMA_LOCATIONS) {
+    it(`${refused ? 'refuses' : 'passes'} the schema location of ${doc.slice(0, 70)}`, () => {
+      for (const h of [scan(doc).hit, detectXxe(doc, doc.toLowerCase(), CTX)]) {
+        const p1 = h !== undefined && h.paranoia === 1 && h.severity >= 5;
+        assert.equal(p1, refused, JSON.stringify(h));
+      }
+    });
+  }
   it('reports the threat even when the document is also malformed', () => {
     const r = scan('<!DOCTYPE foo [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><foo>&xxe;');
     assert.ok(r.error);
@@ -178,6 +205,8 @@ describe('detectXxe on string values', () => {
     'The !ENTITY keyword declares entities in a DTD',
     '<note><to>Tove</to></note>',
     'O\'Brien <obrien@example.com>',
+    'Set the xsi:schemaLocation attribute to point at your schema file (http://example.com/x.xsd).',
+    'xsi:schemaLocation = file:///etc/passwd is what the attacker sent',
   ];
   for (const b of benign) {
     it(`passes ${b.slice(0, 50)}`, () => {
