@@ -2,6 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { detectCmdi } from '../src/threats/detectors/cmdi.js';
 import type { DetectContext, Hit, Paranoia } from '../src/threats/types.js';
+import { assertCheap } from './threats-timing.js';
 
 function ctx(paranoia: Paranoia = 1, name = 'q'): DetectContext {
   return { paranoia, location: 'query', name, isKey: false };
@@ -127,28 +128,13 @@ describe('detectCmdi', () => {
     const inputs = [';', '$(((', "'''", '"', '|', '&', '`', '${', '{', '<', ';a', ';id ', '|id', '/???/', '[a', '\\',
       '^a', '%a', '\n', '$', '$a', '(', '<(', 'cat /etc/passwd ', 'for %a in (', 'if a==b ', '`a', "c'a't ", 'a=b;', '+',
       '\r\nA1 LIST ', 'f(){ ', '<!--#', '>/tmp/', 'The quick brown fox; jumps over the lazy dog & cat | more. '];
-    for (const s of inputs) {
-      const v = rep(s);
-      const lower = v.toLowerCase();
-      let best = Infinity;
-      for (let r = 0; r < 3; r++) {
-        const t0 = process.hrtime.bigint();
-        detectCmdi(v, lower, ctx(4));
-        best = Math.min(best, Number(process.hrtime.bigint() - t0) / 1e6);
-      }
-      assert.ok(best < 25, `${JSON.stringify(s)} x ${N}: ${best.toFixed(1)} ms`);
-    }
+    const detect = (v: string): unknown => detectCmdi(v, v.toLowerCase(), ctx(4));
+    for (const s of inputs) assertCheap(`${JSON.stringify(s)} x ${N}`, detect, rep(s), { ceilingMs: 50 });
     // Denser shapes, given more room (each reads a command word every few bytes; a quadratic
     // read would take seconds): a long leading run of separators, then many commands (the run
     // is read once); a clause of prose after a semicolon every 31 bytes (about 6 ms here).
     for (const v of [';'.repeat(N / 2) + 'More|'.repeat(N / 10), rep('x; curl returned an error page ')]) {
-      let best = Infinity;
-      for (let r = 0; r < 3; r++) {
-        const t0 = process.hrtime.bigint();
-        detectCmdi(v, v.toLowerCase(), ctx(4));
-        best = Math.min(best, Number(process.hrtime.bigint() - t0) / 1e6);
-      }
-      assert.ok(best < 100, `${JSON.stringify(v.slice(0, 12))}… x ${N}: ${best.toFixed(1)} ms`);
+      assertCheap(`${JSON.stringify(v.slice(0, 12))}… x ${N}`, detect, v, { ceilingMs: 200 });
     }
   });
 });

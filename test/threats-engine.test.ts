@@ -8,7 +8,9 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Inspection, skipKey, ThreatEngine, type NamedDetector, type ThreatOptions } from '../src/threats/engine.js';
 import { jsonPointer, scanJson } from '../src/threats/json-scan.js';
+import { DETECTORS } from '../src/threats/detectors/index.js';
 import type { Hit, RawRequest } from '../src/threats/types.js';
+import { assertCheap } from './threats-timing.js';
 
 /** Finds the marker `EVIL` (critical) and `meh` (notice, paranoia 2), and records where it looked. */
 function markers(seen?: { text: string; location: string; name: string; isKey: boolean }[]): NamedDetector[] {
@@ -140,6 +142,31 @@ describe('threat engine: scoring and paranoia', () => {
     assert.ok(run.findings.some((f) => f.detector === 'mark.evil'));
   });
 
+  test('bytes of the head, of form and of multipart bodies are read as UTF-8 where they are UTF-8', () => {
+    // Node hands header values over one Latin-1 character per byte.
+    const bytes = (s: string): string => Buffer.from(s, 'utf8').toString('latin1');
+    const seen: { text: string; location: string; name: string; isKey: boolean }[] = [];
+    engine({}, seen).inspect(
+      req({
+        rawPath: '/' + bytes('café'),
+        rawQuery: 'q=' + bytes('①②'),
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-a': bytes('O’Brien'), 'x-b': 'caf\u00e9', cookie: 'name=' + bytes('Zoë') },
+        body: Buffer.from('f=Añadir', 'utf8'),
+      }),
+    );
+    const text = (loc: string, name: string): string | undefined => seen.find((s) => s.location === loc && s.name === name && !s.isKey)?.text;
+    assert.equal(text('header', 'x-a'), 'O’Brien');
+    assert.equal(text('header', 'x-b'), 'café', 'Latin-1 that is not UTF-8 stays Latin-1');
+    assert.equal(text('cookie', 'name'), 'Zoë');
+    assert.equal(text('path', '0'), 'café');
+    assert.equal(text('query', 'q'), '12', 'and is then folded (NFKC)');
+    assert.equal(text('form', 'f'), 'Añadir');
+    const json: { text: string; location: string; name: string; isKey: boolean }[] = [];
+    engine({}, json).inspect(req({ method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.from('{"a":"Ã©"}', 'utf8') }));
+    assert.equal(json.find((s) => s.location === 'body' && !s.isKey)?.text, 'Ã©', 'JSON text is text already');
+  });
+
   test('a NUL byte is a protocol finding', () => {
     const run = engine().inspect(req({ rawQuery: 'file=a.php%00.jpg' }));
     assert.deepEqual(
@@ -246,6 +273,35 @@ describe('threat engine: exclusions, type-aware skipping, redaction', () => {
   });
 });
 
+describe('threat engine with its detectors: encodings attackers use, and text that looks alike', () => {
+  /** A value's UTF-8 bytes as Node hands them over in a header (one Latin-1 character per byte). */
+  const bytes = (s: string): string => Buffer.from(s, 'utf8').toString('latin1');
+  const form = (body: string): Partial<RawRequest> => ({ method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: Buffer.from(body, 'utf8') });
+  /** [what, request, refused at paranoia 1] */
+  const CASES: readonly (readonly [string, Partial<RawRequest>, boolean])[] = [
+    // UTF-8 sent raw in headers and cookies
+    ['typographic quotes in a cookie', { headers: { cookie: 'id=' + bytes('’ OR ’1’=’x’--') } }, true],
+    ['typographic quotes in a header', { headers: { 'x-user': bytes('x’ or ’1’=’1') } }, true],
+    ['circled digits in a header URL', { headers: { 'x-callback': bytes('http://①②⑦.⓪.⓪.①/admin') } }, true],
+    ['ideographic dots in a header URL', { headers: { 'x-webhook': bytes('http://169。254。169。254/latest/meta-data/') } }, true],
+    ['raw UTF-8 in the query', { rawQuery: 'u=' + bytes('gopher://①②⑦.⓪.⓪.①:25/') }, true],
+    ['a name with an apostrophe in a cookie', { headers: { cookie: 'name=' + bytes('O’Brien; lang=fr') } }, false],
+    ['accented prose in a header', { headers: { 'x-note': bytes('José’s café — «très bien», n’est-ce pas?') } }, false],
+    ['a URL to a public host with a Unicode path', { headers: { referer: bytes('https://ja.wikipedia.org/wiki/東京。駅') } }, false],
+    // `´` as a quote
+    ['acute accents as quotes', form('id=1´ OR ´1´=´x´#;--()'), true],
+    ['acute accent quote with fullwidth digits', form('id=１´ or ´１´=´１'), true],
+    ['acute accents as apostrophes in prose', form('note=don´t worry, it´s O´Brien´s café'), false],
+  ];
+  const e = new ThreatEngine({ detectors: DETECTORS });
+  for (const [what, over, refused] of CASES) {
+    test(`${refused ? 'refused' : 'passed'}: ${what}`, () => {
+      const v = e.inspect(req(over));
+      assert.equal(v.block, refused, JSON.stringify(v.findings));
+    });
+  }
+});
+
 describe('scanJson', () => {
   test('visits strings with paths, refuses malformed documents and bare words', () => {
     const out: string[] = [];
@@ -259,12 +315,13 @@ describe('scanJson', () => {
 
   test('is linear on pathological input', () => {
     const big = '[' + '"\\\\",'.repeat(50_000) + '"x"]';
-    const t0 = performance.now();
     assert.equal(scanJson(big, 10, () => true), 'ok');
-    assert.ok(performance.now() - t0 < 200);
     const quotes = '"' + '\\"'.repeat(100_000);
-    const t1 = performance.now();
     assert.equal(scanJson(quotes, 10, () => true), 'malformed');
-    assert.ok(performance.now() - t1 < 200);
+    for (const [label, doc] of [['backslashes', big], ['escaped quotes', quotes]] as const) {
+      // the ordinary document of the same size: an array of short strings
+      const ordinary = '[' + '"abcdefg",'.repeat(Math.ceil(doc.length / 10)) + '"x"]';
+      assertCheap(label, (d) => scanJson(d, 10, () => true), doc, { ceilingMs: 200, ordinary });
+    }
   });
 });

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { detectSqli, sqliFingerprint } from '../src/threats/detectors/sqli.js';
 import type { DetectContext, Hit, Paranoia } from '../src/threats/types.js';
+import { assertCheap, cpuNsPerCall } from './threats-timing.js';
 
 function run(value: string, paranoia: Paranoia = 1): Hit | undefined {
   const ctx: DetectContext = { paranoia, location: 'query', name: 'q', isKey: false };
@@ -201,6 +202,10 @@ test('sqli: breaks read the MySQL way, words split by comments, conditions left 
     // a comment that splits a word or a number only hides it from filters
     'UN/**/ION SEL/**/ECT 1,2',
     'BENChmARk(2999/**/999,Md5(NoW()',
+    // a keyword split by comments, the rest separated by comments that stand for spaces
+    'DR/**/OP/*bypass deny listing*/sampletable',
+    's/**/el/**/ect/**/pass/**/fr/**/om/**/users',
+    "1'/**/o/**/r/**/1=1-- ",
     // the break, OR/XOR and one operand; the application's query supplies the rest
     "' or abc!",
     "'  xor  abcdefg!",
@@ -224,6 +229,10 @@ test('sqli: breaks read the MySQL way, words split by comments, conditions left 
     "' or maybe not",
     'Truncate [the list] later',
     'truncate [x',
+    'foo/*comment*/bar/*note*/baz',
+    'int/**/main() { return 0; }',
+    'dr/**/ama/**/queen',
+    'Use UN/**/ION in the docs? No: write union.',
   ];
   for (const v of benign.slice(0, 4)) assert.ok(!blocks(v), v);
   for (const v of benign.slice(6)) assert.ok(!blocks(v), v);
@@ -320,27 +329,17 @@ test('sqli: pathological inputs run in linear time', () => {
     "'--build x' ".repeat(8_000),
     '`'.repeat(50_000) + ' x',
   ];
+  const detect = (v: string): unknown => run(v, 4);
   for (const v of inputs) {
-    run(v, 4); // warm-up
-    const small = v.slice(0, 8_192);
-    const t0 = performance.now();
-    run(small, 4);
-    const tSmall = performance.now() - t0;
-    const t1 = performance.now();
-    run(v, 4);
-    const tBig = performance.now() - t1;
     // one engine window (8 KB) costs a few milliseconds at most; 100 KB stays linear
-    assert.ok(tSmall < 25, `${v.slice(0, 12)}… 8 KB took ${tSmall.toFixed(1)} ms`);
-    assert.ok(tBig < 250, `${v.slice(0, 12)}… 100 KB took ${tBig.toFixed(1)} ms`);
+    assertCheap(`${v.slice(0, 12)}… 8 KB`, detect, v.slice(0, 8_192), { ceilingMs: 50, runs: 3 });
+    assertCheap(`${v.slice(0, 12)}… 100 KB`, detect, v, { ceilingMs: 500, runs: 3 });
   }
 });
 
 test('sqli: typical benign values are cheap', () => {
   const values = ['hello', '12345', 'john.doe@example.com', 'The quick brown fox jumps over the lazy dog today.'];
-  for (const v of values) for (let i = 0; i < 2_000; i++) run(v);
-  const n = 20_000;
-  const t0 = performance.now();
-  for (let i = 0; i < n; i++) for (const v of values) run(v);
-  const perCall = ((performance.now() - t0) * 1000) / (n * values.length);
+  // CPU time, best of three batches (after a warm-up batch)
+  const perCall = cpuNsPerCall((i) => run(values[i % values.length]!), 80_000) / 1000;
   assert.ok(perCall < 20, `${perCall.toFixed(2)} µs per call`);
 });

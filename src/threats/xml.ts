@@ -501,6 +501,71 @@ function isRemoteRef(v: string): boolean {
     l.includes('jar:') || l.includes('php:') || l.includes('gopher:') || l.includes('expect:') || l.includes('data:');
 }
 
+/** URL schemes a schema location never legitimately has: local files, archives, other protocols. */
+const LOCAL_SCHEMES: ReadonlySet<string> = new Set(['file', 'jar', 'netdoc', 'gopher', 'php', 'phar', 'expect', 'data', 'dict', 'ldap', 'smb', 'zip', 'compress.zlib']);
+
+/** `scheme` and lower-cased host of an absolute URL, host '' without one; undefined for a relative reference. */
+function urlParts(u: string): { scheme: string; host: string } | undefined {
+  if (u.startsWith('\\\\')) return { scheme: 'smb', host: '' }; // UNC path
+  const colon = u.indexOf(':');
+  if (colon <= 0 || colon > 16) return undefined;
+  const scheme = u.slice(0, colon);
+  for (let i = 0; i < scheme.length; i++) {
+    const c = scheme.charCodeAt(i);
+    if (!((c >= 97 && c <= 122) || (i > 0 && ((c >= 48 && c <= 57) || c === 43 || c === 45 || c === 46)))) return undefined;
+  }
+  if (u.charCodeAt(colon + 1) !== 47 || u.charCodeAt(colon + 2) !== 47) return { scheme, host: '' };
+  let end = colon + 3;
+  while (end < u.length && u.charCodeAt(end) !== 47 && u.charCodeAt(end) !== 63 && u.charCodeAt(end) !== 35) end++;
+  let host = u.slice(colon + 3, end);
+  const at = host.lastIndexOf('@');
+  if (at >= 0) host = host.slice(at + 1);
+  const port = host.lastIndexOf(':');
+  if (port >= 0 && host.indexOf(']') < port) host = host.slice(0, port);
+  return { scheme, host };
+}
+
+/** The last two labels of a host name (`cdn.example.com` → `example.com`). */
+function siteOf(host: string): string {
+  const last = host.lastIndexOf('.');
+  if (last < 0) return host;
+  const prev = host.lastIndexOf('.', last - 1);
+  return prev < 0 ? host : host.slice(prev + 1);
+}
+
+/**
+ * A schema location an XML parser may fetch (`xsi:schemaLocation`, `xsi:noNamespaceSchemaLocation`;
+ * `attr` and `value` lower-cased, value trimmed): paranoia 1 for a local-file or non-web scheme
+ * (`file:`, `jar:`, UNC …) and for a schema on a site other than its namespace's (documents
+ * put their schemas beside their namespaces: `http://maven.apache.org/POM/4.0.0
+ * http://maven.apache.org/xsd/maven-4.0.0.xsd`; an out-of-band probe points elsewhere); paranoia
+ * 2 for any other remote location; nothing for relative ones.
+ */
+function schemaLocation(box: HitBox, attr: string, value: string): void {
+  const evidence = attr + '=' + value;
+  const noNamespace = attr.endsWith('nonamespaceschemalocation');
+  // schemaLocation: pairs `namespace location`; noNamespaceSchemaLocation: one location.
+  const words: string[] = [];
+  for (let i = 0; i < value.length && words.length < 64; ) {
+    while (i < value.length && isSpace(value.charCodeAt(i))) i++;
+    const start = i;
+    while (i < value.length && !isSpace(value.charCodeAt(i))) i++;
+    if (i > start) words.push(value.slice(start, i));
+  }
+  let remote = false;
+  for (let k = noNamespace ? 0 : 1; k < words.length; k += noNamespace ? 1 : 2) {
+    const loc = urlParts(words[k]!);
+    if (loc === undefined) continue;
+    if (LOCAL_SCHEMES.has(loc.scheme)) return offer(box, 'xxe.schema-location', 5, 1, evidence);
+    if (loc.host === '') continue;
+    remote = true;
+    if (noNamespace) continue;
+    const ns = urlParts(words[k - 1]!);
+    if (ns !== undefined && ns.host !== '' && siteOf(ns.host) !== siteOf(loc.host)) return offer(box, 'xxe.schema-location', 5, 1, evidence);
+  }
+  if (remote) offer(box, 'xxe.schema-location', 3, 2, evidence);
+}
+
 function pseudoAttr(pi: string, name: string): string {
   const p = pi.indexOf(name + '=');
   if (p < 0) return '';
@@ -730,8 +795,8 @@ function scanDocument(
           xsltPrefix = prefix === '' ? '#default' : prefix;
           offer(box, 'xxe.xslt', 3, 2, 'XSLT namespace');
         }
-      } else if ((lattr.endsWith(':schemalocation') || lattr.endsWith(':nonamespaceschemalocation')) && isRemoteRef(lval)) {
-        offer(box, 'xxe.schema-location', 3, 2, attr + ' ' + lval);
+      } else if (lattr.endsWith(':schemalocation') || lattr.endsWith(':nonamespaceschemalocation')) {
+        schemaLocation(box, lattr, lval);
       } else if (lattr === 'href' && xsltPrefix !== '' && (lname.endsWith(':import') || lname.endsWith(':include') || lname === 'import' || lname === 'include')) {
         offer(box, 'xxe.xslt-include', 4, 1, name + ' ' + lval);
       }
@@ -778,11 +843,31 @@ function scanValueForXxe(text: string, lower: string): Hit | undefined {
   if (lower.indexOf('xinclude') >= 0 || lower.indexOf('xi:include') >= 0) {
     if (lower.indexOf(XINCLUDE_NS) >= 0 || lower.indexOf('<xi:include') >= 0) offer(box, 'xxe.xinclude', 5, 1, 'xi:include');
   }
+  // `prefix:schemaLocation="…"` attributes of an element in the value.
+  for (let p = lower.indexOf(':schemalocation'), guard = 0; p >= 0 && guard < 64; p = lower.indexOf(':schemalocation', p + 15), guard++) {
+    schemaLocationAttr(text, lower, p, p + 15, box);
+  }
+  for (let p = lower.indexOf(':nonamespaceschemalocation'), guard = 0; p >= 0 && guard < 64; p = lower.indexOf(':nonamespaceschemalocation', p + 26), guard++) {
+    schemaLocationAttr(text, lower, p, p + 26, box);
+  }
   return box.hit;
 }
 
-/** Words without which a value holds no DTD or XInclude (the engine's gate reads them too). */
-export const XXE_MARKERS: readonly string[] = ['!doctype', '!entity', 'xi:include', 'xinclude'];
+/** The attribute whose name has `:…schemalocation` at [colon, end) in `lower`, when it is one: a prefix before, `="…"` after. */
+function schemaLocationAttr(text: string, lower: string, colon: number, end: number, box: HitBox): void {
+  if (colon === 0 || !isNameChar(lower.charCodeAt(colon - 1))) return;
+  let q = skipSpaces(lower, end);
+  if (lower.charCodeAt(q) !== 61) return;
+  q = skipSpaces(lower, q + 1);
+  const qc = lower.charCodeAt(q);
+  if (qc !== 34 && qc !== 39) return;
+  const close = lower.indexOf(qc === 34 ? '"' : "'", q + 1);
+  if (close < 0 || close - q > 4096) return;
+  schemaLocation(box, lower.slice(colon + 1, end), decodeRefs(text.slice(q + 1, close), true)?.toLowerCase().trim() ?? '');
+}
+
+/** Words without which a value holds no DTD, XInclude or schema location (the engine's gate reads them too). */
+export const XXE_MARKERS: readonly string[] = ['!doctype', '!entity', 'xi:include', 'xinclude', 'schemalocation'];
 
 export const detectXxe: Detector = (text, lower, _ctx) => {
   if (!XXE_MARKERS.some((m) => lower.indexOf(m) >= 0)) return undefined;

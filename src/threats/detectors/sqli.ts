@@ -2706,6 +2706,42 @@ function isAlnum(c: number): boolean {
   return (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || (c >= 65 && c <= 90);
 }
 
+/** Keywords and strong functions, and every prefix of one (for words split in more than two pieces). */
+const SPLIT_WORDS = new Set<string>();
+const SPLIT_PREFIXES = new Set<string>();
+for (const w of [...KW.keys(), ...STRONG_FN]) {
+  SPLIT_WORDS.add(w);
+  for (let k = 1; k < w.length; k++) SPLIT_PREFIXES.add(w.slice(0, k));
+}
+
+// `lower` with the glued block comments taken out only where they split a keyword
+// (`dr/**/op`, `s/**/el/**/ect`); a glued comment between two other words stays, as the space
+// it stands for (`dr/**/op/**/users` → `drop/**/users`). At most 64 comments.
+function unsplitKeywords(lower: string): string {
+  let out = '';
+  let from = 0;
+  let k = lower.indexOf('/*');
+  for (let guard = 0; k >= 0 && guard < 64; guard++) {
+    const e = lower.indexOf('*/', k + 2);
+    if (e < 0) break;
+    if (k > 0 && lower.charCodeAt(k + 2) !== 33 && isAlnum(lower.charCodeAt(k - 1)) && isAlnum(lower.charCodeAt(e + 2))) {
+      const head = out + lower.slice(from, k);
+      let a = head.length;
+      while (a > 0 && a > head.length - 32 && isAlnum(head.charCodeAt(a - 1))) a--;
+      let b = e + 2;
+      while (b < lower.length && b < e + 34 && isAlnum(lower.charCodeAt(b))) b++;
+      const word = head.slice(a) + lower.slice(e + 2, b);
+      // a piece of a longer keyword joins only when another glued comment follows it
+      if (SPLIT_WORDS.has(word) || (SPLIT_PREFIXES.has(word) && lower.startsWith('/*', b))) {
+        out = head;
+        from = e + 2;
+      }
+    }
+    k = lower.indexOf('/*', e + 2);
+  }
+  return from === 0 ? lower : out + lower.slice(from);
+}
+
 /** `+` standing for spaces: a value without spaces whose words are joined by `+` (form encoding left undecoded, path segments). */
 function plusSpaced(lower: string): boolean {
   if (lower.indexOf(' ') >= 0) return false;
@@ -2725,6 +2761,11 @@ function detect(text: string, lower: string, ctx: DetectContext): Hit | undefine
       // get past filters that look for the word; read the value with those comments taken out
       const joined = unsplit(lower);
       if (joined !== lower) found = analyzeValue(joined, p, found);
+      if (!done()) {
+        // dr/**/op/**/users: split keywords joined, the other comments kept as the spaces they are
+        const words = unsplitKeywords(lower);
+        if (words !== lower && words !== joined) found = analyzeValue(words, p, found);
+      }
     }
     if (!done()) {
       const k = pairPrefix(lower);
