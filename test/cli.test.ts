@@ -173,8 +173,9 @@ routes:
       const admin = await p.waitLog((l) => l.msg === 'admin listener');
       const adminBase = `http://127.0.0.1:${port(admin.address)}`;
       // Port 0 with cluster: every worker shares the one port the primary bound.
-      const listening = await p.waitLog((l) => l.msg === 'listening');
-      await p.waitLog((l) => l.msg === 'listening' && l.pid !== listening.pid);
+      // Each worker loads and compiles the config: on a loaded 2-core machine that alone can take 10 s.
+      const listening = await p.waitLog((l) => l.msg === 'listening', 45_000);
+      await p.waitLog((l) => l.msg === 'listening' && l.pid !== listening.pid, 45_000);
       const base = `http://127.0.0.1:${port(listening.address)}`;
       for (let i = 0; i < 50; i++) {
         const r = await request(`${base}/n/${i}`, { reset: true });
