@@ -237,6 +237,24 @@ function parseMediaType(s: string): MediaType | undefined {
   return { base: `${type}/${subtype}`, type, subtype, params };
 }
 
+const OCTET_STREAM = parseMediaType('application/octet-stream') as MediaType;
+
+/**
+ * Content-Type values seen in requests, parsed: a gateway sees few distinct ones (the JSON
+ * header of every client). Multipart values carry a new boundary each time and are not kept;
+ * past MEDIA_TYPE_CACHE values nothing more is kept.
+ */
+const mediaTypeCache = new Map<string, MediaType | null>();
+const MEDIA_TYPE_CACHE = 64;
+
+function requestMediaType(s: string): MediaType | undefined {
+  const hit = mediaTypeCache.get(s);
+  if (hit !== undefined) return hit ?? undefined;
+  const mt = parseMediaType(s);
+  if (mediaTypeCache.size < MEDIA_TYPE_CACHE && mt?.base !== 'multipart/form-data') mediaTypeCache.set(s, mt ?? null);
+  return mt;
+}
+
 function isUtf8Charset(mt: MediaType): boolean {
   const cs = mt.params.get('charset');
   if (cs === undefined) return true;
@@ -1437,6 +1455,7 @@ export function compileBody(
   const mediaTypes = Object.freeze(entries.map((e) => e.key));
   const { strict, limits } = opts;
 
+  const declared = () => `one of the declared media types: ${mediaTypes.join(', ') || 'none'}`;
   const match = (mt: MediaType): Entry | undefined =>
     entries.find((e) => e.range.base === mt.base) ?? entries.find((e) => e.range.subtype === '*' && e.range.type === mt.type) ?? entries.find((e) => e.range.type === '*');
 
@@ -1457,11 +1476,10 @@ export function compileBody(
       if (body.length === 0) {
         return required ? fail('request_invalid', 'the request body is required', [v('', 'required', 'a request body')]) : { ok: true, value: undefined, inputs: [] };
       }
-      const mt = contentType === undefined || contentType.trim() === '' ? parseMediaType('application/octet-stream') : parseMediaType(contentType);
-      const declared = `one of the declared media types: ${mediaTypes.join(', ') || 'none'}`;
-      if (!mt) return fail('unsupported_media_type', 'the Content-Type is not a media type', [v('', 'contentType', declared)]);
+      const mt = contentType === undefined || contentType.trim() === '' ? OCTET_STREAM : requestMediaType(contentType);
+      if (!mt) return fail('unsupported_media_type', 'the Content-Type is not a media type', [v('', 'contentType', declared())]);
       const entry = match(mt);
-      if (!entry) return fail('unsupported_media_type', `the media type ${mt.base.slice(0, 100)} is not declared for this operation`, [v('', 'contentType', declared)]);
+      if (!entry) return fail('unsupported_media_type', `the media type ${mt.base.slice(0, 100)} is not declared for this operation`, [v('', 'contentType', declared())]);
       const kind = kindOf(mt);
       if (isTextual(mt, kind) && !isUtf8Charset(mt)) return fail('unsupported_media_type', 'text bodies must be UTF-8', [v('', 'charset', 'charset=utf-8 (or none)')]);
       if (entry.broken) return fail('request_invalid', 'the contract for this media type cannot be applied', [v('', 'schema', 'a contract that can be applied')]);

@@ -66,6 +66,8 @@ export class ContractHeadStage implements Stage {
   readonly name = 'contract' as const;
   private readonly headers: Readonly<Record<string, string>> | undefined;
   private readonly accept: Readonly<Record<string, string>> | undefined;
+  /** Whether a Content-Type value is declared, per value seen (few distinct ones; bounded). */
+  private readonly accepted = new Map<string, boolean>();
 
   constructor(
     private readonly params: ParameterValidator | undefined,
@@ -99,8 +101,15 @@ export class ContractHeadStage implements Stage {
     if (hasBody(ctx)) {
       if (this.body === undefined) return { action: 'deny', code: 'unsupported_media_type', reason: 'the operation declares no request body' };
       // A body without Content-Type is application/octet-stream (RFC 9110 §8.3).
-      const media = mediaTypeOf(ctx.headers['content-type']) || 'application/octet-stream';
-      if (!acceptsMediaType(this.body.mediaTypes, media)) {
+      const ct = ctx.headers['content-type'];
+      let ok = ct === undefined ? undefined : this.accepted.get(ct);
+      const media = ok === true ? '' : mediaTypeOf(ct) || 'application/octet-stream';
+      if (ok === undefined) {
+        ok = acceptsMediaType(this.body.mediaTypes, media);
+        // Multipart values carry a new boundary each time: not kept.
+        if (ct !== undefined && this.accepted.size < 64 && ct.length <= 256 && !media.startsWith('multipart/')) this.accepted.set(ct, ok);
+      }
+      if (!ok) {
         return { action: 'deny', code: 'unsupported_media_type', reason: `content type ${media.slice(0, 60)} not declared`, ...(this.accept ? { headers: this.accept } : {}) };
       }
     }
