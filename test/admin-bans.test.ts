@@ -328,6 +328,11 @@ describe('bans with workers: 2 (memory store)', () => {
       assert.equal(await fresh(attacker, "/open?q=%27%20OR%201%3D1--"), 403);
       assert.ok(await eventually(async () => (await twelve(attacker)).every((s) => s === 429), 10_000), 'the ban reached both workers');
 
+      // Summed over the workers, each ban counts once (the relayed copy and the other workers' copies of the admin ban do not).
+      // Checked before a worker is killed: a dead worker's counters leave the sum.
+      const metrics = await (await request(`${adm}/metrics`)).body.text();
+      assert.match(metrics, /portcullis_bans_total\{kind="ip",reason="admin"\} 1$/m);
+      assert.match(metrics, /portcullis_bans_total\{kind="ip",reason="attacks"\} 1$/m);
       // A worker that dies is replaced; the new one learns both bans from the primary.
       const victim = Number(listening()[0]!['pid']);
       process.kill(victim, 'SIGKILL');
