@@ -168,6 +168,12 @@ export class AbuseState {
     return Math.max(left, this.cidrs.remaining(value, now));
   }
 
+  /** `banned(kind, value, Date.now())`, without reading the clock while no ban of the kind exists (the usual case). */
+  bannedNow(kind: BanKind, value: string): number {
+    if (this.bans[kind].size === 0 && (kind !== 'ip' || this.cidrs.size === 0)) return 0;
+    return this.banned(kind, value, Date.now());
+  }
+
   /** Bans locally at once and, with Redis, on every instance. */
   ban(kind: BanKind, value: string, ttlMs: number, reason: string): void {
     const now = Date.now();
