@@ -233,10 +233,10 @@ describe('bans admin API with Redis: every instance', async () => {
   let upstream: Upstream;
   let a: TestGateway;
   let b: TestGateway;
+  const store = `store: { type: redis, redis: { url: "${SHARED_REDIS_URL}", keyPrefix: "${randomPrefix('adminbans')}" } }`;
   before(async () => {
     if (skip) return;
     upstream = await startUpstream();
-    const store = `store: { type: redis, redis: { url: "${SHARED_REDIS_URL}", keyPrefix: "${randomPrefix('adminbans')}" } }`;
     a = await startTestGateway(config(upstream.url, store));
     b = await startTestGateway(config(upstream.url, store));
     await Promise.all([a.handle.gateway.runtime.abuse.redis!.ready(3000), b.handle.gateway.runtime.abuse.redis!.ready(3000)]);
@@ -257,6 +257,16 @@ describe('bans admin API with Redis: every instance', async () => {
     const listB = await admin(b.adminUrl!, 'GET', '/admin/bans?kind=ip');
     const onB = (listB.json['bans'] as Record<string, unknown>[]).find((x) => x['value'] === ip);
     assert.equal(onB?.['reason'], 'from A');
+    // An instance started later loads the ban, and its reason, from Redis.
+    const c = await startTestGateway(config(upstream.url, store));
+    try {
+      await c.handle.gateway.runtime.abuse.redis!.ready(3000);
+      assert.ok(await eventually(async () => (await get(c.url, '/open', ip)).code === 'client_banned'));
+      const listC = await admin(c.adminUrl!, 'GET', '/admin/bans?kind=ip');
+      assert.equal((listC.json['bans'] as Record<string, unknown>[]).find((x) => x['value'] === ip)?.['reason'], 'from A');
+    } finally {
+      await c.close();
+    }
     const lifted = await admin(b.adminUrl!, 'DELETE', `/admin/bans/ip/${ip}`);
     assert.equal(lifted.status, 200);
     assert.equal(lifted.json['shared'], true);
@@ -328,6 +338,11 @@ describe('bans with workers: 2 (memory store)', () => {
       assert.equal(await fresh(attacker, "/open?q=%27%20OR%201%3D1--"), 403);
       assert.ok(await eventually(async () => (await twelve(attacker)).every((s) => s === 429), 10_000), 'the ban reached both workers');
 
+      // Summed over the workers, each ban counts once (the relayed copy and the other workers' copies of the admin ban do not).
+      // Checked before a worker is killed: a dead worker's counters leave the sum.
+      const metrics = await (await request(`${adm}/metrics`)).body.text();
+      assert.match(metrics, /portcullis_bans_total\{kind="ip",reason="admin"\} 1$/m);
+      assert.match(metrics, /portcullis_bans_total\{kind="ip",reason="attacks"\} 1$/m);
       // A worker that dies is replaced; the new one learns both bans from the primary.
       const victim = Number(listening()[0]!['pid']);
       process.kill(victim, 'SIGKILL');

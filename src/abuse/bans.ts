@@ -30,7 +30,7 @@ export class BansStage implements Stage {
   ) {}
 
   onRequest(ctx: RequestContext): Decision {
-    const left = this.state.banned('ip', ctx.client.ip, Date.now());
+    const left = this.state.bannedNow('ip', ctx.client.ip);
     if (left === 0) return CONTINUE;
     const s = Math.max(1, Math.ceil(left / 1000));
     return { action: 'deny', code: 'client_banned', reason: `client IP is banned for ${s} s more`, headers: { 'retry-after': String(s) } };
@@ -61,7 +61,7 @@ export class PrincipalBansStage implements Stage {
   onRequest(ctx: RequestContext): Decision {
     const p = ctx.principal;
     if (p === undefined) return CONTINUE;
-    const left = this.state.banned('principal', p.id, Date.now());
+    const left = this.state.bannedNow('principal', p.id);
     if (left === 0) return CONTINUE;
     const s = Math.max(1, Math.ceil(left / 1000));
     return { action: 'deny', code: 'client_banned', reason: `principal is banned for ${s} s more`, headers: { 'retry-after': String(s) } };

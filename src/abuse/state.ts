@@ -168,6 +168,12 @@ export class AbuseState {
     return Math.max(left, this.cidrs.remaining(value, now));
   }
 
+  /** `banned(kind, value, Date.now())`, without reading the clock while no ban of the kind exists (the usual case). */
+  bannedNow(kind: BanKind, value: string): number {
+    if (this.bans[kind].size === 0 && (kind !== 'ip' || this.cidrs.size === 0)) return 0;
+    return this.banned(kind, value, Date.now());
+  }
+
   /** Bans locally at once and, with Redis, on every instance. */
   ban(kind: BanKind, value: string, ttlMs: number, reason: string): void {
     const now = Date.now();
@@ -183,15 +189,15 @@ export class AbuseState {
 
   /**
    * A ban asked for through the admin API (`reason` is the operator's note; the metric and log
-   * say `admin`). Placed here at once, and written to Redis when it is the store: `shared` says
+   * say `admin`; `count: false` in all but one worker of a cluster, so one ban counts once). Placed here at once, and written to Redis when it is the store: `shared` says
    * whether that succeeded (false with the memory store, or while Redis is down).
    */
-  async adminBan(kind: 'ip' | 'principal', value: string, ttlMs: number, reason: string): Promise<{ until: number; shared: boolean }> {
+  async adminBan(kind: 'ip' | 'principal', value: string, ttlMs: number, reason: string, count = true): Promise<{ until: number; shared: boolean }> {
     const now = Date.now();
     this.remember(kind, value, now + ttlMs, reason, now);
     // An existing later ban is kept: answer with the end in force.
     let until = now + Math.max(ttlMs, this.bans[kind].remaining(value, now));
-    this.events.banned(kind, value, 'admin', ttlMs);
+    if (count) this.events.banned(kind, value, 'admin', ttlMs);
     const redis = this.redis;
     if (redis === undefined || redis.health !== 'up') return { until, shared: false };
     try {

@@ -39,7 +39,15 @@ const KINDS: readonly AdminBanKind[] = ['ip', 'principal'];
 /** What the admin API asks of a gateway process (plain data: it crosses IPC in a cluster). */
 export type BansOp =
   | { readonly op: 'list'; readonly kind: AdminBanKind | undefined; readonly limit: number }
-  | { readonly op: 'ban'; readonly kind: AdminBanKind; readonly value: string; readonly ttlMs: number; readonly reason: string }
+  | {
+      readonly op: 'ban';
+      readonly kind: AdminBanKind;
+      readonly value: string;
+      readonly ttlMs: number;
+      readonly reason: string;
+      /** false: place it without counting it in `bans_total` (the other workers of a cluster). */
+      readonly count?: boolean;
+    }
   | { readonly op: 'unban'; readonly kind: AdminBanKind; readonly value: string };
 
 /** A ban as the API shows it. */
@@ -59,7 +67,7 @@ export type BansReply =
 
 /** Runs `op` on one process's ban lists. */
 export async function answerBansOp(state: AbuseState, op: BansOp): Promise<BansReply> {
-  if (op.op === 'ban') return { op: 'ban', ...(await state.adminBan(op.kind, op.value, op.ttlMs, op.reason)) };
+  if (op.op === 'ban') return { op: 'ban', ...(await state.adminBan(op.kind, op.value, op.ttlMs, op.reason, op.count !== false)) };
   if (op.op === 'unban') return { op: 'unban', ...(await state.unban(op.kind, op.value)) };
   const bans: BanView[] = [];
   let truncated = false;

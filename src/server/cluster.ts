@@ -133,7 +133,8 @@ export async function runPrimary(config: Config, env: Record<string, string | un
       };
       const timer = setTimeout(finish, BANS_REPLY_TIMEOUT_MS);
       pendingBans.set(id, { left: new Set(workers.map((w) => w.id)), replies, done: finish });
-      for (const w of workers) w.send({ type: 'portcullis:bans', id, op } satisfies Msg);
+      // Every worker places a ban; one counts it (bans_total is summed over the workers).
+      workers.forEach((w, i) => w.send({ type: 'portcullis:bans', id, op: op.op === 'ban' && i > 0 ? { ...op, count: false } : op } satisfies Msg));
       if (workers.length === 0) finish();
     });
 

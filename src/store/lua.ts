@@ -171,10 +171,12 @@ return out
 `;
 
 /**
- * Bans: KEYS[1] the sorted set of bans (member: subject, score: until ms). ARGV: subject, ttl ms,
- * reason, channel, most bans kept. Keeps a later existing ban, drops expired ones (and, past the
- * bound, those ending soonest), and publishes the ban so every instance's local mirror learns it
- * at once. Returns the until time.
+ * Bans: KEYS[1] the sorted set of bans (member: subject, score: until ms), KEYS[2] the hash of
+ * their reasons (same hash tag). ARGV: subject, ttl ms, reason, channel, most bans kept. Keeps a
+ * later existing ban (and its reason), drops expired ones (at most 1000 per call, so the work
+ * is bounded; the rest go with later calls and are never loaded meanwhile) and, past the bound,
+ * those ending soonest, with their reasons; publishes the ban so every instance's local mirror
+ * learns it at once. Returns the until time.
  */
 export const BAN_SCRIPT = `
 if redis.replicate_commands then pcall(redis.replicate_commands) end
@@ -182,19 +184,36 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local untilMs = now + tonumber(ARGV[2])
 local old = tonumber(redis.call('ZSCORE', KEYS[1], ARGV[1]) or '0') or 0
-if old > untilMs then untilMs = old end
-redis.call('ZADD', KEYS[1], untilMs, ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local reason = ARGV[3]
+if old > untilMs then
+  untilMs = old
+  reason = redis.call('HGET', KEYS[2], ARGV[1]) or reason
+else
+  redis.call('ZADD', KEYS[1], untilMs, ARGV[1])
+  redis.call('HSET', KEYS[2], ARGV[1], reason)
+end
+local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 1000)
+for i = 1, #gone do
+  redis.call('ZREM', KEYS[1], gone[i])
+  redis.call('HDEL', KEYS[2], gone[i])
+end
 local max = tonumber(ARGV[5])
 local card = redis.call('ZCARD', KEYS[1])
-if card > max then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, card - max - 1) end
-redis.call('PUBLISH', ARGV[4], ARGV[1] .. '\\n' .. untilMs .. '\\n' .. ARGV[3])
+if card > max then
+  local over = redis.call('ZRANGE', KEYS[1], 0, card - max - 1)
+  for i = 1, #over do
+    redis.call('ZREM', KEYS[1], over[i])
+    redis.call('HDEL', KEYS[2], over[i])
+  end
+end
+redis.call('PUBLISH', ARGV[4], ARGV[1] .. '\\n' .. untilMs .. '\\n' .. reason)
 return untilMs
 `;
 
-/** Bans: lift the ban of ARGV[1] (KEYS[1] the sorted set) and tell the other instances (ARGV[2] channel). */
+/** Bans: lift the ban of ARGV[1] (KEYS[1] the sorted set, KEYS[2] the reasons) and tell the other instances (ARGV[2] channel). */
 export const UNBAN_SCRIPT = `
 local n = redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
 redis.call('PUBLISH', ARGV[2], ARGV[1] .. '\\n0\\n')
 return n
 `;

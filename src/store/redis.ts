@@ -6,7 +6,7 @@
  * - One round trip per request for all of its limits (one script call with every key).
  * - Keys for Redis Cluster: every counter's key carries its own hash tag
  *   (`<prefix>rl:{<limit>:<key>}`), so counters spread over the slots; the ban set is
- *   `<prefix>{bans}`.
+ *   `<prefix>{bans}` (with its reasons in `<prefix>{bans}:reasons`).
  * - Bounded: no offline queue (a command while disconnected fails at once), no resend of
  *   unanswered commands after a reconnect, a timeout on every command; the client reconnects by
  *   itself with backoff.
@@ -112,10 +112,13 @@ export class RedisStore {
   /** EVALSHA calls answered NOSCRIPT and retried with EVAL. */
   noScriptFallbacks = 0;
   readonly bansKey: string;
+  /** Hash subject → reason of the bans in `bansKey` (same hash tag, so the same cluster slot). */
+  readonly banReasonsKey: string;
   readonly banChannel: string;
 
   constructor(readonly opts: RedisStoreOptions) {
     this.bansKey = `${opts.keyPrefix}{bans}`;
+    this.banReasonsKey = `${opts.keyPrefix}{bans}:reasons`;
     this.banChannel = `${opts.keyPrefix}bans`;
     // Reconnect forever, backing off to 2 s: recovery is automatic.
     const backoff = (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2000);
@@ -382,7 +385,7 @@ export class RedisStore {
   /** Bans `subject` for `ttlMs` on every instance; resolves the until time. */
   async ban(subject: string, ttlMs: number, reason: string): Promise<number> {
     try {
-      return Number(await this.run(BAN, [this.bansKey], [subject, Math.max(1, Math.round(ttlMs)), reason.slice(0, 200), this.banChannel, this.opts.maxBans]));
+      return Number(await this.run(BAN, [this.bansKey, this.banReasonsKey], [subject, Math.max(1, Math.round(ttlMs)), reason.slice(0, 200), this.banChannel, this.opts.maxBans]));
     } catch (err) {
       this.failed(err);
       throw err;
@@ -391,7 +394,7 @@ export class RedisStore {
 
   async unban(subject: string): Promise<boolean> {
     try {
-      return Number(await this.run(UNBAN, [this.bansKey], [subject, this.banChannel])) > 0;
+      return Number(await this.run(UNBAN, [this.bansKey, this.banReasonsKey], [subject, this.banChannel])) > 0;
     } catch (err) {
       this.failed(err);
       throw err;
@@ -420,7 +423,13 @@ export class RedisStore {
 
   private async loadBans(mirror: BanMirror): Promise<void> {
     const entries = await this.client.zrangebyscore(this.bansKey, Date.now(), '+inf', 'WITHSCORES', 'LIMIT', 0, this.opts.maxBans);
-    for (let i = 0; i + 1 < entries.length; i += 2) mirror(entries[i]!, Number(entries[i + 1]), 'loaded from redis');
+    // Reasons in chunks: one HMGET per 1000 bans.
+    for (let from = 0; from < entries.length; from += 2000) {
+      const chunk = entries.slice(from, from + 2000);
+      const subjects = chunk.filter((_, i) => i % 2 === 0);
+      const reasons = subjects.length === 0 ? [] : await this.client.hmget(this.banReasonsKey, ...subjects);
+      subjects.forEach((subject, i) => mirror(subject, Number(chunk[2 * i + 1]), reasons[i] ?? 'loaded from redis'));
+    }
   }
 
   async close(): Promise<void> {
