@@ -1,24 +1,10 @@
-/** The OpenAPI document of the contract benches (bench/contract.ts, bench/contract-micro.ts). */
+/** The OpenAPI document of the contract and threat benches (bench/contract.ts, bench/contract-micro.ts, bench/threats.ts). */
 
-/** The OpenAPI operation the bench POST body (bench/lib.ts POST_BODY) satisfies. */
-export const SPEC = `openapi: 3.1.0
-info: { title: orders, version: '1' }
-paths:
-  /post:
-    post:
-      operationId: createOrder
-      requestBody:
-        required: true
-        content: { application/json: { schema: { $ref: '#/components/schemas/Order' } } }
-      responses:
-        '200':
-          description: ok
-          content:
-            application/json:
-              schema: { type: object, required: [ok], properties: { ok: { type: boolean }, received: { type: integer, minimum: 0 } } }
-components:
-  schemas:
-    Order:
+/**
+ * The `Order` schema the bench POST body (bench/lib.ts POST_BODY) satisfies, as YAML lines under
+ * `components.schemas` (also used by bench/full-policy.ts).
+ */
+export const ORDER_SCHEMA_YAML = `    Order:
       type: object
       required: [orderId, customer, items]
       properties:
@@ -51,3 +37,24 @@ components:
             country: { type: string, minLength: 2, maxLength: 2 }
         notes: { type: string, maxLength: 1000 }
 `;
+
+
+/** The OpenAPI operation the bench POST body (bench/lib.ts POST_BODY) satisfies. */
+export const SPEC = `openapi: 3.1.0
+info: { title: orders, version: '1' }
+paths:
+  /post:
+    post:
+      operationId: createOrder
+      requestBody:
+        required: true
+        content: { application/json: { schema: { $ref: '#/components/schemas/Order' } } }
+      responses:
+        '200':
+          description: ok
+          content:
+            application/json:
+              schema: { type: object, required: [ok], properties: { ok: { type: boolean }, received: { type: integer, minimum: 0 } } }
+components:
+  schemas:
+${ORDER_SCHEMA_YAML}`;

@@ -45,6 +45,7 @@ import {
   type LoadStats,
   type Workload,
 } from './lib.js';
+import { ORDER_SCHEMA_YAML } from './contract-spec.js';
 
 const SPEC = `openapi: 3.1.0
 info: { title: orders, version: '1' }
@@ -53,39 +54,7 @@ components:
   securitySchemes:
     bearer: { type: http, scheme: bearer, bearerFormat: JWT }
   schemas:
-    Order:
-      type: object
-      required: [orderId, customer, items]
-      properties:
-        orderId: { type: string, pattern: '^ord-[0-9a-f]{8}$' }
-        customer:
-          type: object
-          required: [id, name, email]
-          properties:
-            id: { type: string, maxLength: 32 }
-            name: { type: string, maxLength: 200 }
-            email: { type: string, format: email }
-            tier: { type: string, enum: [bronze, silver, gold] }
-        items:
-          type: array
-          minItems: 1
-          maxItems: 100
-          items:
-            type: object
-            required: [sku, qty, price]
-            properties:
-              sku: { type: string, maxLength: 32 }
-              qty: { type: integer, minimum: 1 }
-              price: { type: number, minimum: 0 }
-        shipping:
-          type: object
-          properties:
-            street: { type: string, maxLength: 200 }
-            city: { type: string, maxLength: 100 }
-            postcode: { type: string, maxLength: 16 }
-            country: { type: string, minLength: 2, maxLength: 2 }
-        notes: { type: string, maxLength: 1000 }
-paths:
+${ORDER_SCHEMA_YAML}paths:
   /get:
     get:
       operationId: getThing

@@ -81,6 +81,20 @@ interface CidrBan {
 
 const lookup = new Uint32Array(4);
 
+/** A parsed CIDR's bounds as four 32-bit words each (IPv4 in the first word). */
+function rangeWords(r: Exclude<ReturnType<typeof parseCidr>, { error: string }>): { start: Uint32Array; end: Uint32Array } {
+  const start = new Uint32Array(4);
+  const end = new Uint32Array(4);
+  if (r.family === 4) {
+    start[0] = r.start;
+    end[0] = r.end;
+  } else {
+    start.set(r.start);
+    end.set(r.end);
+  }
+  return { start, end };
+}
+
 function within(w: Uint32Array, b: CidrBan): boolean {
   for (let k = 0; k < 4; k++) {
     if (w[k]! < b.start[k]!) return false;
@@ -120,15 +134,7 @@ export class CidrBans {
       for (let i = 1; i < this.list.length; i++) if (this.list[i]!.until < this.list[soonest]!.until) soonest = i;
       this.list.splice(soonest, 1);
     }
-    const start = new Uint32Array(4);
-    const end = new Uint32Array(4);
-    if (r.family === 4) {
-      start[0] = r.start;
-      end[0] = r.end;
-    } else {
-      start.set(r.start);
-      end.set(r.end);
-    }
+    const { start, end } = rangeWords(r);
     this.list.push({ text, family: r.family, start, end, until });
   }
 
@@ -201,15 +207,7 @@ export function canonicalBanValue(kind: 'ip' | 'principal', value: string): { va
   if (value.length > 64) return { error: 'expected an IPv4 or IPv6 address or CIDR such as 203.0.113.0/24 or 2001:db8::/32' };
   const r = parseCidr(value);
   if ('error' in r) return r;
-  const start = new Uint32Array(4);
-  const end = new Uint32Array(4);
-  if (r.family === 4) {
-    start[0] = r.start;
-    end[0] = r.end;
-  } else {
-    start.set(r.start);
-    end.set(r.end);
-  }
+  const { start, end } = rangeWords(r);
   const bits = prefixBits(r.family, start, end);
   const full = r.family === 4 ? 32 : 128;
   if (bits === 0) return { error: 'a ban of every address (prefix /0) is refused; use ipRules.allow to close the gateway' };
