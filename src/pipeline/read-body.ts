@@ -17,11 +17,21 @@ const EMPTY = Buffer.alloc(0);
  * `keep: false` discards the bytes (the body is empty in the outcome). A declared
  * Content-Length over the limit is refused before any byte is read.
  */
-export function readBounded(req: Readable & { readonly headers?: Record<string, string | string[] | undefined> }, limit: number, keep: boolean): Promise<ReadOutcome> {
+export function readBounded(req: BodySource, limit: number, keep: boolean): Promise<ReadOutcome> {
+  return new Promise((resolve) => readBoundedThen(req, limit, keep, resolve));
+}
+
+type BodySource = Readable & { readonly headers?: Record<string, string | string[] | undefined> };
+
+/**
+ * `readBounded` with a callback instead of a promise (the gateway's request path: no promise
+ * and no extra tick per body). `resolve` is called exactly once, possibly synchronously.
+ */
+export function readBoundedThen(req: BodySource, limit: number, keep: boolean, resolve: (outcome: ReadOutcome) => void): void {
   const declared = req.headers?.['content-length'];
-  if (typeof declared === 'string' && Number(declared) > limit) return Promise.resolve({ kind: 'too-large', size: 0 });
-  if (req.readableEnded) return Promise.resolve({ kind: 'body', body: EMPTY, size: 0 });
-  return new Promise((resolve) => {
+  if (typeof declared === 'string' && Number(declared) > limit) return resolve({ kind: 'too-large', size: 0 });
+  if (req.readableEnded) return resolve({ kind: 'body', body: EMPTY, size: 0 });
+  {
     const chunks: Buffer[] = [];
     let size = 0;
     const done = (outcome: ReadOutcome): void => {
@@ -43,5 +53,5 @@ export function readBounded(req: Readable & { readonly headers?: Record<string, 
     req.on('end', onEnd);
     req.on('error', onAbort);
     req.on('close', onAbort);
-  });
+  }
 }
