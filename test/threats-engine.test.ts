@@ -292,6 +292,12 @@ describe('threat engine with its detectors: encodings attackers use, and text th
     ['acute accents as quotes', form('id=1´ OR ´1´=´x´#;--()'), true],
     ['acute accent quote with fullwidth digits', form('id=１´ or ´１´=´１'), true],
     ['acute accents as apostrophes in prose', form('note=don´t worry, it´s O´Brien´s café'), false],
+    // a text cut at its `=` by form and query parsing: the item is read whole when its "name" is no name
+    ['a tautology as a whole form body', form('1 or 1=1'), true],
+    ['a tautology as a whole query', { rawQuery: '1%20or%201=1' }, true],
+    ["a quoted tautology as a whole item", form("'admin', '1'='1'"), true],
+    ['a name with a space and prose', form('first name=John&note (optional)=select a plan'), false],
+    ['ordinary parameters', { rawQuery: 'utm_source=news&ref=a%20b&page[size]=10&filter.name=x' }, false],
   ];
   const e = new ThreatEngine({ detectors: DETECTORS });
   for (const [what, over, refused] of CASES) {

@@ -151,6 +151,19 @@ const LOCATIONS: readonly InputLocation[] = ['path', 'query', 'form', 'header', 
 /** Characters that normalize() decodes (its fast path returns any other value as it is). */
 const DECODE = CC.PERCENT | CC.AMP | CC.BSLASH | CC.CTRL | CC.NONASCII;
 
+/** A parameter name as applications write them: letters, digits and `_ - . [ ] $ : @ ~ !` (no space, quote or bracket of code). */
+function plainName(name: string): boolean {
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c >= 0x80) continue;
+    if ((c | 0x20) >= 0x61 && (c | 0x20) <= 0x7a) continue;
+    if (c >= 0x30 && c <= 0x39) continue;
+    if (c === 0x5f || c === 0x2d || c === 0x2e || c === 0x5b || c === 0x5d || c === 0x24 || c === 0x3a || c === 0x40 || c === 0x7e || c === 0x21) continue;
+    return false;
+  }
+  return true;
+}
+
 /** Inputs whose text is bytes read as Latin-1 (Node's request head; form and multipart bodies). */
 const BYTE_LOCATIONS: ReadonlySet<InputLocation> = new Set(['path', 'query', 'form', 'header', 'cookie', 'multipart']);
 
@@ -372,6 +385,9 @@ export class ThreatEngine {
           const value = decodeComponent(raw.slice(eq + 1, end), true);
           if (skip === undefined || !skip.has(skipKey(location === 'form' ? 'body' : 'query', location === 'form' ? '/' + name : name))) {
             run.value(location, name, value, false);
+            // `1 or 1=1`, `' or 'a'='a` sent as a whole item: a "name" that is no name is the
+            // first half of a text cut at its `=`; the item is read whole too.
+            if (!plainName(name)) run.value(location, name, name + '=' + value, false);
           }
         }
       }

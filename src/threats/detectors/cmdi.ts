@@ -1852,10 +1852,21 @@ function decide(st: State, t: string, w: Word, r: Resolved, flags: number, kind:
 // Whole-value shapes
 // ---------------------------------------------------------------------------------------------
 
+/** A host name's labels at k: a label, a dot and a letter or digit (`attacker.example`, not `json` or `toString()`). */
+function hostLabels(t: string, k: number): boolean {
+  const start = k;
+  while (k < t.length && k - start < 64 && (isAlnum(t.charCodeAt(k)) || t.charCodeAt(k) === 45)) k++;
+  return k > start && t.charCodeAt(k) === 46 && isAlnum(t.charCodeAt(k + 1));
+}
+
 /** Markdown-style code span: not glued to a word on either side, and prose outside it. */
 function markdownSpan(t: string, open: number, close: number): boolean {
   const before = open === 0 ? 32 : t.charCodeAt(open - 1);
   let after = close + 1 >= t.length ? 32 : t.charCodeAt(close + 1);
+  // `whoami`.attacker.example, http://x/`id`: glued to a host name or a path, the span is a
+  // substitution whose output goes somewhere (DNS exfiltration). (`Default=` stays prose: docs.)
+  if ((after === 46 && hostLabels(t, close + 2)) || (after === 47 && isAlnum(t.charCodeAt(close + 2)))) return false;
+  if (before === 47 && open >= 2 && isAlnum(t.charCodeAt(open - 2))) return false;
   // "a list of elements' `id`s": a plural glued to the span
   if (after === 115 && !isAlnum(t.charCodeAt(close + 2))) after = 32;
   if (isAlnum(before) || isAlnum(after) || before === 96 || after === 96) return false;
