@@ -9,6 +9,7 @@ import type { ReadPolicy, WritePolicy } from '../access/properties.js';
 import type { OperationContract } from './contract.js';
 import type { IpSet } from '../abuse/ip.js';
 import type { LimiterSettings } from '../proxy/limiter.js';
+import type { StageName } from '../pipeline/types.js';
 
 export interface AccessPolicies {
   readonly ownership: OwnershipPolicy | undefined;
@@ -316,24 +317,7 @@ export interface RoutePolicyConfig {
   /** Thresholds of this route (undefined: the top-level ones). */
   readonly bots: { readonly enabled: boolean | undefined; readonly challengeAt: number | undefined; readonly denyAt: number | undefined };
   /** Every stage has an entry (defaults filled). */
-  readonly stages: Readonly<
-    Record<
-      | 'ip-rules'
-      | 'bans'
-      | 'cors'
-      | 'rate-limit'
-      | 'authn'
-      | 'authz'
-      | 'bots'
-      | 'brute-force'
-      | 'contract'
-      | 'properties'
-      | 'threats'
-      | 'response-contract'
-      | 'security-headers',
-      StageSettingsConfig
-    >
-  >;
+  readonly stages: Readonly<Record<StageName, StageSettingsConfig>>;
 }
 
 export interface ApiConfig extends RoutePolicyConfig {

@@ -31,27 +31,25 @@ export function readBoundedThen(req: BodySource, limit: number, keep: boolean, r
   const declared = req.headers?.['content-length'];
   if (typeof declared === 'string' && Number(declared) > limit) return resolve({ kind: 'too-large', size: 0 });
   if (req.readableEnded) return resolve({ kind: 'body', body: EMPTY, size: 0 });
-  {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const done = (outcome: ReadOutcome): void => {
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onAbort);
-      req.off('close', onAbort);
-      if (outcome.kind === 'too-large') req.pause();
-      resolve(outcome);
-    };
-    const onData = (chunk: Buffer): void => {
-      size += chunk.length;
-      if (size > limit) done({ kind: 'too-large', size });
-      else if (keep) chunks.push(chunk);
-    };
-    const onEnd = (): void => done({ kind: 'body', body: chunks.length === 1 ? chunks[0]! : chunks.length === 0 ? EMPTY : Buffer.concat(chunks), size });
-    const onAbort = (): void => done({ kind: 'aborted', size });
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', onAbort);
-    req.on('close', onAbort);
-  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const done = (outcome: ReadOutcome): void => {
+    req.off('data', onData);
+    req.off('end', onEnd);
+    req.off('error', onAbort);
+    req.off('close', onAbort);
+    if (outcome.kind === 'too-large') req.pause();
+    resolve(outcome);
+  };
+  const onData = (chunk: Buffer): void => {
+    size += chunk.length;
+    if (size > limit) done({ kind: 'too-large', size });
+    else if (keep) chunks.push(chunk);
+  };
+  const onEnd = (): void => done({ kind: 'body', body: chunks.length === 1 ? chunks[0]! : chunks.length === 0 ? EMPTY : Buffer.concat(chunks), size });
+  const onAbort = (): void => done({ kind: 'aborted', size });
+  req.on('data', onData);
+  req.on('end', onEnd);
+  req.on('error', onAbort);
+  req.on('close', onAbort);
 }

@@ -98,25 +98,10 @@ export function isSafeHost(host: string): boolean {
 }
 
 /**
- * The headers to send to the client: upstream headers minus hop-by-hop fields, minus the
- * connection-specific tokens the upstream named, minus software banners.
- */
-export function clientResponseHeaders(upstream: Record<string, string | string[] | undefined>, banners: ReadonlySet<string>): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = {};
-  const extra = connectionTokens(upstream.connection);
-  for (const name in upstream) {
-    const value = upstream[name];
-    if (value === undefined) continue;
-    if (HOP_BY_HOP.has(name) || banners.has(name)) continue;
-    if (extra !== undefined && extra.has(name)) continue;
-    out[name] = value;
-  }
-  return out;
-}
-
-/**
- * `clientResponseHeaders` straight from undici's raw response headers (name, value, name,
- * value … as Buffers): one pass, no intermediate object. Names are lower-cased (known names
+ * The headers to send to the client, straight from undici's raw response headers (name, value,
+ * name, value … as Buffers): upstream headers minus hop-by-hop fields, minus the
+ * connection-specific tokens the upstream named, minus software banners. One pass, no
+ * intermediate object. Names are lower-cased (known names
  * come interned from undici's lookup tree), repeated fields become arrays, values are latin1 as
  * on the wire. A field named `__proto__` is dropped.
  */
