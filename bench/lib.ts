@@ -687,6 +687,19 @@ export function median(values: readonly number[]): number {
 }
 
 /**
+ * The median over rounds of `a[r] / b[r]`: each round's figure against the other scenario's
+ * figure of the same round. On a machine whose speed drifts (shared cores, CPU steal), rounds
+ * minutes apart differ by more than the cost being measured; a ratio within a round does not
+ * carry that drift, and its median over rounds is steadier than the ratio of the two medians.
+ */
+export function pairedRatio(a: readonly number[], b: readonly number[]): number {
+  const n = Math.min(a.length, b.length);
+  const ratios: number[] = [];
+  for (let r = 0; r < n; r++) if ((b[r] ?? 0) > 0) ratios.push((a[r] ?? 0) / b[r]!);
+  return median(ratios);
+}
+
+/**
  * Runs every named load `rounds` times, interleaved, rotating the order each round so slow
  * drifts in machine load favour none of them; each run after its own warm-up.
  */

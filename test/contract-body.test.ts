@@ -244,7 +244,7 @@ function validator(spec: LoadedSpec, operationId: string, opts: { strict?: boole
   return val;
 }
 
-function ok(r: BodyResult, message = ''): { value: unknown; inputs: TypedInput[] } {
+function ok(r: BodyResult, message = ''): { value: unknown; inputs: readonly TypedInput[] } {
   assert.ok(r.ok, `${message}: expected ok, got ${JSON.stringify(r)}`);
   return r;
 }
@@ -327,6 +327,38 @@ describe('JSON bodies', () => {
     // The strict walk also flags undeclared members inside arrays of objects.
     const { name: _n, bogus: _b, choice: _c, owner: _o, ...rest } = body;
     ok(strict.validate(JSON_CT, json({ name: 'Rex', ...rest, choice: { d: 1 } })));
+  });
+
+  test('without typed inputs (no threat detection on the route) strict mode decides exactly the same', () => {
+    const strict = validator(spec31, 'createPet', { strict: true });
+    const tree = validator(spec31, 'tree', { strict: true });
+    let deep: Record<string, unknown> = { leaf: 0, zzz: 1 };
+    for (let i = 1; i < 12; i++) deep = { leaf: i, next: deep };
+    const cases: [BodyValidator, unknown][] = [
+      [strict, { name: 'Rex' }],
+      [strict, { name: 'Rex', bogus: 1 }],
+      [strict, { name: 'Rex', owner: { email: 'a@b.example', phone: '1', zzz: true } }],
+      [strict, { name: 'Rex', owner: { email: 'a@b.example', phone: '1' }, extra: { anything: 1 }, meta: { free: { deep: 1 } } }],
+      [strict, { name: 'Rex', labels: { 'x-a': 's', other: 's' }, choice: { c: 'a@b.example' } }],
+      [strict, { name: 'Rex', choice: { c: 'a@b.example', q: 1 } }],
+      [strict, { name: 7, bogus: 1 }], // a schema violation and an undeclared member together
+      [tree, { leaf: 0, next: { label: 'a' } }],
+      [tree, deep],
+    ];
+    for (const [val, body] of cases) {
+      const withInputs = val.validate(JSON_CT, json(body));
+      const without = val.validate(JSON_CT, json(body), false);
+      assert.equal(without.ok, withInputs.ok, JSON.stringify(body));
+      if (without.ok && withInputs.ok) {
+        assert.deepEqual(without.value, withInputs.value);
+        assert.deepEqual(without.inputs, []);
+      } else {
+        assert.deepEqual(without, withInputs, JSON.stringify(body));
+      }
+    }
+    // The refusals above are real ones (the comparison cannot pass on two empty answers).
+    assert.deepEqual(rules(refused(strict.validate(JSON_CT, json({ name: 'Rex', owner: { email: 'a@b.example', zzz: 1 } }), false), 'request_invalid')), ['/owner/zzz undeclared']);
+    assert.deepEqual(rules(refused(tree.validate(JSON_CT, json(deep), false), 'request_invalid')), [`${'/next'.repeat(11)}/zzz undeclared`]);
   });
 
   test('duplicate member names and malformed JSON are body_not_json', () => {

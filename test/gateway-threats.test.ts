@@ -28,6 +28,7 @@ paths:
                 title: { type: string }
                 html: { type: string, description: rich text }
                 status: { type: string, enum: ["draft", "published"] }
+                filter: { type: string, enum: ["none", "' or 1=1--"] }
       responses: { '200': { description: ok } }
   /search:
     get:
@@ -196,6 +197,12 @@ apis:
     const attack = await send(api, '/search?q=' + encodeURIComponent("' or 1=1--"));
     assert.equal(attack.status, 403);
     assert.equal((JSON.parse(attack.body) as { code: string }).code, 'attack_detected');
+    // In the body too: the contract hands its typed inputs on to detection (the route has both).
+    const id = '3f2b8c1e-4d5a-4b6c-8d7e-9f0a1b2c3d4e';
+    const member = await send(api, `/articles/${id}`, json({ title: 'Hello', filter: "' or 1=1--" }, 'PUT'));
+    assert.equal(member.status, 200, member.body);
+    const free = await send(api, `/articles/${id}`, json({ title: "' or 1=1--", filter: 'none' }, 'PUT'));
+    assert.equal(free.status, 403, free.body);
   });
 
   test('a request with more to inspect than the budget is refused (413 inspection_limit_exceeded), never passed uninspected', async () => {

@@ -91,7 +91,7 @@ export type BodyResult =
       ok: true;
       /** The parsed body: a JSON value, a form object, a multipart object (file parts as `{ filename, contentType, size }`), a text, or undefined (empty or opaque). */
       value: unknown;
-      inputs: TypedInput[];
+      inputs: readonly TypedInput[];
     }
   | { ok: false; code: BodyErrorCode; violations: Violation[]; reason: string };
 
@@ -99,7 +99,11 @@ export interface BodyValidator {
   readonly required: boolean;
   /** Media types the operation declares (for a 415 `Accept-Post`-style hint). */
   readonly mediaTypes: readonly string[];
-  validate(contentType: string | undefined, body: Buffer): BodyResult;
+  /**
+   * `inputs: false` when no later stage reads the typed inputs (no threat detection on the
+   * route): the result's `inputs` is then empty, and a valid body costs no walk to build them.
+   */
+  validate(contentType: string | undefined, body: Buffer, inputs?: boolean): BodyResult;
 }
 
 export interface BodyProblem {
@@ -448,12 +452,22 @@ class SchemaView {
    * facet, memoized together (one lookup per member of a body).
    */
   slot(e: Expr, key: string): Slot {
+    return this.slotIn(this.slotsOf(e), e, key);
+  }
+
+  /** The memo of `slot` answers for `e`: one lookup per object, then one per member (see allDeclared). */
+  slotsOf(e: Expr): Map<string, Slot> {
     let names = this.slotMemo.get(e);
-    const hit = names?.get(key);
+    if (names === undefined) this.slotMemo.set(e, (names = new Map()));
+    return names;
+  }
+
+  /** `slot(e, key)` given `names = slotsOf(e)`. */
+  slotIn(names: Map<string, Slot>, e: Expr, key: string): Slot {
+    const hit = names.get(key);
     if (hit !== undefined) return hit;
     const expr = this.member(e, key);
     const slot: Slot = { expr, declared: this.declared(e, key), facet: this.facet(expr), segment: escapePointerSegment(key) };
-    if (names === undefined) this.slotMemo.set(e, (names = new Map()));
     if (names.size < MEMO_NAMES) names.set(key, slot);
     return slot;
   }
@@ -1314,6 +1328,7 @@ function allowedTypes(encoding: unknown, name: string): MediaType[] | undefined 
 // Compilation
 
 const NO_POINTERS: ReadonlySet<string> = new Set();
+const NO_INPUTS: readonly TypedInput[] = Object.freeze([]);
 
 interface Entry {
   /** The key as written in the document. */
@@ -1353,8 +1368,9 @@ function collect(c: Collect, value: unknown, e: Expr, pointer: string): void {
       }
     }
   } else if (isObject(value)) {
+    const slots = view.slotsOf(e);
     for (const key of Object.keys(value)) {
-      const slot = view.slot(e, key);
+      const slot = view.slotIn(slots, e, key);
       if (c.strict && slot.declared === 'undeclared') {
         const here = ptr(pointer, key);
         if (c.undeclared.length < MAX_VIOLATIONS && !c.seen.has(here)) c.undeclared.push(v(here, 'undeclared', `no member ${key} (not declared in the contract)`));
@@ -1370,6 +1386,28 @@ function collect(c: Collect, value: unknown, e: Expr, pointer: string): void {
   } else if (c.wantInputs && c.inputs.length < MAX_INPUTS) {
     pushInput(c, pointer, view.facet(e));
   }
+}
+
+/** Whether every member of `value` (at any depth) is declared by its schema: `collect`'s strict check as a yes/no. */
+function allDeclared(view: SchemaView, value: unknown, e: Expr): boolean {
+  if (Array.isArray(value)) {
+    const shared = view.hasTuple(e) ? undefined : view.element(e, 0);
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      if (typeof item === 'object' && item !== null && !allDeclared(view, item, shared ?? view.element(e, i))) return false;
+    }
+  } else if (isObject(value)) {
+    const keys = Object.keys(value);
+    const slots = view.slotsOf(e);
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i] as string;
+      const slot = view.slotIn(slots, e, key);
+      if (slot.declared === 'undeclared') return false;
+      const child: unknown = value[key];
+      if (typeof child === 'object' && child !== null && !allDeclared(view, child, slot.expr)) return false;
+    }
+  }
+  return true;
 }
 
 function pushInput(c: Collect, name: string, f: Facet): void {
@@ -1460,9 +1498,12 @@ export function compileBody(
     entries.find((e) => e.range.base === mt.base) ?? entries.find((e) => e.range.subtype === '*' && e.range.type === mt.type) ?? entries.find((e) => e.range.type === '*');
 
   /** Schema, strict members, typed inputs: the common end of every structured body. */
-  const finish = (entry: Entry, value: unknown, check: unknown, skip: ReadonlySet<string>, out: Violation[]): BodyResult => {
+  const finish = (entry: Entry, value: unknown, check: unknown, skip: ReadonlySet<string>, out: Violation[], wantInputs: boolean): BodyResult => {
     if (entry.schema) entry.schema.validate(check, 'body', '', out);
-    const c: Collect = { view, strict, wantInputs: out.length === 0, inputs: [], undeclared: [], skip, seen: out.length === 0 ? NO_POINTERS : new Set(out.map((x) => x.pointer)) };
+    // Valid, and nobody reads typed inputs: strict mode needs only a yes/no walk (no pointers,
+    // no inputs); the careful walk below runs only to name undeclared members.
+    if (out.length === 0 && !wantInputs && skip.size === 0 && (!strict || allDeclared(view, check, entry.root))) return { ok: true, value, inputs: NO_INPUTS };
+    const c: Collect = { view, strict, wantInputs: wantInputs && out.length === 0, inputs: [], undeclared: [], skip, seen: out.length === 0 ? NO_POINTERS : new Set(out.map((x) => x.pointer)) };
     collect(c, check, entry.root, '');
     for (const u of c.undeclared) if (out.length < MAX_VIOLATIONS) out.push(u);
     if (out.length > 0) return fail('request_invalid', `the body does not match the contract (${out.length} violation${out.length === 1 ? '' : 's'})`, out);
@@ -1472,9 +1513,9 @@ export function compileBody(
   const validator: BodyValidator = {
     required,
     mediaTypes,
-    validate(contentType, body) {
+    validate(contentType, body, wantInputs = true) {
       if (body.length === 0) {
-        return required ? fail('request_invalid', 'the request body is required', [v('', 'required', 'a request body')]) : { ok: true, value: undefined, inputs: [] };
+        return required ? fail('request_invalid', 'the request body is required', [v('', 'required', 'a request body')]) : { ok: true, value: undefined, inputs: NO_INPUTS };
       }
       const mt = contentType === undefined || contentType.trim() === '' ? OCTET_STREAM : requestMediaType(contentType);
       if (!mt) return fail('unsupported_media_type', 'the Content-Type is not a media type', [v('', 'contentType', declared())]);
@@ -1487,14 +1528,14 @@ export function compileBody(
         case 'json': {
           const read = readJson(body, `application/json`, limits, { keys: 0 }, '', 'body_not_json');
           if (!read.ok) return read;
-          return finish(entry, read.value, read.value, NO_POINTERS, []);
+          return finish(entry, read.value, read.value, NO_POINTERS, [], wantInputs);
         }
         case 'form': {
           const read = readForm(body, limits);
           if (!read.ok) return read;
           const built = buildForm(body, read.fields, view, entry.root, entry.encoding, limits);
           if (!built.ok) return built;
-          return finish(entry, built.value, built.check, built.files, []);
+          return finish(entry, built.value, built.check, built.files, [], wantInputs);
         }
         case 'multipart': {
           const boundary = mt.params.get('boundary');
@@ -1554,18 +1595,18 @@ export function compileBody(
           }
           if (bad.length > 0) return fail('request_invalid', 'a part is not allowed by the contract', bad);
           const built = buildFields(fields, view, entry.root);
-          return finish(entry, built.value, built.check, built.files, []);
+          return finish(entry, built.value, built.check, built.files, [], wantInputs);
         }
         case 'text': {
           const text = decodeUtf8(body);
           if (text === undefined) return fail('request_invalid', 'the body is not UTF-8', [v('', 'encoding', 'UTF-8 text')]);
-          return finish(entry, text, text, NO_POINTERS, []);
+          return finish(entry, text, text, NO_POINTERS, [], wantInputs);
         }
         default: {
-          if (mt.type !== 'text') return { ok: true, value: undefined, inputs: [] };
+          if (mt.type !== 'text') return { ok: true, value: undefined, inputs: NO_INPUTS };
           const text = decodeUtf8(body);
           if (text === undefined) return fail('request_invalid', 'the body is not UTF-8', [v('', 'encoding', 'UTF-8 text')]);
-          return { ok: true, value: text, inputs: [] };
+          return { ok: true, value: text, inputs: NO_INPUTS };
         }
       }
     },

@@ -121,15 +121,22 @@ export class ContractBodyStage implements Stage {
   readonly name = 'contract' as const;
   readonly needsBody = true;
 
-  constructor(private readonly body: BodyValidator) {}
+  /**
+   * `wantInputs`: whether a later stage of the route reads the body's typed inputs (threat
+   * detection); without one, a valid body is not walked to build them.
+   */
+  constructor(
+    private readonly body: BodyValidator,
+    private readonly wantInputs = true,
+  ) {}
 
   onRequest(ctx: RequestContext): Decision {
     const buf = ctx.body;
     if (buf === undefined) return CONTINUE;
     const ct = ctx.headers['content-type'];
-    const r = this.body.validate(typeof ct === 'string' ? ct : undefined, buf);
+    const r = this.body.validate(typeof ct === 'string' ? ct : undefined, buf, this.wantInputs);
     if (!r.ok) return { action: 'deny', code: r.code, reason: r.reason || summary(r.violations), errors: r.violations };
-    ctx.inputs = ctx.inputs === undefined || ctx.inputs.length === 0 ? r.inputs : [...ctx.inputs, ...r.inputs];
+    if (r.inputs.length > 0) ctx.inputs = ctx.inputs === undefined || ctx.inputs.length === 0 ? r.inputs : [...ctx.inputs, ...r.inputs];
     const media = mediaTypeOf(typeof ct === 'string' ? ct : undefined);
     // Later stages (property rules) read the same parsed JSON instead of parsing again.
     if (ctx.json === undefined && buf.length > 0 && (media === 'application/json' || media.endsWith('+json'))) ctx.json = { ok: true, value: r.value };

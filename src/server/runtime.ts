@@ -184,12 +184,19 @@ export function buildRuntime(config: Config, previous?: Runtime): BuildResult {
     }
     push(guard.late, 'rate-limit');
     push(guard.bruteForce, 'brute-force');
+    // Threat detection reads the contract's typed inputs (values proved harmless are not scanned).
+    let threats: ChainEntry[] | undefined;
+    if (config.threats.enabled) {
+      const engine = createThreatEngine(config.threats, policy.threats, info.operationId);
+      const head = entry(new ThreatHeadStage(engine), policy, 'threats');
+      if (head !== undefined) threats = [head, entry(new ThreatBodyStage(engine), policy, 'threats')!];
+    }
     if (contract !== undefined) {
       const c = contract.op;
       const head = entry(new ContractHeadStage(c.params, c.body, { deprecated: c.deprecated, sunset: c.sunset }), policy, 'contract');
       if (head !== undefined) chain.push(head);
       if (c.body !== undefined) {
-        const b = entry(new ContractBodyStage(c.body), policy, 'contract');
+        const b = entry(new ContractBodyStage(c.body, threats !== undefined), policy, 'contract');
         if (b !== undefined) chain.push(b);
       }
     }
@@ -201,14 +208,7 @@ export function buildRuntime(config: Config, previous?: Runtime): BuildResult {
       const r = entry(new PropertyReadStage(policies.read), policy, 'properties');
       if (r !== undefined) chain.push(r);
     }
-    if (config.threats.enabled) {
-      const engine = createThreatEngine(config.threats, policy.threats, info.operationId);
-      const head = entry(new ThreatHeadStage(engine), policy, 'threats');
-      if (head !== undefined) {
-        chain.push(head);
-        chain.push(entry(new ThreatBodyStage(engine), policy, 'threats')!);
-      }
-    }
+    if (threats !== undefined) chain.push(...threats);
     const sh = entry(new SecurityHeadersStage(policy.securityHeaders), policy, 'security-headers');
     if (sh !== undefined) chain.push(sh);
     if (contract !== undefined) {
