@@ -860,3 +860,53 @@ paths:
     assert.equal(ok(val.validate('application/xml', Buffer.from('<a/>'))).value, undefined);
   });
 });
+
+describe('the strict walk keeps a bounded memo', () => {
+  // Arrays and members whose schema combines two branches (allOf with `items` in both, two
+  // `additionalProperties` schemas) get a combined schema per element or member name. Those
+  // answers are memoized per schema; the memo must not grow with the requests seen.
+  const SPEC = `
+openapi: 3.1.0
+info: {title: Memo, version: '1'}
+paths:
+  /rows:
+    post:
+      operationId: rows
+      requestBody:
+        content:
+          application/json:
+            schema:
+              type: object
+              properties:
+                rows:
+                  allOf:
+                    - {type: array, items: {type: object, properties: {a: {type: integer}}}}
+                    - {type: array, items: {type: object, properties: {b: {type: integer}}}}
+                bag:
+                  allOf:
+                    - {type: object, additionalProperties: {type: object, properties: {a: {type: integer}}}}
+                    - {type: object, additionalProperties: {type: object, properties: {b: {type: integer}}}}
+      responses: {'200': {description: ok}}
+`;
+
+  test('many requests with fresh member names and array items do not grow the heap', async () => {
+    const v8 = await import('node:v8');
+    const vm = await import('node:vm');
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    const file = path.join(tmp, 'memo.yaml');
+    await writeFile(file, SPEC);
+    const val = validator(await load(file), 'rows', { strict: true });
+    const body = (n: number) => json({ rows: [{ a: 1, b: 2 }, { a: 3 }], bag: { [`k${n}`]: { a: 1, b: 2 }, [`j${n}`]: { b: 1 } } });
+    // The walk must still decide: an undeclared member deep inside is refused.
+    assert.deepEqual(rules(refused(val.validate(JSON_CT, json({ rows: [{ a: 1, z: 1 }] }), false), 'request_invalid')), ['/rows/0/z undeclared']);
+    assert.deepEqual(rules(refused(val.validate(JSON_CT, json({ bag: { q: { a: 1, z: 1 } } })), 'request_invalid')), ['/bag/q/z undeclared']);
+    for (let i = 0; i < 5000; i++) ok(val.validate(JSON_CT, body(i), i % 2 === 0));
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    for (let i = 5000; i < 45000; i++) ok(val.validate(JSON_CT, body(i), i % 2 === 0));
+    gc();
+    const grown = process.memoryUsage().heapUsed - before;
+    assert.ok(grown < 4 * 1024 * 1024, `heap grew by ${(grown / 1048576).toFixed(1)} MiB over 40000 requests`);
+  });
+});

@@ -458,7 +458,10 @@ class SchemaView {
   /** The memo of `slot` answers for `e`: one lookup per object, then one per member (see allDeclared). */
   slotsOf(e: Expr): Map<string, Slot> {
     let names = this.slotMemo.get(e);
-    if (names === undefined) this.slotMemo.set(e, (names = new Map()));
+    if (names === undefined) {
+      names = new Map();
+      if (this.slotMemo.size < MEMO_EXPRS) this.slotMemo.set(e, names);
+    }
     return names;
   }
 
@@ -473,6 +476,7 @@ class SchemaView {
   }
 
   private readonly slotMemo = new Map<Expr, Map<string, Slot>>();
+  private readonly elementMemo = new Map<Expr, Map<string, Expr>>();
 
   member(e: Expr, key: string): Expr {
     return memo(this.memberMemo, e, key, () => this.memberOf(e, key));
@@ -512,7 +516,8 @@ class SchemaView {
       case 'all':
       case 'any':
       case 'cond':
-        return mk(e.k, e.xs.map((x) => this.element(x, i)));
+        // Memoized (a combination is a new object each time, and the memos below are keyed by it).
+        return memo(this.elementMemo, e, String(i), () => mk(e.k, (e as { xs: readonly Expr[] }).xs.map((x) => this.element(x, i))));
       default:
         return UNKNOWN;
     }
@@ -614,13 +619,21 @@ function v(pointer: string, rule: string, expected: string): Violation {
 
 /** Names remembered per expression: member names come from requests, so the memo is bounded. */
 const MEMO_NAMES = 256;
+/**
+ * Expressions remembered per memo. Those of the document are few; a combination built for a
+ * member name past MEMO_NAMES is new on each request, and must not be kept by the memo.
+ */
+const MEMO_EXPRS = 4096;
 
 function memo<V>(store: Map<Expr, Map<string, V>>, e: Expr, key: string, compute: () => V): V {
   let names = store.get(e);
   const hit = names?.get(key);
   if (hit !== undefined) return hit;
   const value = compute();
-  if (names === undefined) store.set(e, (names = new Map()));
+  if (names === undefined) {
+    if (store.size >= MEMO_EXPRS) return value;
+    store.set(e, (names = new Map()));
+  }
   if (names.size < MEMO_NAMES) names.set(key, value);
   return value;
 }
