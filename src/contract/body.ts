@@ -836,10 +836,57 @@ function jsonWalk(root: unknown, limits: BodyLimits, base: string, lengths: bool
   return { forbidden, keys };
 }
 
-type JsonRead = { ok: true; value: unknown } | Failure;
+/** `declared`: the strict walk ran with the limits walk and found every member declared. */
+type JsonRead = { ok: true; value: unknown; declared?: true } | Failure;
 
-/** Pre-scan, parse, walk. `base` prefixes pointers (a multipart part's name). */
-function readJson(buf: Buffer, _contentType: string, limits: BodyLimits, budget: JsonBudget, base: string, notJson: BodyErrorCode): JsonRead {
+/**
+ * `jsonQuick` and `allDeclared` in one walk, for a strict body whose typed inputs nobody reads:
+ * the member count when every bound holds, no name is forbidden and every member is declared;
+ * otherwise -1, and the two walks run apart (they name what is wrong, in their order).
+ */
+function quickDeclared(value: unknown, e: Expr, view: SchemaView, limits: BodyLimits, max: number, keys: number): number {
+  if (Array.isArray(value)) {
+    if (value.length > limits.maxArrayLength) return -1;
+    const shared = view.hasTuple(e) ? undefined : view.element(e, 0);
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      if (typeof item === 'object' && item !== null) {
+        if ((keys = quickDeclared(item, shared ?? view.element(e, i), view, limits, max, keys)) < 0) return -1;
+      } else if (typeof item === 'string' && item.length > max) return -1;
+    }
+    return keys;
+  }
+  const names = Object.keys(value as object);
+  keys += names.length;
+  if (keys > limits.maxKeys) return -1;
+  const slots = view.slotsOf(e);
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i] as string;
+    if (name.length > max || FORBIDDEN_KEYS.has(name)) return -1;
+    const slot = view.slotIn(slots, e, name);
+    if (slot.declared === 'undeclared') return -1;
+    const child: unknown = (value as Record<string, unknown>)[name];
+    if (typeof child === 'object' && child !== null) {
+      if ((keys = quickDeclared(child, slot.expr, view, limits, max, keys)) < 0) return -1;
+    } else if (typeof child === 'string' && child.length > max) return -1;
+  }
+  return keys;
+}
+
+/**
+ * Pre-scan, parse, walk. `base` prefixes pointers (a multipart part's name). With `strict`
+ * (a strict body whose typed inputs nobody reads), the walk also checks that every member is
+ * declared, and says so in `declared`.
+ */
+function readJson(
+  buf: Buffer,
+  _contentType: string,
+  limits: BodyLimits,
+  budget: JsonBudget,
+  base: string,
+  notJson: BodyErrorCode,
+  strict?: { readonly view: SchemaView; readonly root: Expr },
+): JsonRead {
   // The content type was matched by the caller (JSON, UTF-8 or no charset). Strict UTF-8
   // first, then the text (one flat string, as long as the body) is pre-scanned for depth and
   // counts before JSON.parse builds anything; then syntax, and duplicate member names.
@@ -858,7 +905,11 @@ function readJson(buf: Buffer, _contentType: string, limits: BodyLimits, budget:
   }
   // No string of the text can be longer than the text.
   const lengths = text.length > limits.maxStringLength;
-  const quick = jsonQuick(value, limits, lengths ? limits.maxStringLength : Number.MAX_SAFE_INTEGER);
+  const max = lengths ? limits.maxStringLength : Number.MAX_SAFE_INTEGER;
+  if (strict !== undefined && typeof value === 'object' && value !== null && quickDeclared(value, strict.root, strict.view, limits, max, 0) === scannedKeys) {
+    return { ok: true, value, declared: true };
+  }
+  const quick = jsonQuick(value, limits, max);
   if (quick !== undefined) {
     if (quick !== scannedKeys) return fail(notJson, 'the body has a duplicate member name', [v(base, 'duplicateKey', 'no duplicate member names')]);
     return { ok: true, value };
@@ -1511,11 +1562,12 @@ export function compileBody(
     entries.find((e) => e.range.base === mt.base) ?? entries.find((e) => e.range.subtype === '*' && e.range.type === mt.type) ?? entries.find((e) => e.range.type === '*');
 
   /** Schema, strict members, typed inputs: the common end of every structured body. */
-  const finish = (entry: Entry, value: unknown, check: unknown, skip: ReadonlySet<string>, out: Violation[], wantInputs: boolean): BodyResult => {
+  /** `declared`: the JSON reader already found every member declared (see quickDeclared). */
+  const finish = (entry: Entry, value: unknown, check: unknown, skip: ReadonlySet<string>, out: Violation[], wantInputs: boolean, declared = false): BodyResult => {
     if (entry.schema) entry.schema.validate(check, 'body', '', out);
     // Valid, and nobody reads typed inputs: strict mode needs only a yes/no walk (no pointers,
     // no inputs); the careful walk below runs only to name undeclared members.
-    if (out.length === 0 && !wantInputs && skip.size === 0 && (!strict || allDeclared(view, check, entry.root))) return { ok: true, value, inputs: NO_INPUTS };
+    if (out.length === 0 && !wantInputs && skip.size === 0 && (!strict || declared || allDeclared(view, check, entry.root))) return { ok: true, value, inputs: NO_INPUTS };
     const c: Collect = { view, strict, wantInputs: wantInputs && out.length === 0, inputs: [], undeclared: [], skip, seen: out.length === 0 ? NO_POINTERS : new Set(out.map((x) => x.pointer)) };
     collect(c, check, entry.root, '');
     for (const u of c.undeclared) if (out.length < MAX_VIOLATIONS) out.push(u);
@@ -1539,9 +1591,9 @@ export function compileBody(
       if (entry.broken) return fail('request_invalid', 'the contract for this media type cannot be applied', [v('', 'schema', 'a contract that can be applied')]);
       switch (kind) {
         case 'json': {
-          const read = readJson(body, `application/json`, limits, { keys: 0 }, '', 'body_not_json');
+          const read = readJson(body, `application/json`, limits, { keys: 0 }, '', 'body_not_json', strict && !wantInputs ? { view, root: entry.root } : undefined);
           if (!read.ok) return read;
-          return finish(entry, read.value, read.value, NO_POINTERS, [], wantInputs);
+          return finish(entry, read.value, read.value, NO_POINTERS, [], wantInputs, read.declared === true);
         }
         case 'form': {
           const read = readForm(body, limits);
