@@ -1561,8 +1561,10 @@ export function compileBody(
   const match = (mt: MediaType): Entry | undefined =>
     entries.find((e) => e.range.base === mt.base) ?? entries.find((e) => e.range.subtype === '*' && e.range.type === mt.type) ?? entries.find((e) => e.range.type === '*');
 
-  /** Schema, strict members, typed inputs: the common end of every structured body. */
-  /** `declared`: the JSON reader already found every member declared (see quickDeclared). */
+  /**
+   * Schema, strict members, typed inputs: the common end of every structured body.
+   * `declared`: the JSON reader already found every member declared (see quickDeclared).
+   */
   const finish = (entry: Entry, value: unknown, check: unknown, skip: ReadonlySet<string>, out: Violation[], wantInputs: boolean, declared = false): BodyResult => {
     if (entry.schema) entry.schema.validate(check, 'body', '', out);
     // Valid, and nobody reads typed inputs: strict mode needs only a yes/no walk (no pointers,
