@@ -37,7 +37,7 @@ async function stagesOf(dist: string, specFile: string, wantInputs: boolean): Pr
   const { compileParameters } = await mod<{ compileParameters: (...a: unknown[]) => { validator: unknown } }>('params.js');
   const { ContractHeadStage, ContractBodyStage } = await mod<{
     ContractHeadStage: new (p: unknown, b: unknown, d: unknown) => Stage;
-    ContractBodyStage: new (b: unknown, wantInputs: boolean) => Stage;
+    ContractBodyStage: new (b: unknown, wantInputs: boolean, wantValue: boolean) => Stage;
   }>('stages.js');
   const { spec } = await loadOpenApi(specFile);
   const op = spec?.operations.find((o) => o.operationId === 'createOrder');
@@ -46,7 +46,7 @@ async function stagesOf(dist: string, specFile: string, wantInputs: boolean): Pr
   const params = compileParameters(spec, op, compiler, { strictQuery: true, maxQueryParams: 100 }).validator;
   const body = compileBody(spec, op, compiler, { strict: true, limits: { ...DEFAULT_BODY_LIMITS } }).validator;
   if (!body) throw new Error(`${dist}: no body validator`);
-  return { head: new ContractHeadStage(params, body, { deprecated: false, sunset: undefined }), body: new ContractBodyStage(body, wantInputs) };
+  return { head: new ContractHeadStage(params, body, { deprecated: false, sunset: undefined }), body: new ContractBodyStage(body, wantInputs, wantInputs) };
 }
 
 const BODY = Buffer.from(POST_BODY);

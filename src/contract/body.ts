@@ -52,6 +52,7 @@
 import { isUtf8 } from 'node:buffer';
 import { escapePointerSegment, isObject, SchemaResolver, type JsonObject } from '../access/schema-resolve.js';
 import type { ApiOperation, LoadedSpec } from '../config/types.js';
+import { compileDirect, type DirectValidator } from './json-direct.js';
 import type { CompiledSchema, SchemaCompiler, TypedInput, Violation } from './schema-compiler.js';
 
 export interface BodyLimits {
@@ -102,8 +103,10 @@ export interface BodyValidator {
   /**
    * `inputs: false` when no later stage reads the typed inputs (no threat detection on the
    * route): the result's `inputs` is then empty, and a valid body costs no walk to build them.
+   * `value: false` when no later stage reads the parsed body: a JSON body whose schema is simple
+   * may then be accepted without being parsed (json-direct.ts), its `value` undefined.
    */
-  validate(contentType: string | undefined, body: Buffer, inputs?: boolean): BodyResult;
+  validate(contentType: string | undefined, body: Buffer, inputs?: boolean, value?: boolean): BodyResult;
 }
 
 export interface BodyProblem {
@@ -1403,6 +1406,8 @@ interface Entry {
   readonly broken: boolean;
   readonly root: Expr;
   readonly encoding: unknown;
+  /** The fast path for JSON bodies of this media type (json-direct.ts), when the schema is simple enough. */
+  readonly direct: DirectValidator | undefined;
 }
 
 /** Typed inputs and undeclared members, in one walk of an accepted (or failing) value. */
@@ -1551,7 +1556,8 @@ export function compileBody(
           problems.push({ severity: 'warning', message: `${resolver.where(media.file, schemaAt)}: bodies of ${range.base} are checked for their media type only; the schema is not applied` });
         }
       }
-      entries.push({ key, range, schema, broken, root, encoding });
+      const direct = schema !== undefined && !broken && media !== undefined && isObject(media.value) ? compileDirect(resolver, media.value.schema, `${media.at}/schema`, media.file, (name) => compiler.stringFormat(name)) : undefined;
+      entries.push({ key, range, schema, broken, root, encoding, direct });
     }
   }
   const mediaTypes = Object.freeze(entries.map((e) => e.key));
@@ -1580,7 +1586,7 @@ export function compileBody(
   const validator: BodyValidator = {
     required,
     mediaTypes,
-    validate(contentType, body, wantInputs = true) {
+    validate(contentType, body, wantInputs = true, wantValue = true) {
       if (body.length === 0) {
         return required ? fail('request_invalid', 'the request body is required', [v('', 'required', 'a request body')]) : { ok: true, value: undefined, inputs: NO_INPUTS };
       }
@@ -1593,6 +1599,12 @@ export function compileBody(
       if (entry.broken) return fail('request_invalid', 'the contract for this media type cannot be applied', [v('', 'schema', 'a contract that can be applied')]);
       switch (kind) {
         case 'json': {
+          // Nobody reads the value or its typed inputs: a simple schema is checked on the bytes
+          // (json-direct.ts); whatever that does not accept goes the full way, which decides.
+          if (!wantInputs && !wantValue && entry.direct !== undefined) {
+            const start = body.length >= 3 && body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf ? 3 : 0;
+            if (entry.direct.accepts(body, start, limits)) return { ok: true, value: undefined, inputs: NO_INPUTS };
+          }
           const read = readJson(body, `application/json`, limits, { keys: 0 }, '', 'body_not_json', strict && !wantInputs ? { view, root: entry.root } : undefined);
           if (!read.ok) return read;
           return finish(entry, read.value, read.value, NO_POINTERS, [], wantInputs, read.declared === true);

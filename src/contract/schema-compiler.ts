@@ -220,6 +220,19 @@ export class SchemaCompiler {
     return c;
   }
 
+  /**
+   * The test ajv applies for `format: name` to a string (synchronous formats that apply to
+   * strings), or undefined: for validators that must agree with ajv (contract/json-direct.ts).
+   */
+  stringFormat(name: string): ((s: string) => boolean) | undefined {
+    if (!Object.hasOwn(this.ajv.formats, name)) return undefined;
+    const f = this.ajv.formats[name];
+    const test = (v: unknown): ((s: string) => boolean) | undefined => (v instanceof RegExp ? (s) => v.test(s) : typeof v === 'function' ? (s) => Boolean((v as (s: string) => unknown)(s)) : undefined);
+    if (f instanceof RegExp || typeof f === 'function') return test(f);
+    if (typeof f === 'object' && f !== null && !('async' in f && f.async === true) && (f.type === undefined || f.type === 'string')) return test(f.validate);
+    return undefined;
+  }
+
   /** A validator for an inline schema object (e.g. a parameter schema copied from a document). */
   compileInline(schema: object): CompiledSchema {
     const fast = this.ajv.compile(schema);

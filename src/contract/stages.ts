@@ -128,18 +128,22 @@ export class ContractBodyStage implements Stage {
   constructor(
     private readonly body: BodyValidator,
     private readonly wantInputs = true,
+    /** Whether a later stage reads the parsed JSON (`RequestContext.json`): property rules. */
+    private readonly wantValue = true,
   ) {}
 
   onRequest(ctx: RequestContext): Decision {
     const buf = ctx.body;
     if (buf === undefined) return CONTINUE;
     const ct = ctx.headers['content-type'];
-    const r = this.body.validate(typeof ct === 'string' ? ct : undefined, buf, this.wantInputs);
+    const r = this.body.validate(typeof ct === 'string' ? ct : undefined, buf, this.wantInputs, this.wantValue);
     if (!r.ok) return { action: 'deny', code: r.code, reason: r.reason || summary(r.violations), errors: r.violations };
     if (r.inputs.length > 0) ctx.inputs = ctx.inputs === undefined || ctx.inputs.length === 0 ? r.inputs : [...ctx.inputs, ...r.inputs];
-    const media = mediaTypeOf(typeof ct === 'string' ? ct : undefined);
     // Later stages (property rules) read the same parsed JSON instead of parsing again.
-    if (ctx.json === undefined && buf.length > 0 && (media === 'application/json' || media.endsWith('+json'))) ctx.json = { ok: true, value: r.value };
+    if (this.wantValue && ctx.json === undefined && buf.length > 0) {
+      const media = mediaTypeOf(typeof ct === 'string' ? ct : undefined);
+      if (media === 'application/json' || media.endsWith('+json')) ctx.json = { ok: true, value: r.value };
+    }
     return CONTINUE;
   }
 }
