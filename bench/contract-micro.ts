@@ -4,8 +4,9 @@
  * operation of bench/contract-spec.ts (strict mode, default limits): the head stage
  * (parameters, Content-Type) and the body stage (JSON limits, parse, schema, strict members,
  * typed inputs), as the gateway calls them, on a fresh request context each call: on a route
- * without threat detection (as in `npm run bench:contract`: no typed inputs are built) and on
- * one with it (the body's typed inputs built for detection to skip proven values).
+ * without threat detection or property rules (as in `npm run bench:contract`: no typed inputs
+ * are built and the body may be checked on its bytes, src/contract/json-direct.ts) and on one
+ * with threat detection (the body parsed and its typed inputs built for detection).
  *
  * Each case is timed in `--rounds` rounds of `--n` calls, rounds interleaved (drift of a shared
  * machine spreads over all cases); the median round is reported in CPU µs per call

@@ -184,6 +184,8 @@ export function buildRuntime(config: Config, previous?: Runtime): BuildResult {
     }
     push(guard.late, 'rate-limit');
     push(guard.bruteForce, 'brute-force');
+    // Property write rules (after the contract) read the parsed body the contract stage hands on.
+    const writeRules = policies.write !== undefined && PropertyWriteStage.applies(methods[0] ?? 'GET');
     // Threat detection reads the contract's typed inputs (values proved harmless are not scanned).
     let threats: ChainEntry[] | undefined;
     if (config.threats.enabled) {
@@ -196,12 +198,12 @@ export function buildRuntime(config: Config, previous?: Runtime): BuildResult {
       const head = entry(new ContractHeadStage(c.params, c.body, { deprecated: c.deprecated, sunset: c.sunset }), policy, 'contract');
       if (head !== undefined) chain.push(head);
       if (c.body !== undefined) {
-        const b = entry(new ContractBodyStage(c.body, threats !== undefined, policies.write !== undefined || policies.read !== undefined), policy, 'contract');
+        const b = entry(new ContractBodyStage(c.body, threats !== undefined, writeRules), policy, 'contract');
         if (b !== undefined) chain.push(b);
       }
     }
-    if (policies.write !== undefined && PropertyWriteStage.applies(methods[0] ?? 'GET')) {
-      const w = entry(new PropertyWriteStage(policies.write), policy, 'properties');
+    if (writeRules) {
+      const w = entry(new PropertyWriteStage(policies.write!), policy, 'properties');
       if (w !== undefined) chain.push(w);
     }
     if (policies.read !== undefined) {
