@@ -14,6 +14,8 @@ import type { LoadedSpec } from '../src/config/types.js';
 import { compileBody, DEFAULT_BODY_LIMITS, type BodyLimits, type BodyValidator } from '../src/contract/body.js';
 import { loadOpenApi } from '../src/contract/index.js';
 import { SchemaCompiler } from '../src/contract/schema-compiler.js';
+import { ORDER_SCHEMA_YAML } from '../bench/contract-spec.js';
+import { prng } from './helpers.js';
 
 const SPEC = `
 openapi: 3.1.0
@@ -67,32 +69,7 @@ paths:
       responses: {'200': {description: ok}}
 components:
   schemas:
-    Order:
-      type: object
-      required: [orderId, customer, items]
-      properties:
-        orderId: {type: string, pattern: '^ord-[0-9a-f]{8}$'}
-        customer:
-          type: object
-          required: [id, name, email]
-          properties:
-            id: {type: string, maxLength: 32}
-            name: {type: string, maxLength: 200}
-            email: {type: string, format: email}
-            tier: {type: string, enum: [bronze, silver, gold]}
-        items:
-          type: array
-          minItems: 1
-          maxItems: 100
-          items:
-            type: object
-            required: [sku, qty, price]
-            properties:
-              sku: {type: string, maxLength: 32}
-              qty: {type: integer, minimum: 1}
-              price: {type: number, minimum: 0}
-        notes: {type: string, maxLength: 1000}
-`;
+${ORDER_SCHEMA_YAML}`;
 
 let tmp = '';
 let spec: LoadedSpec;
@@ -115,17 +92,6 @@ function validator(operationId: string, strict: boolean, limits: Partial<BodyLim
 }
 
 const CT = 'application/json';
-
-/** xorshift32: the same bodies on every run. */
-function prng(seed: number): () => number {
-  let s = seed | 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 4294967296;
-  };
-}
 
 function validOrder(r: () => number): Record<string, unknown> {
   const hex = () => Math.floor(r() * 0x100000000).toString(16).padStart(8, '0');

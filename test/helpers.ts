@@ -257,3 +257,14 @@ routes:
     public: true
 ${extra}`;
 }
+
+/** xorshift32 in [0, 1): the same values on every run, for generated test inputs. */
+export function prng(seed: number): () => number {
+  let s = seed | 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return (s >>> 0) / 4294967296;
+  };
+}

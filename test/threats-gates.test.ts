@@ -18,6 +18,7 @@ import { VOCAB_NAMES } from '../src/threats/detectors/cmdi.js';
 import { DOTNET_DANGER, GADGETS, JAVA_PACKAGES } from '../src/threats/detectors/code.js';
 import { BARE_WORDS } from '../src/threats/detectors/sqli.js';
 import { DOM_WORDS } from '../src/threats/detectors/xss.js';
+import { prng } from './helpers.js';
 import { skipKey, type SkipSet, type ThreatOptions } from '../src/threats/engine.js';
 import { DETECTORS, ThreatEngine } from '../src/threats/index.js';
 import type { RawRequest, ThreatVerdict } from '../src/threats/types.js';
@@ -130,16 +131,6 @@ describe('fast paths change no verdict', () => {
 // ---------------------------------------------------------------------------------------------
 // Generated requests
 
-/** xorshift32: the same values on every run. */
-function prng(seed: number): () => number {
-  let s = seed | 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 4294967296;
-  };
-}
 
 /** Literals the gates look for, from detectors/index.ts (the rest come from the detectors' exports). */
 const GATE_WORDS = [
