@@ -15,6 +15,7 @@ import { compileBody, DEFAULT_BODY_LIMITS, type BodyLimits, type BodyValidator }
 import { loadOpenApi } from '../src/contract/index.js';
 import { SchemaCompiler } from '../src/contract/schema-compiler.js';
 import { ORDER_SCHEMA_YAML } from '../bench/contract-spec.js';
+import { assertCheap } from './contract-timing.js';
 import { prng } from './helpers.js';
 
 const SPEC = `
@@ -259,6 +260,25 @@ describe('direct JSON check (the fast path) agrees with the full path', () => {
       if (fast.ok) assert.notEqual(fast.value, undefined, `bytes ${bytes.join(' ')} took the direct path`);
     }
     assert.equal(val.validate(CT, Buffer.concat([Buffer.from(good.slice(0, at)), Buffer.from([0xff]), Buffer.from(good.slice(at))]), false, false).ok, false);
+  });
+
+  test('pathological bodies cost the direct check linear time (twice the size, about twice the time)', () => {
+    const val = validator('event', true, { maxStringLength: 2_000_000, maxArrayLength: 1_000_000, maxKeys: 1_000_000 });
+    const head = '{"id":"3f2b8c1e-4d5a-4b6c-8d7e-9f0a1b2c3d4e","at":"2026-12-07T16:13:19Z","level":1,';
+    const cases: [string, (n: number) => string][] = [
+      ['a long string (pattern checked)', (n) => `${head}"word":"${'a'.repeat(n)}"}`],
+      ['a long digit run', (n) => `${head}"ratio":0.${'1'.repeat(n)}}`],
+      ['many array items', (n) => `${head}"grid":[[${'1,'.repeat(n / 2)}1]]}`],
+      ['whitespace everywhere', (n) => `${head}"flag":${' '.repeat(n)}true}`],
+    ];
+    for (const [what, make] of cases) {
+      const big = Buffer.from(make(400_000));
+      const half = Buffer.from(make(200_000));
+      // Accepted directly (the full path is not what is timed here).
+      const r = val.validate(CT, big, false, false);
+      assert.ok(r.ok && r.value === undefined, what);
+      assertCheap(() => val.validate(CT, big, false, false), () => val.validate(CT, half, false, false), { what, ratio: 3, ceilingMs: 200 });
+    }
   });
 
   test('schemas outside the subset have no direct path (the body is parsed)', () => {
