@@ -104,7 +104,8 @@ export interface BodyValidator {
    * `inputs: false` when no later stage reads the typed inputs (no threat detection on the
    * route): the result's `inputs` is then empty, and a valid body costs no walk to build them.
    * `value: false` when no later stage reads the parsed body: a JSON body whose schema is simple
-   * may then be accepted without being parsed (json-direct.ts), its `value` undefined.
+   * may then be accepted without being parsed (json-direct.ts), its `value` undefined and its
+   * typed inputs only the typed values (numbers, booleans, enum members, formatted strings).
    */
   validate(contentType: string | undefined, body: Buffer, inputs?: boolean, value?: boolean): BodyResult;
 }
@@ -1599,11 +1600,13 @@ export function compileBody(
       if (entry.broken) return fail('request_invalid', 'the contract for this media type cannot be applied', [v('', 'schema', 'a contract that can be applied')]);
       switch (kind) {
         case 'json': {
-          // Nobody reads the value or its typed inputs: a simple schema is checked on the bytes
-          // (json-direct.ts); whatever that does not accept goes the full way, which decides.
-          if (!wantInputs && !wantValue && entry.direct !== undefined) {
+          // Nobody reads the parsed value: a simple schema is checked on the bytes (json-direct.ts),
+          // which also lists the typed inputs when detection wants them; whatever it does not
+          // accept goes the full way, which decides.
+          if (!wantValue && entry.direct !== undefined) {
             const start = body.length >= 3 && body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf ? 3 : 0;
-            if (entry.direct.accepts(body, start, limits)) return { ok: true, value: undefined, inputs: NO_INPUTS };
+            const inputs = wantInputs ? { list: [] as TypedInput[], max: MAX_INPUTS } : undefined;
+            if (entry.direct.accepts(body, start, limits, inputs)) return { ok: true, value: undefined, inputs: inputs?.list ?? NO_INPUTS };
           }
           const read = readJson(body, `application/json`, limits, { keys: 0 }, '', 'body_not_json', strict && !wantInputs ? { view, root: entry.root } : undefined);
           if (!read.ok) return read;

@@ -19,6 +19,7 @@
  * `exclusiveMinimum`/`exclusiveMaximum`, and annotations. Anything else: no fast path.
  */
 import { escapePointerSegment, isObject, type SchemaResolver } from '../access/schema-resolve.js';
+import type { TypedInput } from './schema-compiler.js';
 
 /** What the full path also enforces, given here so that the fast path never accepts past them. */
 export interface DirectLimits {
@@ -28,10 +29,23 @@ export interface DirectLimits {
   readonly maxStringLength: number;
 }
 
-export interface DirectValidator {
-  /** True only when the body at `buf[start..]` is valid JSON that the full path would accept. */
-  accepts(buf: Uint8Array, start: number, limits: DirectLimits): boolean;
+/** Where the typed inputs of an accepted body go, and how many at most (as the full path). */
+export interface DirectInputs {
+  readonly list: TypedInput[];
+  readonly max: number;
 }
+
+export interface DirectValidator {
+  /**
+   * True only when the body at `buf[start..]` is valid JSON that the full path would accept.
+   * With `inputs`, the typed values (numbers, integers, booleans, enum members, strings with a
+   * format) are listed there as the full path lists them; free strings are not.
+   */
+  accepts(buf: Uint8Array, start: number, limits: DirectLimits, inputs?: DirectInputs): boolean;
+}
+
+/** What the full path records of a typed value (TypedInput without location and name). */
+type Facet = Pick<TypedInput, 'type' | 'format' | 'enumerated' | 'patterned'>;
 
 type StringTest = (s: string) => boolean;
 
@@ -44,12 +58,16 @@ type Node =
       readonly max: number;
       readonly tests: readonly StringTest[];
       readonly enumerated: ReadonlySet<string> | undefined;
+      /** Recorded as a typed input (an enum or a format); undefined for free text. */
+      readonly facet: Facet | undefined;
     }
-  | { readonly t: 'number' | 'integer'; readonly min: number; readonly max: number; readonly xmin: number; readonly xmax: number }
-  | { readonly t: 'boolean' };
+  | { readonly t: 'number' | 'integer'; readonly min: number; readonly max: number; readonly xmin: number; readonly xmax: number; readonly facet: Facet }
+  | { readonly t: 'boolean'; readonly facet: Facet };
 
 interface Prop {
   readonly name: Buffer;
+  /** The name as a JSON pointer segment. */
+  readonly segment: string;
   readonly bit: number;
   readonly node: Node;
 }
@@ -130,7 +148,7 @@ export function compileDirect(
             const c = name.charCodeAt(i);
             if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) throw new Unsupported();
           }
-          return { name: Buffer.from(name, 'latin1'), bit, node: build(properties[name], `${where}/properties/${escapePointerSegment(name)}`, inFile) };
+          return { name: Buffer.from(name, 'latin1'), segment: escapePointerSegment(name), bit, node: build(properties[name], `${where}/properties/${escapePointerSegment(name)}`, inFile) };
         });
         let required = 0;
         const req = value.required ?? [];
@@ -167,7 +185,9 @@ export function compileDirect(
           if (!Array.isArray(value.enum) || !value.enum.every((x) => typeof x === 'string')) throw new Unsupported();
           enumerated = new Set(value.enum as string[]);
         }
-        return { t: 'string', min: nonNegInt(value.minLength, 0), max: nonNegInt(value.maxLength, Number.MAX_SAFE_INTEGER), tests, enumerated };
+        const fmt = typeof value.format === 'string' ? value.format : undefined;
+        const facet = enumerated !== undefined || fmt !== undefined ? { type: 'string', format: fmt, enumerated: enumerated !== undefined, patterned: value.pattern !== undefined } : undefined;
+        return { t: 'string', min: nonNegInt(value.minLength, 0), max: nonNegInt(value.maxLength, Number.MAX_SAFE_INTEGER), tests, enumerated, facet };
       }
       case 'number':
       case 'integer':
@@ -177,9 +197,10 @@ export function compileDirect(
           max: finiteOr(value.maximum, Infinity),
           xmin: finiteOr(value.exclusiveMinimum, -Infinity),
           xmax: finiteOr(value.exclusiveMaximum, Infinity),
+          facet: { type, format: undefined, enumerated: false, patterned: false },
         };
       default:
-        return { t: 'boolean' };
+        return { t: 'boolean', facet: { type: 'boolean', format: undefined, enumerated: false, patterned: false } };
     }
   };
   let root: Node;
@@ -189,7 +210,7 @@ export function compileDirect(
     if (err instanceof Unsupported || err instanceof SyntaxError) return undefined;
     throw err;
   }
-  return { accepts: (buf, start, limits) => new Reader(buf, start, limits).document(root) };
+  return { accepts: (buf, start, limits, inputs) => new Reader(buf, start, limits, inputs).document(root) };
 }
 
 /** Per byte inside a string: 0 printable ASCII, 1 the closing quote, 2 anything this reader leaves to the full path (controls, `\`, DEL, non-ASCII). */
@@ -217,13 +238,25 @@ class Reader {
   /** The value of the number just read when it is a short non-negative integer, else -1. */
   private integral = -1;
 
+  /** Pointer segments from the root to the value being read (kept only when inputs are listed). */
+  private readonly path: string[] = [];
+
   constructor(
     private readonly buf: Uint8Array,
     start: number,
     private readonly limits: DirectLimits,
+    private readonly inputs: DirectInputs | undefined,
   ) {
     this.i = start;
     this.n = buf.length;
+  }
+
+  /** Lists the value just read with its facet, as the full path does (up to its maximum). */
+  private record(facet: Facet | undefined): void {
+    const inputs = this.inputs;
+    if (facet === undefined || inputs === undefined || inputs.list.length >= inputs.max) return;
+    const name = this.path.length === 0 ? '' : '/' + this.path.join('/');
+    inputs.list.push({ location: 'body', name, type: facet.type, format: facet.format, enumerated: facet.enumerated, patterned: facet.patterned });
   }
 
   document(root: Node): boolean {
@@ -258,6 +291,7 @@ class Reader {
         this.i = end;
         if (len > this.limits.maxStringLength || len < node.min || len > node.max) return false;
         if (node.enumerated === undefined && node.tests.length === 0) return true;
+        this.record(node.facet);
         const s = latin1(this.buf, from, from + len);
         if (node.enumerated !== undefined && !node.enumerated.has(s)) return false;
         const tests = node.tests;
@@ -270,9 +304,11 @@ class Reader {
         if (!this.number()) return false;
         const x = this.integral >= 0 ? this.integral : Number(latin1(this.buf, from, this.i));
         if (!Number.isFinite(x) || (node.t === 'integer' && !Number.isInteger(x))) return false;
+        this.record(node.facet);
         return x >= node.min && x <= node.max && x > node.xmin && x < node.xmax;
       }
       default:
+        this.record(node.facet);
         return this.literal(this.buf[this.i] === 0x74 ? TRUE : FALSE);
     }
   }
@@ -354,7 +390,9 @@ class Reader {
         if (b[this.i] !== 0x3a) return false;
         this.i++;
         this.ws();
+        if (this.inputs !== undefined) this.path.push(prop.segment);
         if (!this.value(prop.node)) return false;
+        if (this.inputs !== undefined) this.path.pop();
         this.ws();
         const c = b[this.i];
         this.i++;
@@ -390,7 +428,9 @@ class Reader {
     } else {
       for (;;) {
         if (++count > this.limits.maxArrayLength || count > node.max) return false;
+        if (this.inputs !== undefined) this.path.push(String(count - 1));
         if (!this.value(node.items)) return false;
+        if (this.inputs !== undefined) this.path.pop();
         this.ws();
         const c = b[this.i];
         this.i++;
