@@ -52,7 +52,7 @@
 import { isUtf8 } from 'node:buffer';
 import { escapePointerSegment, isObject, SchemaResolver, type JsonObject } from '../access/schema-resolve.js';
 import type { ApiOperation, LoadedSpec } from '../config/types.js';
-import { compileDirect, type DirectValidator } from './json-direct.js';
+import { compileDirect, FORBIDDEN_KEYS, utf8BomLength, type DirectValidator } from './json-direct.js';
 import type { CompiledSchema, SchemaCompiler, TypedInput, Violation } from './schema-compiler.js';
 
 export interface BodyLimits {
@@ -135,7 +135,6 @@ const MAX_MEDIA_TYPE_LENGTH = 1024;
 /** Header block of one multipart part at most. */
 const MAX_PART_HEADER_BYTES = 8 * 1024;
 
-const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
 // ---------------------------------------------------------------------------------------
 // Media types (RFC 9110 §8.3.1), read by a tokenizer.
@@ -895,7 +894,7 @@ function readJson(
   // first, then the text (one flat string, as long as the body) is pre-scanned for depth and
   // counts before JSON.parse builds anything; then syntax, and duplicate member names.
   if (!isUtf8(buf)) return fail(notJson, 'the body is not valid UTF-8', [v(base, 'encoding', 'UTF-8 text')]);
-  const start = buf.length >= 3 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf ? 3 : 0;
+  const start = utf8BomLength(buf);
   const keysBefore = budget.keys;
   const over = jsonPrescan(buf, start, limits, budget, base);
   if (over) return fail('json_limits_exceeded', `the JSON body exceeds ${over.rule} at ${over.pointer || '/'}`, [over]);
@@ -1604,9 +1603,8 @@ export function compileBody(
           // which also lists the typed inputs when detection wants them; whatever it does not
           // accept goes the full way, which decides.
           if (!wantValue && entry.direct !== undefined) {
-            const start = body.length >= 3 && body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf ? 3 : 0;
             const inputs = wantInputs ? { list: [] as TypedInput[], max: MAX_INPUTS } : undefined;
-            if (entry.direct.accepts(body, start, limits, inputs)) return { ok: true, value: undefined, inputs: inputs?.list ?? NO_INPUTS };
+            if (entry.direct.accepts(body, utf8BomLength(body), limits, inputs)) return { ok: true, value: undefined, inputs: inputs?.list ?? NO_INPUTS };
           }
           const read = readJson(body, `application/json`, limits, { keys: 0 }, '', 'body_not_json', strict && !wantInputs ? { view, root: entry.root } : undefined);
           if (!read.ok) return read;

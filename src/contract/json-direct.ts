@@ -82,8 +82,16 @@ const KEYWORDS: Readonly<Record<string, ReadonlySet<string>>> = {
   integer: new Set(['type', 'minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum']),
   boolean: new Set(['type']),
 };
-/** Member names the full path refuses anywhere (prototype pollution): never accepted here. */
-const FORBIDDEN = new Set(['__proto__', 'constructor', 'prototype']);
+/**
+ * Member (and form field) names refused anywhere in a body (prototype pollution). One list for
+ * the full path (body.ts) and this one: a name the full path refuses is never accepted here.
+ */
+export const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** Length of a UTF-8 byte order mark at the start of `buf` (3), or 0: skipped before the JSON text. */
+export function utf8BomLength(buf: Uint8Array): number {
+  return buf.length >= 3 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf ? 3 : 0;
+}
 /** Members per object the `required`/seen bit masks hold. */
 const MAX_PROPS = 30;
 const MAX_NODES = 2000;
@@ -142,7 +150,7 @@ export function compileDirect(
         const names = Object.keys(properties);
         if (names.length > MAX_PROPS) throw new Unsupported();
         const props: Prop[] = names.map((name, bit) => {
-          if (FORBIDDEN.has(name)) throw new Unsupported();
+          if (FORBIDDEN_KEYS.has(name)) throw new Unsupported();
           // Only names that arrive without escapes can match (the reader gives up on an escape).
           for (let i = 0; i < name.length; i++) {
             const c = name.charCodeAt(i);
