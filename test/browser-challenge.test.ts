@@ -89,8 +89,10 @@ routes:
         const seen = up.seen.length;
         const first = await page.goto(url);
         assert.equal(first?.status(), 403, 'challenged first');
-        // The page solves, posts, and reloads by itself.
-        await page.waitForFunction(`document.body.innerText.includes('"url":')`, undefined, { timeout: 60_000 });
+        // The page solves, posts, and reloads by itself. A locator waits from Playwright's own
+        // isolated world and retries across the reload; a string predicate (waitForFunction) is
+        // evaluated in the page, and the challenge page's CSP (no 'unsafe-eval') refuses it.
+        await page.locator('body', { hasText: '"url":' }).waitFor({ timeout: 60_000 });
         const body = String(await page.evaluate('document.body.innerText'));
         // Same origin as the challenge page: which SHA-256 the page used.
         assert.equal(await page.evaluate('window.isSecureContext'), host === '127.0.0.1');
