@@ -298,6 +298,12 @@ describe('threat engine with its detectors: encodings attackers use, and text th
     ["a quoted tautology as a whole item", form("'admin', '1'='1'"), true],
     ['a name with a space and prose', form('first name=John&note (optional)=select a plan'), false],
     ['ordinary parameters', { rawQuery: 'utm_source=news&ref=a%20b&page[size]=10&filter.name=x' }, false],
+    // an item without `=` is a name and the whole text at once: read as a value too
+    ['a catalog name as a bare query item', { rawQuery: 'information_schema' }, true],
+    ['a catalog name as a whole form body', form('INFORMATION_SCHEMA'), true],
+    ['a catalog name as a parameter name', { rawQuery: 'information_schema=on' }, false],
+    ['bare flags', { rawQuery: 'debug&pretty&select&v=2' }, false],
+    ['a bare word as a whole form body', form('subscribe'), false],
   ];
   const e = new ThreatEngine({ detectors: DETECTORS });
   for (const [what, over, refused] of CASES) {

@@ -389,6 +389,8 @@ export class ThreatEngine {
             // first half of a text cut at its `=`; the item is read whole too.
             if (!plainName(name)) run.value(location, name, name + '=' + value, false);
           }
+        } else if (skip === undefined || !skip.has(skipKey(location === 'form' ? 'body' : 'query', location === 'form' ? '/' + name : name))) {
+          run.value(location, name, name, false);
         }
       }
       start = end + 1;
