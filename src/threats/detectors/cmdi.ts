@@ -1920,7 +1920,15 @@ function spacedPipe(t: string, i: number, table: boolean): boolean {
   const bs = isSpace(b) || isNl(b) || b === 43;
   const as = isSpace(a) || isNl(a) || a === 43 || Number.isNaN(a);
   if (table) return bs || as;
+  // `| whoami` opening the value, with no second `|` to close a cell: what follows the command
+  // line the value is appended to, not a table border.
+  if (bs && as && t.indexOf('|', i + 1) < 0 && onlySpaceBefore(t, i)) return false;
   return bs && as;
+}
+
+function onlySpaceBefore(t: string, i: number): boolean {
+  for (let j = 0; j < i; j++) if (!isSpace(t.charCodeAt(j)) && t.charCodeAt(j) !== 43) return false;
+  return true;
 }
 
 function forkBomb(t: string): boolean {
