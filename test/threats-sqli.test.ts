@@ -83,6 +83,11 @@ const ATTACKS: readonly string[] = [
   "-1 or 2>1--",
   "9999 or /*+optimizer hint */ true",
   "1 and ascii(substring((select password from users limit 1),1,1))>64",
+  // ordering by column position (column-count probing), JSON functions in a blind condition
+  '1 ORDER BY 5',
+  '1 group by 2,3',
+  '-1 order by 1 desc',
+  "1 AND JSON_LENGTH('[1]')=1",
   // whole statements, PostgreSQL / MSSQL / Oracle / SQLite specifics
   "select * from users where id=1",
   "SELECT/*avoid-spaces*/password/**/FROM/**/Members",
@@ -104,6 +109,9 @@ const ATTACKS: readonly string[] = [
 // Near-miss benign values that must not be refused.
 const BENIGN: readonly string[] = [
   "O'Brien",
+  '1 order by 5pm',
+  'Limit 1 order by 5 per customer',
+  '2 group by 3 people',
   "Mc'Donald's = fast food",
   'I would like to select a plan',
   'Union Station',

@@ -122,7 +122,9 @@ const SQL_FN = new Set(
     'round sign typeof zeroblob printf format generate_series string_agg array_agg listagg xmlagg row extract likely unlikely likelihood ' +
     'glob like analyse procedure_analyse substring_index export_set char_length mid cot degrees radians uuid sha md4 crc32 ' +
     'convert_from convert_to pg_read_file array_to_string query_to_xml database_to_xml table_to_xml xmlelement xmlforest ' +
-    'utl_raw.cast_to_varchar2 rawtohex hextoraw asciistr translate wm_concat')
+    'utl_raw.cast_to_varchar2 rawtohex hextoraw asciistr translate wm_concat ' +
+    'json_length json_contains json_contains_path json_type json_depth json_unquote json_quote json_array_length ' +
+    'jsonb_array_length json_extract_path_text jsonb_extract_path_text json_value json_query isjson')
     .split(' '),
 );
 const META_NAMES = new Set(
@@ -2075,6 +2077,10 @@ function analyze(all: Tok[], tk: Tok[], trailing: boolean, quote: number, p: Par
         } else if (numeric && (fl & F_LOGIC) !== 0 && (fl & F_LITERAL_AFTER_LOGIC) !== 0 && t1 !== undefined && tk[n - 1]?.t === T_NUM && tk[n - 1]?.w !== '') {
           // 1 or true, 9999 or null
           best = better(best, dn({ rule: 'sqli.tautology', severity: 5, paranoia: 1, at: 0, ctx: 0 }));
+        } else if ((fl & F_CLAUSE) !== 0 && numeric && goodEnd && ordinalOrder(tk, n)) {
+          // 1 order by 5, 1 group by 2,3: ordering by column position, how a UNION's column
+          // count is probed; no sentence reads like this
+          best = better(best, dn({ rule: 'sqli.fingerprint', severity: 5, paranoia: 1, at: 0, ctx: 0 }));
         } else if ((fl & F_CLAUSE) !== 0 && numeric) {
           best = better(best, dn({ rule: 'sqli.fingerprint', severity: 5, paranoia: 2, at: 0, ctx: 0 }));
         } else if ((fl & F_LOGIC) !== 0 && (fl & (F_CMP | F_OPWORD)) !== 0) {
@@ -2528,6 +2534,21 @@ function hasSqlPunct(s: string): boolean {
     } else if (isSq(c)) return true;
   }
   return false;
+}
+
+/** `[-]<number> ORDER|GROUP BY <number>[, <number>…] [ASC|DESC]` and nothing else. */
+function ordinalOrder(tk: readonly Tok[], n: number): boolean {
+  const o = tk[0]?.t === T_OP && tk[0].w === '-' ? 1 : 0;
+  if (n < 4 + o || tk[o]?.t !== T_NUM || tk[o + 1]?.t !== T_CLAUSE || (tk[o + 1]?.w !== 'order' && tk[o + 1]?.w !== 'group') || tk[o + 2]?.w !== 'by') return false;
+  let i = o + 3;
+  for (;;) {
+    if (tk[i]?.t !== T_NUM) return false;
+    i++;
+    if (tk[i]?.w === 'asc' || tk[i]?.w === 'desc') i++;
+    if (i === n) return true;
+    if (tk[i]?.t !== T_COMMA) return false;
+    i++;
+  }
 }
 
 /** Words that let a value without SQL punctuation be SQL (1 union select 1, 1 order by 3); the engine's gate reads them too. */
