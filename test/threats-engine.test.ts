@@ -57,6 +57,16 @@ describe('threat engine: where it looks', () => {
     assert.deepEqual(got('cookie'), ['sid=abc', 'theme=dark']);
   });
 
+  test('JSON in a query value: each member name and string, named parameter + pointer', () => {
+    const e = engine();
+    const v = e.inspect(req({ rawQuery: 'filter=' + encodeURIComponent('{"a":["x","EVIL"]}') }));
+    assert.equal(v.block, true);
+    assert.deepEqual(
+      v.findings.map((f) => `${f.location} ${f.name}`),
+      ['query filter', 'query filter/a/1'],
+    );
+  });
+
   test('JSON body: every string with its pointer, member names as keys, duplicates too; numbers skipped', () => {
     const seen: { text: string; location: string; name: string; isKey: boolean }[] = [];
     const e = engine({ exclusions: [{ detectors: ['nothing'], locations: [] }] }, seen); // an exclusion makes names resolve eagerly
@@ -303,6 +313,12 @@ describe('threat engine with its detectors: encodings attackers use, and text th
     ['a catalog name as a whole form body', form('INFORMATION_SCHEMA'), true],
     ['a catalog name as a parameter name', { rawQuery: 'information_schema=on' }, false],
     ['bare flags', { rawQuery: 'debug&pretty&select&v=2' }, false],
+    // JSON inside a parameter, a cookie or a JSON string: its strings are read one by one
+    ['a tautology in JSON in a query parameter', { rawQuery: 'filter=' + encodeURIComponent('{"id":"1) OR (1=1"}') }, true],
+    ['a tautology in JSON in a form field', form('filter=' + encodeURIComponent('[{"id":"1 OR 1=1"}]')), true],
+    ['a tautology in JSON in a cookie', { headers: { cookie: 'prefs=' + encodeURIComponent('{"id":"1 OR 1=1"}') } }, true],
+    ['a tautology in JSON in a JSON string', { method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify({ q: '{"id":"1 OR 1=1"}' })) }, true],
+    ['prose in JSON in a query parameter', { rawQuery: 'filter=' + encodeURIComponent('{"name":"O\'Brien","note":"select a plan","sum":"1 - 2"}') }, false],
     ['a bare word as a whole form body', form('subscribe'), false],
   ];
   const e = new ThreatEngine({ detectors: DETECTORS });

@@ -345,6 +345,10 @@ export class ThreatEngine {
         }
       }
       run.valueIn(location, name, src, start, end, isKey, false, path, base, undefined, pointers);
+      if (!isKey && end - start >= 4 && jsonish(src.charCodeAt(start), src.charCodeAt(end - 1))) {
+        // a string that holds JSON (`"filter": "{\"id\": …}"`; the range is the decoded string): its members too, one level
+        this.embeddedJson(run, location, name ?? jsonPointer(path, base), src.slice(start, end));
+      }
       return run.incomplete === undefined;
     });
     if (r === 'malformed' || r === 'too-deep') {
@@ -385,6 +389,7 @@ export class ThreatEngine {
           const value = decodeComponent(raw.slice(eq + 1, end), true);
           if (skip === undefined || !skip.has(skipKey(location === 'form' ? 'body' : 'query', location === 'form' ? '/' + name : name))) {
             run.value(location, name, value, false);
+            this.embeddedJson(run, location, name, value);
             // `1 or 1=1`, `' or 'a'='a` sent as a whole item: a "name" that is no name is the
             // first half of a text cut at its `=`; the item is read whole too.
             if (!plainName(name)) run.value(location, name, name + '=' + value, false);
@@ -395,6 +400,26 @@ export class ThreatEngine {
       }
       start = end + 1;
     }
+  }
+
+  /**
+   * A parameter or cookie value that is a JSON object or array (`filter={"id":"…"}`): its
+   * member names and strings are read one by one as well, named `<parameter>/<pointer>`, as
+   * the application will see them once it parses the value. Inside the text as a whole, a
+   * payload in a JSON string sits between double quotes that SQL and shells read as quoting.
+   * What does not parse was already read whole.
+   */
+  private embeddedJson(run: Inspection, location: InputLocation, name: string, value: string): void {
+    if (value.length < 4 || run.incomplete !== undefined) return;
+    let a = 0;
+    let b = value.length - 1;
+    while (a < b && value.charCodeAt(a) <= 0x20) a++;
+    while (b > a && value.charCodeAt(b) <= 0x20) b--;
+    if (!jsonish(value.charCodeAt(a), value.charCodeAt(b))) return;
+    scanJsonRanges(value, this.options.limits.maxDepth, (src, start, end, isKey, path) => {
+      run.valueIn(location, undefined, src, start, end, isKey, false, path, name);
+      return run.incomplete === undefined;
+    });
   }
 
   private cookies(run: Inspection, header: string): void {
@@ -410,7 +435,9 @@ export class ThreatEngine {
       if (hasValue) {
         let value = header.slice(eq + 1, end).trim();
         if (value.length >= 2 && value.charCodeAt(0) === 0x22 && value.charCodeAt(value.length - 1) === 0x22) value = value.slice(1, -1);
-        run.value('cookie', name, decodeComponent(value, false), false);
+        const decoded = decodeComponent(value, false);
+        run.value('cookie', name, decoded, false);
+        this.embeddedJson(run, 'cookie', name, decoded);
       }
       start = end + 1;
     }
@@ -759,6 +786,11 @@ export class Inspection implements ThreatVerdict {
 const FILE = /file/i;
 
 /** The last segments (unescaped) of the body pointers in a skip set: which member names may end a skipped value. */
+/** `{…}` or `[…]`. */
+function jsonish(open: number, close: number): boolean {
+  return (open === 0x7b && close === 0x7d) || (open === 0x5b && close === 0x5d);
+}
+
 function lastSegments(skip: SkipSet): ReadonlySet<string> {
   const out = new Set<string>();
   const prefix = skipKey('body', '');
