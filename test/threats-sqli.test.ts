@@ -88,6 +88,9 @@ const ATTACKS: readonly string[] = [
   '1 group by 2,3',
   '-1 order by 1 desc',
   "1 AND JSON_LENGTH('[1]')=1",
+  // a spreadsheet-formula look does not hide an injection
+  '=if(1=1,sleep(5),0)',
+  "=x' or 1=1--",
   // whole statements, PostgreSQL / MSSQL / Oracle / SQLite specifics
   "select * from users where id=1",
   "SELECT/*avoid-spaces*/password/**/FROM/**/Members",
@@ -112,6 +115,12 @@ const BENIGN: readonly string[] = [
   '1 order by 5pm',
   'Limit 1 order by 5 per customer',
   '2 group by 3 people',
+  // spreadsheet formulas; a time function named without its argument
+  '=IF(B2>100,"High","Low")',
+  '=IF(A1>1,1,0)',
+  "=VLOOKUP(A2,'Sheet 2'!A:B,2,FALSE)",
+  "MySQL's SLEEP() function is handy for testing timeouts",
+  'Never call BENCHMARK() or SLEEP() in production',
   "Mc'Donald's = fast food",
   'I would like to select a plan',
   'Union Station',

@@ -111,6 +111,10 @@ const STRONG_FN = new Set(
     'pg_catalog.pg_sleep has_database_privilege pg_typeof current_setting dblink dblink_exec lo_create')
     .split(' '),
 );
+/** Strong functions that do nothing (or fail) without an argument. */
+const NEEDS_ARGS = new Set(
+  'sleep benchmark pg_sleep pg_sleep_for pg_sleep_until load_file extractvalue updatexml name_const randomblob dbms_lock.sleep dbms_pipe.receive_message pg_read_file pg_ls_dir lo_import'.split(' '),
+);
 const INFO_FN = new Set('version user database schema current_user system_user session_user db_name user_name current_database current_schema connection_id last_insert_id @@version suser_name suser_sname host_name'.split(' '));
 const SQL_FN = new Set(
   ('char chr nchar concat concat_ws substring substr mid ascii ord hex unhex cast convert count length len lower upper left right if iif ' +
@@ -995,7 +999,8 @@ class Parser {
       (isConcat(this.tk[at - 1]) && isConcat(nx)) ||
       // ' sleep(…) ' : between the break and a quote that reopens the application's string
       (this.tk[at - 1]?.t === T_STR && (nx === undefined || (nx.t === T_STR && (nx.f & TF_UNTERM) !== 0 && this.i === this.n - 1)));
-    if ((ft.f & TF_FN_STRONG) !== 0 && (wellFormed || firstNum || concat)) this.fl |= F_FNSTRONG;
+    // `SLEEP()`, `load_file()`: without its argument the call cannot work (a name in a text)
+    if ((ft.f & TF_FN_STRONG) !== 0 && (wellFormed || firstNum || concat) && !(empty && NEEDS_ARGS.has(ft.w))) this.fl |= F_FNSTRONG;
     else if ((ft.f & TF_FN_STRONG) !== 0 && isUniqueName(ft.w)) this.fl |= F_TRUNC_CALL;
     if ((ft.f & TF_PROC) !== 0) this.fl |= F_PROC;
     if ((ft.f & TF_FN_INFO) !== 0 && empty) this.fl |= F_FNINFO;
@@ -2773,6 +2778,14 @@ function plusSpaced(lower: string): boolean {
 function detect(text: string, lower: string, ctx: DetectContext): Hit | undefined {
   try {
     if (lower.length < 2 || (ctx.paranoia === 1 && !mayHoldSql(lower))) return undefined;
+    const c1 = lower.charCodeAt(1);
+    if (lower.charCodeAt(0) === 0x3d && c1 >= 0x61 && c1 <= 0x7a) {
+      // `=IF(B2>100,"High","Low")`: a spreadsheet formula. A leading `=` continues no SQL the
+      // value could be placed in (after a column it needs the application to leave out its own
+      // operator), so the value is read without it; its quotes are still read as breaks.
+      text = text.slice(1);
+      lower = lower.slice(1);
+    }
     const p = new Parser();
     let found = analyzeValue(lower, p, undefined);
     const done = (): boolean => found !== undefined && found.v.paranoia === 1 && found.v.severity >= 5;
