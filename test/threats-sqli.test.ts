@@ -91,6 +91,8 @@ const ATTACKS: readonly string[] = [
   // a spreadsheet-formula look does not hide an injection
   '=if(1=1,sleep(5),0)',
   "=x' or 1=1--",
+  // `+` for spaces (a URL pasted undecoded) with sqlmap's `-- -` trailer
+  "1'+UNION+ALL+SELECT+NULL,concat(0x7176627a71,version(),0x71)-- -",
   // whole statements, PostgreSQL / MSSQL / Oracle / SQLite specifics
   "select * from users where id=1",
   "SELECT/*avoid-spaces*/password/**/FROM/**/Members",
@@ -117,6 +119,8 @@ const BENIGN: readonly string[] = [
   '2 group by 3 people',
   // spreadsheet formulas; a time function named without its argument
   '=IF(B2>100,"High","Low")',
+  'C++ -- a+b+c',
+  'a+b+c -- the sum',
   '=IF(A1>1,1,0)',
   "=VLOOKUP(A2,'Sheet 2'!A:B,2,FALSE)",
   "MySQL's SLEEP() function is handy for testing timeouts",

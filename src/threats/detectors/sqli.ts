@@ -2768,9 +2768,17 @@ function unsplitKeywords(lower: string): string {
   return from === 0 ? lower : out + lower.slice(from);
 }
 
-/** `+` standing for spaces: a value without spaces whose words are joined by `+` (form encoding left undecoded, path segments). */
+/**
+ * `+` standing for spaces: a value without spaces whose words are joined by `+` (form encoding
+ * left undecoded, path segments), spaces allowed only in a trailing `-- ` comment (sqlmap's
+ * `-- -`).
+ */
 function plusSpaced(lower: string): boolean {
-  if (lower.indexOf(' ') >= 0) return false;
+  const space = lower.indexOf(' ');
+  if (space >= 0) {
+    const comment = lower.indexOf('--');
+    if (comment < 0 || space < comment) return false;
+  }
   const k = lower.indexOf('+');
   return k >= 0 && lower.indexOf('+', k + 1) >= 0;
 }
