@@ -128,6 +128,13 @@ describe('scanXml XXE and bombs', () => {
     // a quadratic blow-up with one level and a long value
     const wide = '<!DOCTYPE x [<!ENTITY a "' + 'a'.repeat(5000) + '"><!ENTITY b "' + '&a;'.repeat(50) + '">]><x>&b;</x>';
     assert.equal(scan(wide).hit?.detector, 'xxe.entity-expansion');
+    // a small bomb: three levels of ten (x1000 the declared text)
+    const small = '<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "' + '&lol;'.repeat(10) + '"><!ENTITY lol3 "' + '&lol2;'.repeat(10) + '">]><lolz>&lol3;</lolz>';
+    assert.equal(scan(small).hit?.detector, 'xxe.entity-expansion');
+    assert.equal(scan(small).hit?.paranoia, 1);
+    // composition three levels deep grows nothing: a declaration, counted at paranoia 2
+    const composed = '<!DOCTYPE d [<!ENTITY company "Example Corp"><!ENTITY copy "&#169; &company;"><!ENTITY footer "&copy; 2024, all rights reserved">]><d>&footer;</d>';
+    assert.equal(scan(composed).hit?.paranoia, 2);
   });
   it('counts plain entity declarations and W3C DTDs at paranoia 2', () => {
     const a = scan('<!DOCTYPE n [<!ENTITY a "hello">]><n>&a;</n>').hit;

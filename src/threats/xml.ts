@@ -43,6 +43,8 @@ export interface XmlLimits {
 const BOMB_SIZE = 10_000;
 /** Entity nesting depth above which internal entities are a bomb. */
 const BOMB_DEPTH = 3;
+/** Expansion over declared text above which entities nested BOMB_DEPTH deep are a bomb. */
+const BOMB_GROWTH = 32;
 
 /** Longest pointer built; deeper elements share their ancestor's pointer. */
 const MAX_POINTER = 1024;
@@ -302,7 +304,11 @@ function finishEntities(entities: Map<string, EntityInfo>, box: HitBox): void {
     offer(box, 'xxe.entity-recursion', 5, 1, '&' + (names[k] ?? '') + ';');
     return;
   }
-  if (worstSize > BOMB_SIZE || worstDepth > BOMB_DEPTH) {
+  let declared = 0;
+  for (const info of entities.values()) declared += info.literal;
+  // or a small bomb (three levels of ten): growth that composition (`&company; 2024`) never has
+  const amplified = worstDepth >= BOMB_DEPTH && worstSize >= BOMB_GROWTH * Math.max(1, declared);
+  if (worstSize > BOMB_SIZE || worstDepth > BOMB_DEPTH || amplified) {
     offer(box, 'xxe.entity-expansion', 5, 1, '&' + worst + '; x' + worstSize);
   } else {
     offer(box, 'xxe.nested-entity', 4, 2, '&' + worst + ';');
