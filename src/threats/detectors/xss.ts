@@ -1676,6 +1676,10 @@ function concatInBracket(s: string, open: number): boolean {
   return false;
 }
 
+function isAsciiLetter(c: number): boolean {
+  return (c | 0x20) >= 0x61 && (c | 0x20) <= 0x7a;
+}
+
 function domUse(sc: Scan, name: string, kind: number, k: number, nc: number, pc: number): void {
   const s = sc.s;
   // `(document)["cookie"]`, `(window).location`
@@ -1686,13 +1690,15 @@ function domUse(sc: Scan, name: string, kind: number, k: number, nc: number, pc:
   if (nc === 46) {
     let m = memberAfter(sc, k);
     if (m === undefined) return;
+    // "Why does document.cookie return …": a word on each side, no script syntax around
+    const prose = isAsciiLetter(pc) && isAsciiLetter(s.charCodeAt(skipJs(sc, m.end)));
     if (kind === K_DOCUMENT) {
-      if (DOCUMENT_MEMBERS.has(m.name)) sc.hit('dom', sc.location === 'path' && isBareEnd(sc, m.end) ? WEAK : STRONG, 1, 'document.' + m.name);
+      if (DOCUMENT_MEMBERS.has(m.name)) sc.hit('dom', (sc.location === 'path' && isBareEnd(sc, m.end)) || prose ? WEAK : STRONG, 1, 'document.' + m.name);
       else if (DOCUMENT_NAV.has(m.name)) sc.hit('dom', chainContinues(sc, m.end) ? STRONG : WEAK, 1, 'document.' + m.name);
       return;
     }
     if (kind === K_LOCATION) {
-      if (LOCATION_MEMBERS.has(m.name)) sc.hit('dom', STRONG, 1, 'location.' + m.name);
+      if (LOCATION_MEMBERS.has(m.name)) sc.hit('dom', prose ? WEAK : STRONG, 1, 'location.' + m.name);
       return;
     }
     if (kind === K_GLOBAL) {
