@@ -1837,6 +1837,10 @@ function decide(st: State, t: string, w: Word, r: Resolved, flags: number, kind:
         report(st, rule, 1, 5, ev); // `127.0.0.1\nid`
         return;
       }
+      if (kind === NEWLINE && numArg && tokenBefore(t, sepAt) && commandLineShape(t, w.end)) {
+        report(st, rule, 1, 5, ev); // `127.0.0.1\nsleep 5`: one token, a line break, a command
+        return;
+      }
       if (kind === START && numArg && commandLineShape(t, w.end)) {
         report(st, rule, 2, 5, ev); // `sleep 5`
         return;
