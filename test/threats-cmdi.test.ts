@@ -53,11 +53,14 @@ const ATTACKS: readonly string[] = [
   '| whoami', '| sleep 10', ' | id', '| cat /etc/passwd',
   // one token, a line break, a command with a numeric argument
   '127.0.0.1\nsleep 5', 'example.com\nping -c 3 10.0.0.1',
+  // argument injection: an option whose value is a command line the program runs
+  '-oProxyCommand=sh -c id', '--upload-pack=touch /tmp/pwned', '--checkpoint-action=exec=sh shell.sh',
   '\r\nMAIL FROM:<a@b.com>', '\r\nRCPT TO:<postmaster@example.com>', '\r\nA001 EXAMINE INBOX',
 ];
 
 const BENIGN: readonly string[] = [
   'cat and dog; they ping me', 'Tom & Jerry', 'R&D', 'AT&T', 'Q&A', 'salt & pepper', 'mkdir & rmdir (Smith)',
+  '--color=auto', '-Dfile.encoding=UTF-8', '--config=config.json', '--name=cat food', '-sort=name asc',
   'Hello\nsleep 8 hours a night', 'Total:\ntop 5 items', 'a | b', '| id |', '| Note: read this first', '| date | total |', '| Name | Age |\n|---|---|\n| id | 42 |', 'Terms & conditions', 'rock & roll; more than that',
   'C:\\Users\\bob\\Documents', 'Open C:\\Users\\bob\\Documents\\report.docx please', 'Type C:\\Program Files in the box',
   '1 - 2', '$19.99', '+34 912 345 678', '(555) 123-4567', '2024-01-31', 'echo is a word in this text',

@@ -1917,6 +1917,21 @@ function isHtmlEntity(t: string, i: number): boolean {
   return j > i + 1 && t.charCodeAt(j) === 59;
 }
 
+/**
+ * Argument injection: a value that is an option of the program it is passed to, whose own value
+ * is a command line the program runs (`-oProxyCommand=sh -c id` for ssh, `--upload-pack=touch
+ * /tmp/x` for git, `--checkpoint-action=exec=sh x.sh` for tar). What follows each `=` of the
+ * option word is read as a value of its own.
+ */
+function optionCommand(t: string, st: State): void {
+  let end = 0;
+  while (end < t.length && end < 64 && !isSpace(t.charCodeAt(end))) end++;
+  for (let k = t.indexOf('=', 1), hops = 0; k > 0 && k < end && hops < 3; k = t.indexOf('=', k + 1), hops++) {
+    evalAt(t, k + 1, START, st, '');
+    if (done(st)) return;
+  }
+}
+
 /** A pipe that reads as a table cell border rather than a shell pipe. */
 function spacedPipe(t: string, i: number, table: boolean): boolean {
   const b = i > 0 ? t.charCodeAt(i - 1) : 10;
@@ -2121,6 +2136,7 @@ function scan(t: string, lower: string, ctx: DetectContext): Hit | undefined {
   const first = plainFirst ? t.slice(0, k).toLowerCase() : '';
   if (!plainFirst || first === 'if' || first === 'for' || lookup(first) !== 0) evalAt(t, 0, START, st, '');
   const c0 = t.charCodeAt(0);
+  if (c0 === 45 && !done(st)) optionCommand(t, st);
   if ((c0 === 126 || c0 === 33) && n <= 64) tildeHistory(st, t);
   if (!special) return st.best;
   if (done(st)) return st.best;
