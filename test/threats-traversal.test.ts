@@ -195,6 +195,10 @@ test('a single climb is enough in a file-like parameter or an upload filename', 
   assert.equal(blocks('../1.7z', 'multipart', 'upload.filename'), true);
   assert.equal(blocks('..\\1.7z', 'multipart', 'upload.filename'), true);
   assert.equal(blocks('../report.pdf', 'query', 'comment'), false);
+  // … as the whole value: one level up inside running text is a relative link (markdown)
+  assert.equal(blocks('  ../report.pdf ', 'body', 'content'), true);
+  assert.equal(blocks('2. See [../setup/README.md](../setup/README.md) for PATH tips.', 'body', 'content'), false);
+  assert.equal(blocks('See ../../secret/report.pdf for it', 'body', 'content'), true);
   // a backslash climb is never how a web client spells a relative link
   assert.equal(blocks('..\\pineapple'), true);
 });

@@ -397,7 +397,7 @@ function placeholder(v: string, a: number, b: number): 0 | 1 | 2 {
 }
 
 /** The parse of one token: what it climbs, what it reaches, how it is spelled. */
-function analyzeToken(v: string, s: number, e: number, ctx: DetectContext, fileish: boolean): Hit | undefined {
+function analyzeToken(v: string, s: number, e: number, ctx: DetectContext, fileish: boolean, alone: boolean): Hit | undefined {
   let p = s;
   let absolute = false;
   let drive = false;
@@ -664,7 +664,9 @@ function analyzeToken(v: string, s: number, e: number, ctx: DetectContext, filei
   if (target >= 2 && (absolute || climbs > 0 || gluedDots >= 2)) return mk('sensitive-file', 5, 1, targetName !== '' ? targetName : ev());
   if (target >= 1 && (climbs > 0 || gluedDots >= 2 || (nonCanonical && placeholderOnly)) && (hasSepAnywhere || gluedDots >= 2)) return mk('traversal-target', 5, 1, ev());
   if (escape >= 3) return mk('dot-dot', 5, 1, ev());
-  if (escape >= 1 && nameIndex > 0 && (bsClimb || fileish)) return mk('dot-dot', 5, 1, ev());
+  // one level up inside running text (`See [../setup/README.md](../setup/README.md) for …`) is
+  // a relative link; as the whole value of a file parameter it is the path the application opens
+  if (escape >= 1 && nameIndex > 0 && (bsClimb || (fileish && (alone || escape >= 2)))) return mk('dot-dot', 5, 1, ev());
   if (absolute && dotSelfMid > 0 && !urlPath && nameIndex === 0) return mk('non-canonical', 5, 1, ev());
 
   if (escape === 2) best = better(best, mk('dot-dot', 5, 2, ev()));
@@ -793,6 +795,11 @@ export const detectTraversal: Detector = (_text, lower, ctx) => {
   let s = 0;
   const n = v.length;
   const isPath = ctx.location === 'path';
+  // the value's first and last characters other than white space (is a token the whole value?)
+  let first = 0;
+  let last = n;
+  while (first < n && v.charCodeAt(first) <= 32) first++;
+  while (last > first && v.charCodeAt(last - 1) <= 32) last--;
   while (s < n) {
     while (s < n && isBoundary(v.charCodeAt(s))) s++;
     if (s >= n) break;
@@ -816,7 +823,7 @@ export const detectTraversal: Detector = (_text, lower, ctx) => {
       }
     }
     if (pathy && e - s >= 2) {
-      const h = analyzeToken(v, s, e, ctx, fileish);
+      const h = analyzeToken(v, s, e, ctx, fileish, s === first && e >= last);
       best = better(best, h);
       if (isStrong(best)) return best;
     }
