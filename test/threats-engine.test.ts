@@ -10,6 +10,7 @@ import { Inspection, skipKey, ThreatEngine, type NamedDetector, type ThreatOptio
 import { jsonPointer, scanJson } from '../src/threats/json-scan.js';
 import { DETECTORS } from '../src/threats/detectors/index.js';
 import type { Hit, RawRequest } from '../src/threats/types.js';
+import { prng } from './helpers.js';
 import { assertCheap } from './threats-timing.js';
 
 /** Finds the marker `EVIL` (critical) and `meh` (notice, paranoia 2), and records where it looked. */
@@ -287,6 +288,26 @@ describe('threat engine with its detectors: encodings attackers use, and text th
   /** A value's UTF-8 bytes as Node hands them over in a header (one Latin-1 character per byte). */
   const bytes = (s: string): string => Buffer.from(s, 'utf8').toString('latin1');
   const form = (body: string): Partial<RawRequest> => ({ method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: Buffer.from(body, 'utf8') });
+  /** One file part; `content` is Latin-1 (one character per byte). */
+  const upload = (filename: string, type: string, content: string): Partial<RawRequest> => ({
+    method: 'POST',
+    headers: { 'content-type': 'multipart/form-data; boundary=XyZ' },
+    body: Buffer.from(`--XyZ\r\nContent-Disposition: form-data; name="file"; filename="${filename}"\r\nContent-Type: ${type}\r\n\r\n${content}\r\n--XyZ--\r\n`, 'latin1'),
+  });
+  /**
+   * 64 KiB of seeded random bytes (the multipart delimiter's first character left out) with
+   * PHP and ASP openers, closed and not, among them: what a large image holds by chance.
+   */
+  const binaryNoise = (): string => {
+    const next = prng(7);
+    let out = '';
+    for (let i = 0; i < 65536; i++) {
+      const b = Math.floor(next() * 256);
+      out += String.fromCharCode(b === 0x2d ? 0x2e : b);
+      if (i % 8192 === 100) out += ['<?=', '<% ', '<%@', '<?=\x8f\x01 ?>', '<% \xfe%>'][Math.floor(i / 8192) % 5];
+    }
+    return out;
+  };
   /** [what, request, refused at paranoia 1] */
   const CASES: readonly (readonly [string, Partial<RawRequest>, boolean])[] = [
     // UTF-8 sent raw in headers and cookies
@@ -318,6 +339,16 @@ describe('threat engine with its detectors: encodings attackers use, and text th
     ['a tautology in JSON in a form field', form('filter=' + encodeURIComponent('[{"id":"1 OR 1=1"}]')), true],
     ['a tautology in JSON in a cookie', { headers: { cookie: 'prefs=' + encodeURIComponent('{"id":"1 OR 1=1"}') } }, true],
     ['a tautology in JSON in a JSON string', { method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify({ q: '{"id":"1 OR 1=1"}' })) }, true],
+    // file parts: XML files read as XML whatever their declared type, server code hidden in binaries
+    ['an SVG upload with an external entity, sent as image/png', upload('logo.png', 'image/png', '<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY x SYSTEM "file:///etc/hostname">]><svg>&x;</svg>'), true],
+    ['an SVG upload with an event handler', upload('a.svg', 'image/svg+xml', '<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>'), true],
+    ['an ordinary SVG upload', upload('logo.svg', 'image/svg+xml', '<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" viewBox="0 0 24 24"><path d="M0 0L10 10" stroke="#000"/><use xlink:href="#g"/><text x="1" y="2">Hello &amp; welcome</text></svg>'), false],
+    ['PHP code in a GIF upload', upload('image.gif', 'image/gif', 'GIF89a<?php eval($_POST["x"]); ?>'), true],
+    ['ASP code in an image upload', upload('a.jpg', 'image/jpeg', '\xff\xd8\xff<% Response.Write(CreateObject("WScript.Shell").Exec(Request("c")).StdOut.ReadAll()) %>'), true],
+    ['binary image bytes', upload('photo.jpg', 'image/jpeg', binaryNoise()), false],
+    ['an .htaccess upload', upload('.htaccess', 'text/plain', 'AddType application/x-httpd-php .jpg'), true],
+    ['a web.config upload', upload('web.config', 'application/octet-stream', '<configuration/>'), true],
+    ['a text file whose name mentions .htaccess', upload('notes.htaccess.txt', 'text/plain', 'hello'), false],
     ['prose in JSON in a query parameter', { rawQuery: 'filter=' + encodeURIComponent('{"name":"O\'Brien","note":"select a plan","sum":"1 - 2"}') }, false],
     ['a bare word as a whole form body', form('subscribe'), false],
   ];

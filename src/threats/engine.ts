@@ -183,6 +183,26 @@ export function utf8OfLatin1(s: string): string {
   return isUtf8(bytes) ? bytes.toString('utf8') : s;
 }
 
+/** `<?` and `<%`, where PHP and ASP/JSP code opens in a file. */
+const SERVER_CODE_OPENERS = [Buffer.from('<?', 'latin1'), Buffer.from('<%', 'latin1')];
+const PHP_CLOSE = Buffer.from('?>', 'latin1');
+const ASP_CLOSE = Buffer.from('%>', 'latin1');
+const SERVER_CODE_PROBES = 16;
+const SERVER_CODE_WINDOW = 1024;
+
+function printableAscii(b: number): boolean {
+  return (b >= 0x20 && b <= 0x7e) || b === 0x09 || b === 0x0a || b === 0x0d;
+}
+
+/** A file whose bytes open (after a BOM and white space) as XML: `<?xml`, `<svg`, `<!DOCTYPE`. */
+function looksXml(content: Buffer): boolean {
+  let i = content[0] === 0xef && content[1] === 0xbb && content[2] === 0xbf ? 3 : 0;
+  while (i < content.length && i < 256 && (content[i] === 0x20 || content[i] === 0x09 || content[i] === 0x0a || content[i] === 0x0d)) i++;
+  if (content[i] !== 0x3c) return false;
+  const head = content.toString('latin1', i + 1, i + 9).toLowerCase();
+  return head.startsWith('?xml') || head.startsWith('svg') || head.startsWith('!doctype');
+}
+
 const MALFORMED_BODY = (what: string): Hit => ({ detector: 'protocol.malformed-body', category: 'protocol', severity: SEVERITY.critical, paranoia: 1, evidence: what });
 
 /** The detectors of one location, and the gate they all share (NamedDetector.shared), if they do. */
@@ -510,8 +530,63 @@ export class ThreatEngine {
     const base = type.split(';')[0]!.trim();
     if (base === 'application/json' || base.endsWith('+json')) {
       this.json(run, content.toString('utf8'), '/' + name, 'multipart', skip);
+    } else if (base === 'application/xml' || base === 'text/xml' || base.endsWith('+xml') || (filename !== undefined && looksXml(content))) {
+      // XML files (an SVG avatar, a DOCX part, a document sent as `image/png`): XXE and bombs
+      // as in an XML body, and its names, attributes and text as values (script in an SVG). A
+      // file that does not parse is not refused for that: it is read whole as text instead.
+      if (skip !== undefined && skip.has(skipKey('body', '/' + name))) return;
+      const text = content.toString('utf8');
+      const limits = this.options.limits;
+      const scan = scanXml(text, { maxBytes: limits.maxBytes, maxDepth: limits.maxDepth, maxItems: limits.maxItems });
+      if (scan.hit !== undefined) run.hit(scan.hit, 'multipart', name, false, '');
+      if (scan.error !== undefined) {
+        run.value('multipart', name, text, false);
+        return;
+      }
+      for (const leaf of scan.leaves) {
+        // detectors see the XML path alone: the part's name (`file`) says nothing of an attribute
+        run.value('multipart', name + leaf.pointer, leaf.value, leaf.isKey, false, undefined, '', leaf.pointer);
+        if (run.incomplete !== undefined) return;
+      }
     } else if (filename === undefined || base.startsWith('text/') || (base === '' && isUtf8(content))) {
       if (skip === undefined || !skip.has(skipKey('body', '/' + name))) run.value('multipart', name, content.toString(isUtf8(content) ? 'utf8' : 'latin1'), false);
+    } else if (skip === undefined || !skip.has(skipKey('body', '/' + name))) {
+      this.serverCode(run, name, content);
+    }
+  }
+
+  /**
+   * A binary file part is no text to inject into, but server-side code hidden in one is a web
+   * shell (`GIF89a<?php eval($_POST['x']); ?>` passes an image check and runs once the file is
+   * served through the interpreter): the text after each PHP (`<?php`, `<?=`) or ASP/JSP
+   * (`<%`) opening is inspected. At most SERVER_CODE_PROBES openings, SERVER_CODE_WINDOW bytes each.
+   */
+  private serverCode(run: Inspection, name: string, content: Buffer): void {
+    let found = 0;
+    for (const open of SERVER_CODE_OPENERS) {
+      let k = content.indexOf(open);
+      for (let probes = 0; k >= 0 && probes < SERVER_CODE_PROBES && found < SERVER_CODE_PROBES; probes++) {
+        const c2 = content[k + 2] ?? 0;
+        const c3 = content[k + 3] ?? 0;
+        const c4 = content[k + 4] ?? 0;
+        const limit = Math.min(content.length, k + SERVER_CODE_WINDOW);
+        // `<?php` (the closing `?>` is optional); the short `<?=` and ASP/JSP `<%` only with their
+        // closing tag in reach: three bytes occur by chance in large binaries, a pair rarely
+        const php = open[1] === 0x3f && (c2 | 0x20) === 0x70 && (c3 | 0x20) === 0x68 && (c4 | 0x20) === 0x70;
+        const shortTag = open[1] === 0x3f && c2 === 0x3d;
+        const asp = open[1] === 0x25 && (c2 === 0x40 || c2 === 0x3d || c2 === 0x20 || c2 === 0x0a || c2 === 0x0d || c2 === 0x09);
+        // … and code is text: the bytes read stop at the first that is not printable ASCII, and
+        // a short or ASP tag counts only when its closing tag comes before that
+        let end = k + 2;
+        while (end < limit && printableAscii(content[end] ?? 0)) end++;
+        const close = shortTag || asp ? content.indexOf(open[1] === 0x3f ? PHP_CLOSE : ASP_CLOSE, k + 3) : -1;
+        if (php || ((shortTag || asp) && close >= 0 && close + 2 <= end)) {
+          found++;
+          run.value('multipart', name, content.toString('latin1', k, php ? end : close + 2), false);
+          if (run.incomplete !== undefined) return;
+        }
+        k = content.indexOf(open, k + 2);
+      }
     }
   }
 

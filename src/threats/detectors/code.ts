@@ -1489,6 +1489,8 @@ function flightReference(st: State, lower: string): void {
 // ---------------------------------------------------------------------------------------------
 
 
+const SERVER_CONFIG_FILES = new Set(['.htaccess', '.htpasswd', 'web.config', '.user.ini', 'php.ini']);
+
 function uploadName(st: State, ctx: DetectContext, lower: string): void {
   const nm = ctx.name.toLowerCase();
   if (!(nm.includes('filename') || nm.includes('file-name') || nm.includes('file_name') || nm === 'x-file')) return;
@@ -1496,6 +1498,14 @@ function uploadName(st: State, ctx: DetectContext, lower: string): void {
   const base = lower.slice(Math.max(lower.lastIndexOf('/'), lower.lastIndexOf('\\')) + 1);
   if (base.startsWith('sess_') && /^[a-z0-9,-]{16,128}$/.test(base.slice(5))) {
     report(st, 'code-injection', 'php-session-upload', 1, 5, base.slice(0, 24));
+    return;
+  }
+  // Web server configuration read from the upload directory: `.htaccess` (AddType … php),
+  // `web.config` (handlers), `.user.ini` (auto_prepend_file) make the next upload run.
+  let trimmed = base.length;
+  while (trimmed > 0 && (isWs(base.charCodeAt(trimmed - 1)) || base.charCodeAt(trimmed - 1) === 46)) trimmed--;
+  if (SERVER_CONFIG_FILES.has(base.slice(0, trimmed))) {
+    report(st, 'code-injection', 'server-config-upload', 1, 5, base.slice(0, 24));
     return;
   }
   // `shell.php`, `shell.php.`, `shell. php `, `shell.php.jpg`, `a.jspx..`, `x.php907…`
