@@ -94,12 +94,15 @@ apis:
     ['sqli', '/items', { headers: { cookie: "pref=1' or 1=1--" } }],
     ['sqli', '/items?id=%2531%2527%2520or%25201%253d1--', {}],
     ['xss', '/form', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'comment=%3Csvg%2Fonload%3Dalert(1)%3E' }],
+    // a request the upstream would take for another one than the gateway checked
+    ['protocol', '/items/7 (X-HTTP-Method-Override: DELETE)', { method: 'POST', headers: { 'x-http-method-override': 'DELETE', 'content-type': 'application/json' }, body: '{}' }],
+    ['protocol', '/public (X-Original-URL: /admin/users)', { headers: { 'x-original-url': '/admin/users' } }],
   ];
 
   for (const [category, path, init] of attacks) {
     test(`${category} in ${path.slice(0, 50)} is refused and never forwarded`, async () => {
       const before = up.seen.length;
-      const r = await send(gw, path, init);
+      const r = await send(gw, path.split(' ')[0]!, init);
       assert.equal(r.status, 403, r.body);
       assert.match(r.type, /application\/problem\+json/);
       const problem = JSON.parse(r.body) as { code: string };
@@ -118,6 +121,7 @@ apis:
     ['/notes', json({ body: 'In C#, List<string> names = new List<string>(); is a generic list.' })],
     ['/webhooks', json({ url: 'https://hooks.example.com/services/T000/B000' })],
     ['/orders', json({ address: "c/ caridad s/n, campello, el", price: '12.50 €', phone: '+34 965 123 456' })],
+    ['/items/7', { method: 'POST', headers: { 'x-http-method-override': 'post', 'content-type': 'application/json' }, body: '{}' }],
   ];
 
   for (const [path, init] of benign) {

@@ -188,6 +188,14 @@ describe('threat engine: scoring and paranoia', () => {
   });
 });
 
+test('_method naming another method counts from paranoia 2', () => {
+  const e2 = new ThreatEngine({ detectors: DETECTORS, paranoia: 2 });
+  const post = (body: string): RawRequest => req({ method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: Buffer.from(body) });
+  assert.deepEqual(e2.inspect(post('_method=DELETE')).findings.map((f) => `${f.detector} ${f.location} ${f.name}`), ['protocol.method-override form _method']);
+  assert.equal(e2.inspect(post('_method=post')).block, false);
+  assert.equal(e2.inspect(req({ rawQuery: '_method=PUT' })).block, true);
+});
+
 describe('threat engine: bounds', () => {
   test('past the byte budget the request is refused, never passed partly inspected', () => {
     const e = engine({ limits: { maxBytes: 1024, maxItems: 1000, maxDepth: 64 } });
@@ -339,6 +347,12 @@ describe('threat engine with its detectors: encodings attackers use, and text th
     ['a tautology in JSON in a form field', form('filter=' + encodeURIComponent('[{"id":"1 OR 1=1"}]')), true],
     ['a tautology in JSON in a cookie', { headers: { cookie: 'prefs=' + encodeURIComponent('{"id":"1 OR 1=1"}') } }, true],
     ['a tautology in JSON in a JSON string', { method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify({ q: '{"id":"1 OR 1=1"}' })) }, true],
+    // requests the upstream would take for other ones: method and URL override headers
+    ['a method override header naming another method', { method: 'POST', headers: { 'x-http-method-override': 'DELETE' } }, true],
+    ['a method override header naming the request\'s own method', { method: 'POST', headers: { 'x-http-method-override': 'post' } }, false],
+    ['an X-Original-URL header', { headers: { 'x-original-url': '/admin/users' } }, true],
+    ['an X-Rewrite-URL header', { headers: { 'x-rewrite-url': '/admin' } }, true],
+    ['_method in a form (HTML forms use it: paranoia 2)', form('_method=DELETE&confirm=1'), false],
     // file parts: XML files read as XML whatever their declared type, server code hidden in binaries
     ['an SVG upload with an external entity, sent as image/png', upload('logo.png', 'image/png', '<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY x SYSTEM "file:///etc/hostname">]><svg>&x;</svg>'), true],
     ['an SVG upload with an event handler', upload('a.svg', 'image/svg+xml', '<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>'), true],

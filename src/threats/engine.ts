@@ -203,6 +203,30 @@ function looksXml(content: Buffer): boolean {
   return head.startsWith('?xml') || head.startsWith('svg') || head.startsWith('!doctype');
 }
 
+/**
+ * Headers that rewrite the request for the application behind a proxy: the method
+ * (`X-HTTP-Method-Override: DELETE` on a POST) or the URL (`X-Original-URL: /admin`, which
+ * IIS and Symfony take over the request line). The gateway routes, authorizes and checks the
+ * contract on the request line it received; an upstream that honours one of these answers
+ * another request than the one that was let through.
+ */
+const REWRITE_HEADERS = new Set(['x-http-method-override', 'x-http-method', 'x-method-override', 'x-original-url', 'x-rewrite-url', 'x-override-url']);
+const METHOD_HEADER: Hit = { detector: 'protocol.method-override', category: 'protocol', severity: SEVERITY.critical, paranoia: 1, evidence: '' };
+/** `_method=DELETE` (Rails, Laravel, Express method-override): HTML forms use it too, so paranoia 2. */
+const METHOD_PARAM: Hit = { detector: 'protocol.method-override', category: 'protocol', severity: SEVERITY.critical, paranoia: 2, evidence: '' };
+const URL_HEADER: Hit = { detector: 'protocol.url-override', category: 'protocol', severity: SEVERITY.critical, paranoia: 1, evidence: '' };
+
+function rewriteHeader(run: Inspection, method: string, name: string, value: string): void {
+  if (name.endsWith('url')) run.hit(URL_HEADER, 'header', name, false, value);
+  else methodOverride(run, method, 'header', name, value, METHOD_HEADER);
+}
+
+/** An override that names another method than the request's (the same one changes nothing). */
+function methodOverride(run: Inspection, method: string, location: InputLocation, name: string, value: string, hit: Hit): void {
+  const v = value.trim().toUpperCase();
+  if (v !== '' && v !== method.toUpperCase()) run.hit(hit, location, name, false, v);
+}
+
 const MALFORMED_BODY = (what: string): Hit => ({ detector: 'protocol.malformed-body', category: 'protocol', severity: SEVERITY.critical, paranoia: 1, evidence: what });
 
 /** The detectors of one location, and the gate they all share (NamedDetector.shared), if they do. */
@@ -305,7 +329,7 @@ export class ThreatEngine {
       }
       run.value('path', '', decodeComponent(path, false), false, true);
     }
-    if (req.rawQuery !== '') this.pairs(run, req.rawQuery, 'query', skip);
+    if (req.rawQuery !== '') this.pairs(run, req.rawQuery, 'query', skip, req.method);
     const headers = req.headers;
     const skipHeaders = this.options.skipHeaders;
     for (const name in headers) {
@@ -315,6 +339,7 @@ export class ThreatEngine {
       if (typeof v === 'string') run.value('header', name, v, false);
       else for (const one of v) run.value('header', name, one, false);
       if (run.incomplete !== undefined) return;
+      if (name.charCodeAt(0) === 0x78 && REWRITE_HEADERS.has(name)) rewriteHeader(run, req.method, name, typeof v === 'string' ? v : v.join(','));
     }
     if (this.options.cookies) {
       const c = headers.cookie;
@@ -337,7 +362,7 @@ export class ThreatEngine {
     if (base === 'application/json' || base.endsWith('+json')) {
       this.json(run, body.toString('utf8'), '', 'body', skip);
     } else if (base === 'application/x-www-form-urlencoded') {
-      this.pairs(run, body.toString('latin1'), 'form', skip);
+      this.pairs(run, body.toString('latin1'), 'form', skip, req.method);
     } else if (base === 'multipart/form-data') {
       this.multipart(run, body, typeof ctRaw === 'string' ? ctRaw : '', skip);
     } else if (base === 'application/xml' || base === 'text/xml' || base.endsWith('+xml')) {
@@ -394,7 +419,7 @@ export class ThreatEngine {
   }
 
   /** `a=1&b=2` (query strings and form bodies): names as keys, values; `+` is a space. */
-  private pairs(run: Inspection, raw: string, location: 'query' | 'form', skip?: SkipSet): void {
+  private pairs(run: Inspection, raw: string, location: 'query' | 'form', skip: SkipSet | undefined, method: string): void {
     let start = 0;
     const n = raw.length;
     while (start <= n && run.incomplete === undefined) {
@@ -407,6 +432,7 @@ export class ThreatEngine {
         run.value(location, name, name, true);
         if (hasValue) {
           const value = decodeComponent(raw.slice(eq + 1, end), true);
+          if (name === '_method') methodOverride(run, method, location, name, value, METHOD_PARAM);
           if (skip === undefined || !skip.has(skipKey(location === 'form' ? 'body' : 'query', location === 'form' ? '/' + name : name))) {
             run.value(location, name, value, false);
             this.embeddedJson(run, location, name, value);
