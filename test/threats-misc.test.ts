@@ -340,11 +340,19 @@ describe('detectCrlf', () => {
     ['x\nPOST / HTTP/1.1', 'form'],
     ['x\nPOST / HTTP/1.1', 'xml'],
     ['aaa\rHEAD http://example.com/ HTTP/1.1', 'form'],
+    // characters whose low byte is LF/CR, which a byte-truncating header writer turns into breaks
+    ['\u560a\u560dSet-Cookie: sid=evil', 'query'],
+    ['/home\u560a\u560dLocation: https://evil.example/', 'header'],
   ];
   for (const [a, location] of attacks) it(`finds ${JSON.stringify(a)} in ${location}`, () => assertBlocks(detectCrlf, 'crlf', a, { location }));
   it('finds a line break in a parameter name', () => {
     assertBlocks(detectCrlf, 'crlf', 'parameter\r\n', { isKey: true, location: 'query' });
     assertBlocks(detectCrlf, 'crlf', '\r\nRemote-addr: foo', { isKey: true, location: 'query' });
+  });
+  it('passes CJK text whose characters end in the bytes of LF or CR (上 is U+4E0A)', () => {
+    for (const b of ['上海市浦东新区世纪大道100号', '今天上午十点开会：讨论上线计划', '上記の件について: ご確認ください']) {
+      for (const location of ['query', 'header', 'body'] as const) assertPasses(detectCrlf, b, { location });
+    }
   });
   const benignBody = [
     'Hello,\nThis is a letter.\nRegards',

@@ -244,9 +244,34 @@ function scanCrlf(text: string, lower: string, ctx: DetectContext): Hit | undefi
   return undefined;
 }
 
+/**
+ * `嘊嘍Set-Cookie: …`: U+560A and U+560D end in the bytes of LF and CR. A server or client
+ * library that writes a header value one byte per UTF-16 code unit (keeping the low byte) turns
+ * them into a real line break. The value with such characters read as the breaks they become,
+ * or undefined when it has none.
+ */
+function truncatedBreaks(text: string): string | undefined {
+  let out: string[] | undefined;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c > 0xff && ((c & 0xff) === 0x0a || (c & 0xff) === 0x0d)) {
+      out ??= text.slice(0, i).split('');
+      out.push((c & 0xff) === 0x0a ? '\n' : '\r');
+    } else if (out !== undefined) out.push(text[i]!);
+  }
+  return out?.join('');
+}
+
 export const detectCrlf: Detector = (text, lower, ctx) => {
-  if (text.indexOf('\n') < 0 && text.indexOf('\r') < 0 && lower.indexOf(' http/') < 0) return undefined;
   try {
+    if (text.indexOf('\n') < 0 && text.indexOf('\r') < 0 && lower.indexOf(' http/') < 0) {
+      const view = truncatedBreaks(text);
+      if (view === undefined) return undefined;
+      // only what follows such a "break" as HTTP counts: CJK text holds these characters
+      // (上 is U+4E0A), a header line after one it does not
+      const h = scanCrlf(view, view.toLowerCase(), ctx);
+      return h !== undefined && (h.detector === 'crlf.header-injection' || h.detector === 'crlf.response-splitting' || h.detector === 'crlf.request-smuggling') ? h : undefined;
+    }
     return scanCrlf(text, lower, ctx);
   } catch {
     return undefined;

@@ -270,7 +270,8 @@ function select(f: ValueFacts): number {
     // xpath.ts detectXpath: `/`, `(`, `]`, `'` (the classes have more), or `::`.
     if ((c & (CC.QUOTE | CC.SLASH | CC.PAREN | CC.BRACKET)) !== 0 || (f.words(LITERALS) & W.XPATH) !== 0) out |= D.XPATH;
     // crlf.ts: a line break, or a request line pasted into a value (`GET http://… HTTP/1.1`).
-    if ((c & CC.NL) !== 0 || (f.words(LITERALS) & W.CRLF) !== 0) out |= D.CRLF;
+    // … or a character that a byte-truncating writer turns into one (`嘊`, U+560A)
+    if ((c & (CC.NL | CC.NONASCII)) !== 0 || (f.words(LITERALS) & W.CRLF) !== 0) out |= D.CRLF;
     // xml.ts detectXxe: `<!DOCTYPE`, `<!ENTITY`, XInclude.
     if ((f.words(LITERALS) & W.XXE) !== 0) out |= D.XXE;
   }
