@@ -349,6 +349,15 @@ describe('detectCrlf', () => {
     assertBlocks(detectCrlf, 'crlf', 'parameter\r\n', { isKey: true, location: 'query' });
     assertBlocks(detectCrlf, 'crlf', '\r\nRemote-addr: foo', { isKey: true, location: 'query' });
   });
+  it('finds a line break inside a one-line identity field (log forging, mail headers)', () => {
+    assertBlocks(detectCrlf, 'crlf', 'guest\r\n2024-05-02T10:00:00Z INFO auth login success user=admin', { location: 'form', name: 'username' });
+    assertBlocks(detectCrlf, 'crlf', 'a@example.com\nBcc: victim@example.org', { location: 'body', name: 'email' });
+    assertBlocks(detectCrlf, 'crlf', 'x\ny', { location: 'body', name: '/user/userName' });
+    // other fields hold lines; a trailing break alone is a sloppy client
+    assertPasses(detectCrlf, 'line1\nline2', { location: 'body', name: 'comment' });
+    assertPasses(detectCrlf, 'Ann\nSmith', { location: 'form', name: 'display_name' });
+    assertPasses(detectCrlf, 'bob\n', { location: 'form', name: 'username' });
+  });
   it('passes CJK text whose characters end in the bytes of LF or CR (上 is U+4E0A)', () => {
     for (const b of ['上海市浦东新区世纪大道100号', '今天上午十点开会：讨论上线计划', '上記の件について: ご確認ください']) {
       for (const location of ['query', 'header', 'body'] as const) assertPasses(detectCrlf, b, { location });

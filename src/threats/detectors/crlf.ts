@@ -13,6 +13,7 @@
  * - An HTTP request line inside a value (`GET http://x HTTP/1.1`) is smuggling material.
  */
 import type { DetectContext, Detector, Hit, Paranoia } from '../types.js';
+import { nameWords } from './traversal.js';
 
 /** Header names that no prose uses as a label. */
 const STRONG_HEADERS: ReadonlySet<string> = new Set([
@@ -136,6 +137,17 @@ function headerShapedValue(name: string, lower: string, v: number): boolean {
   }
 }
 
+/** Names of fields that hold one line: a user name, login, e-mail address or phone number (words joined: `userName`, `email_address`). */
+const SINGLE_LINE_FIELDS: ReadonlySet<string> = new Set([
+  'user', 'username', 'userid', 'login', 'loginname', 'loginid', 'email', 'emailaddress', 'mail', 'useremail', 'phone', 'phonenumber', 'handle', 'nickname',
+]);
+
+function singleLineField(name: string): boolean {
+  if (name === '' || name.length > 64) return false;
+  const words = nameWords(name.slice(name.lastIndexOf('/') + 1));
+  return SINGLE_LINE_FIELDS.has(words.join(''));
+}
+
 function isHeaderishLocation(ctx: DetectContext): boolean {
   return ctx.location === 'path' || ctx.location === 'query' || ctx.location === 'header' || ctx.location === 'cookie';
 }
@@ -203,6 +215,11 @@ function scanCrlf(text: string, lower: string, ctx: DetectContext): Hit | undefi
       default:
         break;
     }
+  }
+  if (midBreak && !ctx.isKey && !headerish && singleLineField(ctx.name)) {
+    // `username=guest\r\n2024-05-02T10:00:00Z INFO login success user=admin`: an identity
+    // field has one line; what follows a break there forges log lines or mail headers
+    return weak ?? mk('crlf.break-in-single-line-field', 5, 1, '\n');
   }
   if (sawBreak) {
     // A line break has no business in a URL path or in a parameter/cookie name.
