@@ -1,0 +1,129 @@
+/**
+ * Probe sets written apart from the shared corpora (bench/probes/), replayed through the threat
+ * engine at the default paranoia: payloads in the styles of public tooling and cheat sheets,
+ * evasion techniques, tricky legitimate API values, and whole requests with attacks where API
+ * attacks arrive (path, JSON members, headers, uploads) and realistic API traffic.
+ *
+ * They were written (2026-12-07) without access to the engine, to find what the corpora do not
+ * show; the misses they found then were fixed by technique (see the commit messages), so they
+ * are regression sets now, no longer unseen data.
+ *
+ *   values-attacks.tsv     417 payloads (sqli, xss, cmdi, traversal, ssrf, ssti, nosql, ldap,
+ *                          xpath, jndi, crlf, xxe, proto)
+ *   values-evasion.tsv     350 payloads using WAF-evasion techniques (sqlmap tampers, XSS filter
+ *                          evasion, shell obfuscation, IP encodings …)
+ *   values-benign.tsv      415 legitimate values naive WAFs flag (names, prose about code,
+ *                          passwords, formulas, paths …)
+ *   values-benign-api.tsv  350 legitimate values of JSON/REST traffic (tickets, Q&A titles,
+ *                          JQL/SOQL/OData/Lucene filters, logs, recipes, many languages)
+ *   requests.jsonl         255 whole requests: 154 attacks, 101 legitimate (87 ordinary, 14
+ *                          code pasted into a code-sharing API, `benign-code`)
+ *
+ * A `.tsv` line is `category<TAB>value`; a category ending in `[nl]` has `\n`/`\r` written as
+ * two characters. Each value is sent as a query parameter, a JSON string member and a form
+ * field; an attack counts as refused when all three placements are, a legitimate value as
+ * refused when any is.
+ *
+ * Usage (after `npm run build`): node dist/bench/probes.js [--paranoia N] [--list]
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ThreatEngine } from '../src/threats/engine.js';
+import { DETECTORS } from '../src/threats/detectors/index.js';
+import type { Paranoia, RawRequest } from '../src/threats/types.js';
+import { repoRoot } from './lib.js';
+
+const DIR = join(repoRoot, 'bench', 'probes');
+const VALUE_FILES = ['values-attacks.tsv', 'values-evasion.tsv', 'values-benign.tsv', 'values-benign-api.tsv'] as const;
+
+interface ProbeRequest {
+  label: 'attack' | 'benign';
+  category: string;
+  method: string;
+  path: string;
+  query: string;
+  headers: Record<string, string>;
+  body: string;
+}
+
+interface Tally {
+  n: number;
+  refused: number;
+}
+
+function main(): void {
+  const { values } = parseArgs({ options: { paranoia: { type: 'string', default: '1' }, list: { type: 'boolean', default: false } } });
+  const paranoia = Number(values.paranoia) as Paranoia;
+  const engine = new ThreatEngine({ detectors: DETECTORS, paranoia });
+  const wrong: string[] = [];
+  const rows: string[] = [];
+  const totals = { attacks: { n: 0, refused: 0 }, benign: { n: 0, refused: 0 } };
+
+  for (const file of VALUE_FILES) {
+    const per = new Map<string, Tally>();
+    for (const line of readFileSync(join(DIR, file), 'utf8').split('\n')) {
+      const tab = line.indexOf('\t');
+      if (tab < 0) continue;
+      let category = line.slice(0, tab);
+      let value = line.slice(tab + 1);
+      if (category.endsWith('[nl]')) {
+        category = category.slice(0, -4);
+        value = value.replaceAll('\\n', '\n').replaceAll('\\r', '\r');
+      }
+      const benign = category === 'benign';
+      const placements: RawRequest[] = [
+        { method: 'GET', rawPath: '/search', rawQuery: 'q=' + encodeURIComponent(value), headers: { host: 'api.example.com' }, body: undefined },
+        { method: 'POST', rawPath: '/items', rawQuery: '', headers: { host: 'api.example.com', 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify({ q: value })) },
+        { method: 'POST', rawPath: '/items', rawQuery: '', headers: { host: 'api.example.com', 'content-type': 'application/x-www-form-urlencoded' }, body: Buffer.from('q=' + encodeURIComponent(value)) },
+      ];
+      const blocked = placements.map((r) => engine.inspect(r).block);
+      const refused = benign ? blocked.some(Boolean) : blocked.every(Boolean);
+      const t = per.get(category) ?? { n: 0, refused: 0 };
+      t.n++;
+      if (refused) t.refused++;
+      per.set(category, t);
+      const total = benign ? totals.benign : totals.attacks;
+      total.n++;
+      if (refused) total.refused++;
+      if (benign === refused) wrong.push(`${file}\t${category}\t${blocked.map((b) => (b ? 'R' : '-')).join('')}\t${JSON.stringify(value)}`);
+    }
+    for (const [category, t] of per) rows.push(`| ${file} | ${category} | ${t.n} | ${t.refused} | ${pct(t)} |`);
+  }
+
+  const per = new Map<string, Tally>();
+  for (const line of readFileSync(join(DIR, 'requests.jsonl'), 'utf8').split('\n')) {
+    if (line.trim() === '') continue;
+    const p = JSON.parse(line) as ProbeRequest;
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(p.headers)) headers[k.toLowerCase()] = v;
+    const v = engine.inspect({ method: p.method, rawPath: p.path, rawQuery: p.query, headers, body: p.body === '' ? undefined : Buffer.from(p.body, 'utf8') });
+    const key = `${p.label}/${p.category}`;
+    const t = per.get(key) ?? { n: 0, refused: 0 };
+    t.n++;
+    if (v.block) t.refused++;
+    per.set(key, t);
+    if (p.label !== 'benign' || p.category === 'benign') {
+      const total = p.label === 'benign' ? totals.benign : totals.attacks;
+      total.n++;
+      if (v.block) total.refused++;
+    }
+    if ((p.label === 'attack') !== v.block) {
+      wrong.push(`requests.jsonl\t${key}\t${v.block ? 'R' : '-'}\t${p.method} ${p.path}${p.query === '' ? '' : '?' + p.query}\t${v.findings.map((f) => `${f.detector}@${f.location}:${f.name}`).join(',')}`);
+    }
+  }
+  for (const [key, t] of [...per].sort()) rows.push(`| requests.jsonl | ${key} | ${t.n} | ${t.refused} | ${pct(t)} |`);
+
+  console.log(`probe sets (bench/probes), paranoia ${paranoia}`);
+  console.log('| file | category | values | refused | refused % |');
+  console.log('|---|---|---:|---:|---:|');
+  for (const r of rows) console.log(r);
+  console.log(`attacks refused: ${totals.attacks.refused} of ${totals.attacks.n} (${pct(totals.attacks)}); legitimate refused: ${totals.benign.refused} of ${totals.benign.n} (${pct(totals.benign)}), code pasted into a code-sharing API not counted`);
+  if (values.list) for (const w of wrong) console.log(w);
+}
+
+function pct(t: Tally): string {
+  return t.n === 0 ? '–' : `${((100 * t.refused) / t.n).toFixed(1)}%`;
+}
+
+main();
