@@ -11,7 +11,7 @@ import { jsonPointer, scanJson } from '../src/threats/json-scan.js';
 import { DETECTORS } from '../src/threats/detectors/index.js';
 import type { Hit, RawRequest } from '../src/threats/types.js';
 import { prng } from './helpers.js';
-import { assertCheap } from './threats-timing.js';
+import { assertCheap, ordinaryText } from './threats-timing.js';
 
 /** Finds the marker `EVIL` (critical) and `meh` (notice, paranoia 2), and records where it looked. */
 function markers(seen?: { text: string; location: string; name: string; isKey: boolean }[]): NamedDetector[] {
@@ -216,6 +216,37 @@ describe('threat engine: bounds', () => {
       const run = engine().inspect(req({ method: 'POST', headers: { 'content-type': 'text/plain' }, body: Buffer.from(text) }));
       assert.equal(run.block, true, `marker at ${at}`);
     }
+  });
+});
+
+describe('threat engine: the second readings stay linear on pathological input', () => {
+  const e = new ThreatEngine({ detectors: DETECTORS });
+  const formOf = (value: string): RawRequest =>
+    req({ method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: Buffer.from('f=' + encodeURIComponent(value)) });
+  const uploadOf = (content: string): RawRequest =>
+    req({
+      method: 'POST',
+      headers: { 'content-type': 'multipart/form-data; boundary=XyZ' },
+      body: Buffer.from(`--XyZ\r\nContent-Disposition: form-data; name="file"; filename="a.bin"\r\nContent-Type: application/octet-stream\r\n\r\n${content}\r\n--XyZ--\r\n`, 'latin1'),
+    });
+  const inspectForm = (v: string): unknown => e.inspect(formOf(v));
+  const ordinaryForm = ordinaryText(60_000);
+  // JSON in a form field: many members, deep nesting (past the depth limit: read whole only)
+  test('JSON in a form field: 10 000 members', () => {
+    assertCheap('many members', inspectForm, '[' + '"a b",'.repeat(10_000) + '"x"]', { ceilingMs: 300, ordinary: ordinaryForm });
+  });
+  test('JSON in a form field: nesting 20 000 deep', () => {
+    assertCheap('deep nesting', inspectForm, '['.repeat(20_000) + ']'.repeat(20_000), { ceilingMs: 300, ordinary: ordinaryForm });
+  });
+  test('CJK text full of characters that end in the bytes of LF (上)', () => {
+    assertCheap('上 x 30 000', inspectForm, '上海: Set'.repeat(6_000), { ceilingMs: 300, ordinary: ordinaryForm });
+  });
+  test('a binary upload full of PHP and ASP openers: a bounded number read', () => {
+    const inspectUpload = (c: string): unknown => e.inspect(uploadOf(c));
+    assertCheap('openers', inspectUpload, '<?php x'.repeat(10_000) + '<?= '.repeat(10_000) + '<% '.repeat(10_000), {
+      ceilingMs: 300,
+      ordinary: '\x89PNG'.repeat(20_000),
+    });
   });
 });
 
