@@ -260,6 +260,26 @@ describe('threat engine: exclusions, type-aware skipping, redaction', () => {
     assert.equal(json('{"title":"EVIL"}').block, true);
   });
 
+  test('an excluded name covers what is read inside its value (JSON in a parameter or a string, XML in an upload)', () => {
+    const e = engine({ exclusions: [{ detectors: ['mark'], locations: ['query:html', 'body:/note', 'body:file'] }] });
+    assert.equal(e.inspect(req({ rawQuery: 'html=' + encodeURIComponent('{"x":"EVIL"}') })).block, false);
+    assert.equal(e.inspect(req({ rawQuery: 'htmlx=' + encodeURIComponent('{"x":"EVIL"}') })).block, true);
+    const json = (body: string) => e.inspect(req({ method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.from(body) }));
+    assert.equal(json(JSON.stringify({ note: '{"a":"EVIL"}' })).block, false);
+    assert.equal(json(JSON.stringify({ notes: 'EVIL' })).block, true);
+    const svg = '<svg xmlns="http://www.w3.org/2000/svg"><text>EVIL</text></svg>';
+    const upload = (field: string) =>
+      e.inspect(
+        req({
+          method: 'POST',
+          headers: { 'content-type': 'multipart/form-data; boundary=XyZ' },
+          body: Buffer.from(`--XyZ\r\nContent-Disposition: form-data; name="${field}"; filename="a.svg"\r\nContent-Type: image/svg+xml\r\n\r\n${svg}\r\n--XyZ--\r\n`),
+        }),
+      );
+    assert.equal(upload('file').block, false);
+    assert.equal(upload('avatar').block, true);
+  });
+
   test('an exclusion by category or by full detector id works the same; other detectors still run', () => {
     assert.equal(engine({ exclusions: [{ detectors: ['sqli'], locations: [] }] }).inspect(req({ rawQuery: 'q=EVIL' })).block, false);
     assert.equal(engine({ exclusions: [{ detectors: ['mark.evil'], locations: [] }] }).inspect(req({ rawQuery: 'q=EVIL' })).block, false);

@@ -623,7 +623,9 @@ export class ThreatEngine {
       if (ex.where.length === 0) return true;
       for (const [loc, pattern, prefix] of ex.where) {
         if (loc !== location && !(loc === 'body' && (location === 'form' || location === 'multipart' || location === 'xml'))) continue;
-        if (prefix ? name.startsWith(pattern) : name === pattern) return true;
+        // a name covers what was read inside its value too: `filter` covers `filter/id` (JSON in
+        // the parameter), `/html` covers `/html/0` (JSON in the string), `file` covers `file/svg/@onload`
+        if (prefix ? name.startsWith(pattern) : name === pattern || (name.startsWith(pattern) && name.charCodeAt(pattern.length) === 0x2f)) return true;
       }
     }
     return false;
