@@ -357,7 +357,7 @@ describe('JSON bodies', () => {
     for (const [val, body] of cases) {
       const bytes = Buffer.isBuffer(body) ? body : json(body);
       const withInputs = val.validate(JSON_CT, bytes);
-      const without = val.validate(JSON_CT, bytes, false);
+      const without = val.validate(JSON_CT, bytes, { inputs: false });
       if (Buffer.isBuffer(body)) assert.equal(withInputs.ok, false, body.toString());
       assert.equal(without.ok, withInputs.ok, JSON.stringify(body));
       if (without.ok && withInputs.ok) {
@@ -368,8 +368,8 @@ describe('JSON bodies', () => {
       }
     }
     // The refusals above are real ones (the comparison cannot pass on two empty answers).
-    assert.deepEqual(rules(refused(strict.validate(JSON_CT, json({ name: 'Rex', owner: { email: 'a@b.example', zzz: 1 } }), false), 'request_invalid')), ['/owner/zzz undeclared']);
-    assert.deepEqual(rules(refused(tree.validate(JSON_CT, json(deep), false), 'request_invalid')), [`${'/next'.repeat(11)}/zzz undeclared`]);
+    assert.deepEqual(rules(refused(strict.validate(JSON_CT, json({ name: 'Rex', owner: { email: 'a@b.example', zzz: 1 } }), { inputs: false }), 'request_invalid')), ['/owner/zzz undeclared']);
+    assert.deepEqual(rules(refused(tree.validate(JSON_CT, json(deep), { inputs: false }), 'request_invalid')), [`${'/next'.repeat(11)}/zzz undeclared`]);
   });
 
   test('duplicate member names and malformed JSON are body_not_json', () => {
@@ -910,12 +910,12 @@ paths:
     const val = validator(await load(file), 'rows', { strict: true });
     const body = (n: number) => json({ rows: [{ a: 1, b: 2 }, { a: 3 }], bag: { [`k${n}`]: { a: 1, b: 2 }, [`j${n}`]: { b: 1 } } });
     // The walk must still decide: an undeclared member deep inside is refused.
-    assert.deepEqual(rules(refused(val.validate(JSON_CT, json({ rows: [{ a: 1, z: 1 }] }), false), 'request_invalid')), ['/rows/0/z undeclared']);
+    assert.deepEqual(rules(refused(val.validate(JSON_CT, json({ rows: [{ a: 1, z: 1 }] }), { inputs: false }), 'request_invalid')), ['/rows/0/z undeclared']);
     assert.deepEqual(rules(refused(val.validate(JSON_CT, json({ bag: { q: { a: 1, z: 1 } } })), 'request_invalid')), ['/bag/q/z undeclared']);
-    for (let i = 0; i < 5000; i++) ok(val.validate(JSON_CT, body(i), i % 2 === 0));
+    for (let i = 0; i < 5000; i++) ok(val.validate(JSON_CT, body(i), { inputs: i % 2 === 0 }));
     gc();
     const before = process.memoryUsage().heapUsed;
-    for (let i = 5000; i < 45000; i++) ok(val.validate(JSON_CT, body(i), i % 2 === 0));
+    for (let i = 5000; i < 45000; i++) ok(val.validate(JSON_CT, body(i), { inputs: i % 2 === 0 }));
     gc();
     const grown = process.memoryUsage().heapUsed - before;
     assert.ok(grown < 4 * 1024 * 1024, `heap grew by ${(grown / 1048576).toFixed(1)} MiB over 40000 requests`);

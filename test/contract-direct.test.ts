@@ -201,8 +201,8 @@ function compare(val: BodyValidator, texts: readonly string[]) {
   let refused = 0;
   for (const text of texts) {
     const body = Buffer.from(text, 'utf8');
-    const fast = val.validate(CT, body, false, false);
-    const full = val.validate(CT, body, false, true);
+    const fast = val.validate(CT, body, { inputs: false, value: false });
+    const full = val.validate(CT, body, { inputs: false, value: true });
     assert.equal(fast.ok, full.ok, `fast and full disagree on ${JSON.stringify(text)}`);
     if (!fast.ok) {
       refused++;
@@ -215,8 +215,8 @@ function compare(val: BodyValidator, texts: readonly string[]) {
     }
     // With typed inputs wanted (threat detection on the route): the same answers, and the
     // direct path lists exactly the typed values the full path lists, in the same order.
-    const fastI = val.validate(CT, body, true, false);
-    const fullI = val.validate(CT, body, true, true);
+    const fastI = val.validate(CT, body, { inputs: true, value: false });
+    const fullI = val.validate(CT, body, { inputs: true, value: true });
     assert.equal(fastI.ok, full.ok, text);
     if (fastI.ok && fullI.ok) {
       if (fastI.value === undefined) assert.deepEqual(fastI.inputs, fullI.inputs.filter(typed), text);
@@ -267,13 +267,13 @@ describe('direct JSON check (the fast path) agrees with the full path', () => {
     const at = good.indexOf('"name":"') + 8;
     for (const bytes of [[0xff], [0xc3, 0x28], [0xed, 0xa0, 0x80], [0x7f], [0x01], [0xc3, 0xa9]]) {
       const body = Buffer.concat([Buffer.from(good.slice(0, at)), Buffer.from(bytes), Buffer.from(good.slice(at))]);
-      const fast = val.validate(CT, body, false, false);
-      const full = val.validate(CT, body, false, true);
+      const fast = val.validate(CT, body, { inputs: false, value: false });
+      const full = val.validate(CT, body, { inputs: false, value: true });
       assert.equal(fast.ok, full.ok, `bytes ${bytes.join(' ')}`);
       // Accepted ones (DEL, é) are accepted by the full path, which parsed them.
       if (fast.ok) assert.notEqual(fast.value, undefined, `bytes ${bytes.join(' ')} took the direct path`);
     }
-    assert.equal(val.validate(CT, Buffer.concat([Buffer.from(good.slice(0, at)), Buffer.from([0xff]), Buffer.from(good.slice(at))]), false, false).ok, false);
+    assert.equal(val.validate(CT, Buffer.concat([Buffer.from(good.slice(0, at)), Buffer.from([0xff]), Buffer.from(good.slice(at))]), { inputs: false, value: false }).ok, false);
   });
 
   test('pathological bodies cost the direct check linear time (twice the size, about twice the time)', () => {
@@ -289,9 +289,9 @@ describe('direct JSON check (the fast path) agrees with the full path', () => {
       const big = Buffer.from(make(400_000));
       const half = Buffer.from(make(200_000));
       // Accepted directly (the full path is not what is timed here).
-      const r = val.validate(CT, big, false, false);
+      const r = val.validate(CT, big, { inputs: false, value: false });
       assert.ok(r.ok && r.value === undefined, what);
-      assertCheap(() => val.validate(CT, big, false, false), () => val.validate(CT, half, false, false), { what, ratio: 3, ceilingMs: 200 });
+      assertCheap(() => val.validate(CT, big, { inputs: false, value: false }), () => val.validate(CT, half, { inputs: false, value: false }), { what, ratio: 3, ceilingMs: 200 });
     }
   });
 
@@ -300,12 +300,12 @@ describe('direct JSON check (the fast path) agrees with the full path', () => {
       ['loose', { a: 1 }],
       ['nullable', { a: null, n: 2 }],
     ] as const) {
-      const r = validator(op, true).validate(CT, Buffer.from(JSON.stringify(body)), false, false);
+      const r = validator(op, true).validate(CT, Buffer.from(JSON.stringify(body)), { inputs: false, value: false });
       assert.ok(r.ok, op);
       assert.deepEqual(r.value, body, `${op}: expected the full path`);
     }
     // And a simple one takes it.
-    const r = validator('event', true).validate(CT, Buffer.from(JSON.stringify({ id: '3f2b8c1e-4d5a-4b6c-8d7e-9f0a1b2c3d4e', at: '2026-12-07T16:13:19Z', level: 0 })), false, false);
+    const r = validator('event', true).validate(CT, Buffer.from(JSON.stringify({ id: '3f2b8c1e-4d5a-4b6c-8d7e-9f0a1b2c3d4e', at: '2026-12-07T16:13:19Z', level: 0 })), { inputs: false, value: false });
     assert.ok(r.ok);
     assert.equal(r.value, undefined);
   });
@@ -313,14 +313,14 @@ describe('direct JSON check (the fast path) agrees with the full path', () => {
   test('the direct path lists typed inputs for detection; a reader of the value turns it off', () => {
     const val = validator('event', true);
     const body = Buffer.from(JSON.stringify({ id: '3f2b8c1e-4d5a-4b6c-8d7e-9f0a1b2c3d4e', at: '2026-12-07T16:13:19Z', level: 2, tags: ['ab'], grid: [[1]], kind: 'bb', word: 'x' }));
-    const withInputs = val.validate(CT, body, true, false);
+    const withInputs = val.validate(CT, body, { inputs: true, value: false });
     assert.ok(withInputs.ok);
     assert.equal(withInputs.value, undefined);
     assert.deepEqual(
       withInputs.inputs.map((i) => `${i.name} ${i.type} ${i.format ?? '-'} ${i.enumerated}`),
       ['/id string uuid false', '/at string date-time false', '/level integer - false', '/grid/0/0 integer - false', '/kind string - true'],
     );
-    const withValue = val.validate(CT, body, false, true);
+    const withValue = val.validate(CT, body, { inputs: false, value: true });
     assert.ok(withValue.ok);
     assert.deepEqual(withValue.value, JSON.parse(body.toString()));
   });

@@ -101,14 +101,24 @@ export interface BodyValidator {
   /** Media types the operation declares (for a 415 `Accept-Post`-style hint). */
   readonly mediaTypes: readonly string[];
   /**
-   * `inputs: false` when no later stage reads the typed inputs (no threat detection on the
+   * `want.inputs: false` when no later stage reads the typed inputs (no threat detection on the
    * route): the result's `inputs` is then empty, and a valid body costs no walk to build them.
-   * `value: false` when no later stage reads the parsed body: a JSON body whose schema is simple
+   * `want.value: false` when no later stage reads the parsed body: a JSON body whose schema is simple
    * may then be accepted without being parsed (json-direct.ts), its `value` undefined and its
    * typed inputs only the typed values (numbers, booleans, enum members, formatted strings).
    */
-  validate(contentType: string | undefined, body: Buffer, inputs?: boolean, value?: boolean): BodyResult;
+  validate(contentType: string | undefined, body: Buffer, want?: BodyWants): BodyResult;
 }
+
+/** What the stages after the contract read of a body (BodyValidator.validate); both by default. */
+export interface BodyWants {
+  /** The typed inputs (threat detection's skip set). */
+  readonly inputs?: boolean;
+  /** The parsed value (property write rules). */
+  readonly value?: boolean;
+}
+
+const WANT_ALL: BodyWants = { inputs: true, value: true };
 
 export interface BodyProblem {
   readonly severity: 'error' | 'warning';
@@ -1586,7 +1596,9 @@ export function compileBody(
   const validator: BodyValidator = {
     required,
     mediaTypes,
-    validate(contentType, body, wantInputs = true, wantValue = true) {
+    validate(contentType, body, want = WANT_ALL) {
+      const wantInputs = want.inputs !== false;
+      const wantValue = want.value !== false;
       if (body.length === 0) {
         return required ? fail('request_invalid', 'the request body is required', [v('', 'required', 'a request body')]) : { ok: true, value: undefined, inputs: NO_INPUTS };
       }

@@ -15,7 +15,7 @@
 import type { Decision, RequestContext, ResponseContext, Stage } from '../pipeline/types.js';
 import { CONTINUE } from '../pipeline/types.js';
 import { parseJsonBody } from '../access/properties.js';
-import type { BodyValidator } from './body.js';
+import type { BodyValidator, BodyWants } from './body.js';
 import { scanForLeaks } from './leaks.js';
 import type { ParameterValidator } from './params.js';
 import { ResponseLimitError, type ResponsePolicy } from './response.js';
@@ -122,25 +122,24 @@ export class ContractBodyStage implements Stage {
   readonly needsBody = true;
 
   /**
-   * `wantInputs`: whether a later stage of the route reads the body's typed inputs (threat
-   * detection); without one, a valid body is not walked to build them.
+   * `want.inputs`: whether a later stage of the route reads the body's typed inputs (threat
+   * detection); without one, a valid body is not walked to build them. `want.value`: whether a
+   * later stage reads the parsed JSON (`RequestContext.json`): property rules.
    */
   constructor(
     private readonly body: BodyValidator,
-    private readonly wantInputs = true,
-    /** Whether a later stage reads the parsed JSON (`RequestContext.json`): property rules. */
-    private readonly wantValue = true,
+    private readonly want: BodyWants = {},
   ) {}
 
   onRequest(ctx: RequestContext): Decision {
     const buf = ctx.body;
     if (buf === undefined) return CONTINUE;
     const ct = ctx.headers['content-type'];
-    const r = this.body.validate(typeof ct === 'string' ? ct : undefined, buf, this.wantInputs, this.wantValue);
+    const r = this.body.validate(typeof ct === 'string' ? ct : undefined, buf, this.want);
     if (!r.ok) return { action: 'deny', code: r.code, reason: r.reason || summary(r.violations), errors: r.violations };
     if (r.inputs.length > 0) ctx.inputs = ctx.inputs === undefined || ctx.inputs.length === 0 ? r.inputs : [...ctx.inputs, ...r.inputs];
     // Later stages (property rules) read the same parsed JSON instead of parsing again.
-    if (this.wantValue && ctx.json === undefined && buf.length > 0) {
+    if (this.want.value !== false && ctx.json === undefined && buf.length > 0) {
       const media = mediaTypeOf(typeof ct === 'string' ? ct : undefined);
       if (media === 'application/json' || media.endsWith('+json')) ctx.json = { ok: true, value: r.value };
     }

@@ -198,7 +198,7 @@ export function buildRuntime(config: Config, previous?: Runtime): BuildResult {
       const head = entry(new ContractHeadStage(c.params, c.body, { deprecated: c.deprecated, sunset: c.sunset }), policy, 'contract');
       if (head !== undefined) chain.push(head);
       if (c.body !== undefined) {
-        const b = entry(new ContractBodyStage(c.body, threats !== undefined, writeRules), policy, 'contract');
+        const b = entry(new ContractBodyStage(c.body, { inputs: threats !== undefined, value: writeRules }), policy, 'contract');
         if (b !== undefined) chain.push(b);
       }
     }
