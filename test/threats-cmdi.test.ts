@@ -54,12 +54,17 @@ const ATTACKS: readonly string[] = [
   // one token, a line break, a command with a numeric argument
   '127.0.0.1\nsleep 5', 'example.com\nping -c 3 10.0.0.1',
   // argument injection: an option whose value is a command line the program runs
+  // … while subcommands stay command lines
+  'ansible-doc plugin ping', 'telnet 10.0.0.1 4444', 'cscli alerts list',
   '-oProxyCommand=sh -c id', '--upload-pack=touch /tmp/pwned', '--checkpoint-action=exec=sh shell.sh',
   '\r\nMAIL FROM:<a@b.com>', '\r\nRCPT TO:<postmaster@example.com>', '\r\nA001 EXAMINE INBOX',
 ];
 
 const BENIGN: readonly string[] = [
   'cat and dog; they ping me', 'Tom & Jerry', 'R&D', 'AT&T', 'Q&A', 'salt & pepper', 'mkdir & rmdir (Smith)',
+  // a command's name heading a noun phrase (package descriptions, product searches)
+  'telnet client', 'telnet server', 'rsync friendly encryption', 'bzip2 compression/decompression library',
+  'zstd bindings for guile', 'fdisk partitioning library',
   '--color=auto', '-Dfile.encoding=UTF-8', '--config=config.json', '--name=cat food', '-sort=name asc',
   'Hello\nsleep 8 hours a night', 'Total:\ntop 5 items', 'a | b', '| id |', '| Note: read this first', '| date | total |', '| Name | Age |\n|---|---|\n| id | 42 |', 'Terms & conditions', 'rock & roll; more than that',
   'C:\\Users\\bob\\Documents', 'Open C:\\Users\\bob\\Documents\\report.docx please', 'Type C:\\Program Files in the box',

@@ -943,6 +943,15 @@ const STOPWORDS = new Set([
   'del', 'en', 'es', 'un', 'una', 'que', 'por', 'para', 'con', 'no', 'se', 'su', 'le', 'et', 'der', 'die', 'das', 'und',
 ]);
 
+/** Words that name software in a description, never an argument a command takes. */
+// (not the nouns CLIs take as subcommands: `ansible-doc plugin ping`, `npm docs`, `pip … package`)
+const SOFTWARE_NOUNS = new Set([
+  'client', 'clients', 'server', 'servers', 'library', 'libraries', 'bindings', 'binding', 'wrapper', 'implementation',
+  'documentation', 'tutorial', 'alternative', 'alternatives', 'replacement', 'frontend', 'backend', 'gui', 'daemon',
+  'utility', 'utilities', 'toolkit', 'support', 'integration', 'compression', 'decompression', 'encryption', 'algorithm',
+  'partitioning',
+]);
+
 /** A short single-line value that reads like a command invocation rather than a sentence. */
 function commandLineShape(t: string, from: number): boolean {
   const rest = t.slice(from).trim();
@@ -951,6 +960,12 @@ function commandLineShape(t: string, from: number): boolean {
   const toks = rest.split(/\s+/);
   if (toks.length > 3) return false;
   if (STOPWORDS.has((toks[0] ?? '').toLowerCase())) return false;
+  // `telnet client`, `rsync friendly encryption`, `zstd bindings for guile`: a command's name
+  // heading a noun phrase (a product, a package, a search) rather than invoking it
+  for (const tok of toks) {
+    const w = tok.toLowerCase();
+    if (SOFTWARE_NOUNS.has(w) || (toks.length > 1 && STOPWORDS.has(w))) return false;
+  }
   const lastc = rest.charCodeAt(rest.length - 1);
   if ((lastc === 46 || lastc === 33 || lastc === 63 || lastc === 44 || lastc === 58) && (isAlpha(rest.charCodeAt(rest.length - 2)) || rest.charCodeAt(rest.length - 2) >= 0xc0)) return false;
   return rest === rest.toLowerCase();
