@@ -199,6 +199,16 @@ test('a single climb is enough in a file-like parameter or an upload filename', 
   assert.equal(blocks('  ../report.pdf ', 'body', 'content'), true);
   assert.equal(blocks('2. See [../setup/README.md](../setup/README.md) for PATH tips.', 'body', 'content'), false);
   assert.equal(blocks('See ../../secret/report.pdf for it', 'body', 'content'), true);
+});
+
+test('a system file named in running text is a notice; as the value, after a command or a climb it is refused', () => {
+  for (const prose of ['Puppet module for managing /etc/hosts file', 'read GECOS entries from /etc/passwd programmatically', 'Parse /etc/os-release files on Linux distributions']) {
+    assert.equal(blocks(prose), false, prose);
+    assert.equal(run(prose, 2)?.detector, 'traversal.sensitive-file', prose);
+  }
+  for (const attack of ['/etc/passwd', 'cat /etc/passwd', 'x ../../etc/passwd y', 'see file:///etc/passwd now']) assert.equal(blocks(attack), true, attack);
+  // in a parameter that names a file, or in the request path, a mention is still the path
+  assert.equal(blocks('managing the /etc/hosts file', 'query', 'file'), true);
   // a backslash climb is never how a web client spells a relative link
   assert.equal(blocks('..\\pineapple'), true);
 });

@@ -658,7 +658,10 @@ function analyzeToken(v: string, s: number, e: number, ctx: DetectContext, filei
   // a lone `...` is as often an ellipsis as a Windows climb
   const realClimb = climbs - tripleClimbs > 0 || tripleClimbs >= 2 || obfuscated;
 
-  if (target >= 3 && (hasSepAnywhere || drive || scheme !== '' || gluedDots >= 2 || residue)) return mk('sensitive-file', 5, 1, targetName !== '' ? targetName : ev());
+  // "Puppet module for managing /etc/hosts file": a system file named in running text, not a
+  // path the application opens (no climb, no scheme, not the whole value): a notice
+  const mention = !alone && climbs === 0 && scheme === '' && !drive && gluedDots < 2 && !residue && ctx.location !== 'path' && !fileish && wordCount(v, 3) >= 3;
+  if (target >= 3 && (hasSepAnywhere || drive || scheme !== '' || gluedDots >= 2 || residue)) return mk('sensitive-file', 5, mention ? 2 : 1, targetName !== '' ? targetName : ev());
   if (absolute && escape >= 1 && realClimb) return mk('above-root', 5, 1, ev());
   if (obfuscated && climbs > 0) return mk('obfuscated-dot-dot', 5, 1, ev());
   if (target >= 2 && (absolute || climbs > 0 || gluedDots >= 2)) return mk('sensitive-file', 5, 1, targetName !== '' ? targetName : ev());
@@ -684,6 +687,18 @@ function analyzeToken(v: string, s: number, e: number, ctx: DetectContext, filei
     if (r !== undefined) best = better(best, r);
   }
   return best;
+}
+
+/** Whitespace-separated words of `v`, counted up to `max`. */
+function wordCount(v: string, max: number): number {
+  let n = 0;
+  let inWord = false;
+  for (let i = 0; i < v.length && n < max; i++) {
+    const space = v.charCodeAt(i) <= 32;
+    if (!space && !inWord) n++;
+    inWord = !space;
+  }
+  return n;
 }
 
 function devicePrefix(v: string): number {
