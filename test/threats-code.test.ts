@@ -108,6 +108,8 @@ const ATTACKS: ReadonlyArray<readonly [string, 'code-injection' | 'deserializati
 ];
 
 const BENIGN: readonly string[] = [
+  // a PHP function's name before a parenthetical word in a package description
+  'unpack (almost) everything with one command', 'Install X2Go Thin Client chroot (metapackage)',
   'The system is down, please try again later.', 'Please evaluate the proposal', 'exec summary attached',
   'Java is a programming language', 'I love java and coffee', 'the files (yep)', 'exec (', 'executor()', 'cheval($foo)',
   'ecosystem()', 'systems()', 'system something()', 'the system is down()', 'Operating system (Windows 10)',

@@ -124,6 +124,7 @@ const BENIGN: readonly string[] = [
   '=IF(A1>1,1,0)',
   "=VLOOKUP(A2,'Sheet 2'!A:B,2,FALSE)",
   "MySQL's SLEEP() function is handy for testing timeouts",
+  'Fake version of time.sleep() for use in tests',
   'Never call BENCHMARK() or SLEEP() in production',
   "Mc'Donald's = fast food",
   'I would like to select a plan',

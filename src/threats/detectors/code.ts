@@ -1081,7 +1081,9 @@ function callCheck(st: State, t: string, lower: string, name: string, s: number,
   if (PHP_OTHER.has(name)) {
     const args = codeArgs(lower, open);
     const shape = argShape(lower, open);
-    const distinctive = !docCall(lower, s, open, shape, comment) && (name.includes('_') || /^(strrev|intval|unpack|gethostbyname|gethostbynamel|chroot|filegroup|fileowner|fileperms|phpversion|scandir|getcwd|bin2hex|hexdec|dechex|urldecode|rawurldecode|stripslashes|fputcsv|fgets|gzcompress|gzdeflate|gzencode|crypt)$/.test(name));
+    // `unpack (almost) everything`, `chroot (metapackage)`: a spaced parenthetical of one bare word is prose
+    const loneWord = !glued && !comment && !name.includes('_') && /^\(\s*[a-z][a-z0-9]*\s*\)/.test(lower.slice(open, open + 40));
+    const distinctive = !docCall(lower, s, open, shape, comment) && !loneWord && (name.includes('_') || /^(strrev|intval|unpack|gethostbyname|gethostbynamel|chroot|filegroup|fileowner|fileperms|phpversion|scandir|getcwd|bin2hex|hexdec|dechex|urldecode|rawurldecode|stripslashes|fputcsv|fgets|gzcompress|gzdeflate|gzencode|crypt)$/.test(name));
     report(st, 'code-injection', 'php-function', distinctive && args ? 1 : args ? 2 : 3, distinctive && args ? 5 : 4, `${name}(`);
   }
 }

@@ -1000,7 +1000,7 @@ class Parser {
       // ' sleep(…) ' : between the break and a quote that reopens the application's string
       (this.tk[at - 1]?.t === T_STR && (nx === undefined || (nx.t === T_STR && (nx.f & TF_UNTERM) !== 0 && this.i === this.n - 1)));
     // `SLEEP()`, `load_file()`: without its argument the call cannot work (a name in a text)
-    if ((ft.f & TF_FN_STRONG) !== 0 && (wellFormed || firstNum || concat) && !(empty && NEEDS_ARGS.has(ft.w))) this.fl |= F_FNSTRONG;
+    if ((ft.f & TF_FN_STRONG) !== 0 && (wellFormed || firstNum || concat) && !(empty && (NEEDS_ARGS.has(ft.w) || NEEDS_ARGS.has(ft.w.slice(ft.w.lastIndexOf('.') + 1))))) this.fl |= F_FNSTRONG;
     else if ((ft.f & TF_FN_STRONG) !== 0 && isUniqueName(ft.w)) this.fl |= F_TRUNC_CALL;
     if ((ft.f & TF_PROC) !== 0) this.fl |= F_PROC;
     if ((ft.f & TF_FN_INFO) !== 0 && empty) this.fl |= F_FNINFO;
