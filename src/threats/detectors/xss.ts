@@ -1696,7 +1696,7 @@ function isAsciiLetter(c: number): boolean {
   return (c | 0x20) >= 0x61 && (c | 0x20) <= 0x7a;
 }
 
-const JS_WORDS_BEFORE_EXPR = new Set(['return', 'typeof', 'void', 'new', 'await', 'in', 'of', 'delete', 'throw', 'yield', 'case', 'do', 'else', 'instanceof']);
+const JS_WORDS_BEFORE_EXPR = new Set(['return', 'typeof', 'void', 'new', 'await', 'delete', 'throw', 'yield', 'case', 'do', 'else', 'instanceof']);
 
 /**
  * A DOM member named in text rather than used: "Why does document.cookie return …" (a word on
@@ -1706,11 +1706,18 @@ const JS_WORDS_BEFORE_EXPR = new Set(['return', 'typeof', 'void', 'new', 'await'
  * character before the object's name; `end` where the member name ends. An empty call `()` may
  * follow the member.
  */
+function skipSpaces(s: string, i: number): number {
+  while (s.charCodeAt(i) === 32 || s.charCodeAt(i) === 9) i++;
+  return i;
+}
+
 function namedInText(s: string, p: number, pc: number, end: number): boolean {
   let e = end;
   if (s.charCodeAt(e) === 40 && s.charCodeAt(e + 1) === 41) e += 2;
   const ac = s.charCodeAt(e);
   if (pc === 96) return ac === 96;
+  // "window.fetch JavaScript polyfill": the name opens the value and a word follows
+  if (Number.isNaN(pc)) return (s.charCodeAt(e) === 32 || s.charCodeAt(e) === 9) && isAsciiLetter(s.charCodeAt(skipSpaces(s, e)));
   if (!isAsciiLetter(pc)) return false;
   let w = p;
   while (w > 0 && p - w < 12 && isAsciiLetter(s.charCodeAt(w - 1))) w--;
@@ -1719,6 +1726,8 @@ function namedInText(s: string, p: number, pc: number, end: number): boolean {
   while (j < s.length && (s.charCodeAt(j) === 32 || s.charCodeAt(j) === 9)) j++;
   const nc = s.charCodeAt(j);
   if (j > e && isAsciiLetter(nc)) return true;
+  // "… of window.atob and window.btoa": the end of the value after a word
+  if (j === e && Number.isNaN(ac)) return true;
   // end of a sentence or a clause: `.`/`,`/`?`/`!` then a space, a line break or the end
   if (j === e && (ac === 46 || ac === 44 || ac === 63 || ac === 33)) {
     const after = s.charCodeAt(e + 1);
