@@ -178,6 +178,8 @@ const SSRF_ATTACKS: readonly string[] = [
   'jar:http://evil.example/a.jar!/',
   'ldap://127.0.0.1/',
   'file:///etc/passwd',
+  'file:/etc/passwd',
+  'file:\\\\server\\share\\x',
   'url=http://127.0.0.1/ and more text',
   '{"target":"http://169.254.169.254/"}',
   '//127.0.0.1/admin',
@@ -199,6 +201,9 @@ for (const a of SSRF_ATTACKS) {
 }
 
 const SSRF_BENIGN: readonly string[] = [
+  // `file:` as a label, not a file URL (Debian: "invoke your editor, with optional file:lineno handling")
+  'invoke your editor, with optional file:lineno handling',
+  'file:README.md',
   'https://example.com/',
   'https://api.github.com/repos/nodejs/node',
   'http://www.example.org/some/path?x=1&y=2',

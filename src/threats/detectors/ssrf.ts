@@ -706,8 +706,10 @@ function ssrfForUrl(v: string, u: UrlFinding, clientRedirect: boolean): Hit | un
     return undefined;
   }
   if (s === 'file') {
+    // `file:/…`, `file://…`, `file:\\…`; `file:lineno` is a label (a parser that infers an
+    // authority for the special scheme reads `file:///lineno`, but no one writes a file URL so)
     const c = v.charCodeAt(u.start + 5);
-    return u.hasAuthority || c === 47 || c === 92 ? mk('ssrf', 'scheme', 5, 1, ev) : undefined;
+    return c === 47 || c === 92 ? mk('ssrf', 'scheme', 5, 1, ev) : undefined;
   }
   if (!u.hasAuthority) return undefined;
   const h = u.host;
