@@ -403,17 +403,23 @@ export class ThreatEngine {
     }
   }
 
-  private xml(run: Inspection, text: string): void {
+  /**
+   * An XML document: XXE and bombs, then each name, attribute and text as a value named
+   * `<base><path>` (detectors see the XML path alone). A document that does not parse is read
+   * whole as text; as a request body it is refused too (`refuseMalformed`), as an uploaded file
+   * it is not.
+   */
+  private xml(run: Inspection, text: string, location: InputLocation = 'xml', base = '', refuseMalformed = true): void {
     const limits = this.options.limits;
     const scan = scanXml(text, { maxBytes: limits.maxBytes, maxDepth: limits.maxDepth, maxItems: limits.maxItems });
-    if (scan.hit !== undefined) run.hit(scan.hit, 'xml', '', false, '');
+    if (scan.hit !== undefined) run.hit(scan.hit, location, base, false, '');
     if (scan.error !== undefined) {
-      run.hit(MALFORMED_BODY('malformed XML'), 'xml', '', false, '');
-      run.value('xml', '', text, false);
+      if (refuseMalformed) run.hit(MALFORMED_BODY('malformed XML'), location, base, false, '');
+      run.value(location, base, text, false);
       return;
     }
     for (const leaf of scan.leaves) {
-      run.value('xml', leaf.pointer, leaf.value, leaf.isKey);
+      run.value(location, base + leaf.pointer, leaf.value, leaf.isKey, false, undefined, '', leaf.pointer);
       if (run.incomplete !== undefined) return;
     }
   }
@@ -560,20 +566,7 @@ export class ThreatEngine {
       // XML files (an SVG avatar, a DOCX part, a document sent as `image/png`): XXE and bombs
       // as in an XML body, and its names, attributes and text as values (script in an SVG). A
       // file that does not parse is not refused for that: it is read whole as text instead.
-      if (skip !== undefined && skip.has(skipKey('body', '/' + name))) return;
-      const text = content.toString('utf8');
-      const limits = this.options.limits;
-      const scan = scanXml(text, { maxBytes: limits.maxBytes, maxDepth: limits.maxDepth, maxItems: limits.maxItems });
-      if (scan.hit !== undefined) run.hit(scan.hit, 'multipart', name, false, '');
-      if (scan.error !== undefined) {
-        run.value('multipart', name, text, false);
-        return;
-      }
-      for (const leaf of scan.leaves) {
-        // detectors see the XML path alone: the part's name (`file`) says nothing of an attribute
-        run.value('multipart', name + leaf.pointer, leaf.value, leaf.isKey, false, undefined, '', leaf.pointer);
-        if (run.incomplete !== undefined) return;
-      }
+      if (skip === undefined || !skip.has(skipKey('body', '/' + name))) this.xml(run, content.toString('utf8'), 'multipart', name, false);
     } else if (filename === undefined || base.startsWith('text/') || (base === '' && isUtf8(content))) {
       if (skip === undefined || !skip.has(skipKey('body', '/' + name))) run.value('multipart', name, content.toString(isUtf8(content) ? 'utf8' : 'latin1'), false);
     } else if (skip === undefined || !skip.has(skipKey('body', '/' + name))) {

@@ -1491,6 +1491,13 @@ function flightReference(st: State, lower: string): void {
 // ---------------------------------------------------------------------------------------------
 
 
+/** Where a file name ends without the trailing dots and spaces Windows drops (`shell.php. `). */
+function endBeforeDots(name: string): number {
+  let end = name.length;
+  while (end > 0 && (isWs(name.charCodeAt(end - 1)) || name.charCodeAt(end - 1) === 46)) end--;
+  return end;
+}
+
 const SERVER_CONFIG_FILES = new Set(['.htaccess', '.htpasswd', 'web.config', '.user.ini', 'php.ini']);
 
 function uploadName(st: State, ctx: DetectContext, lower: string): void {
@@ -1504,15 +1511,12 @@ function uploadName(st: State, ctx: DetectContext, lower: string): void {
   }
   // Web server configuration read from the upload directory: `.htaccess` (AddType … php),
   // `web.config` (handlers), `.user.ini` (auto_prepend_file) make the next upload run.
-  let trimmed = base.length;
-  while (trimmed > 0 && (isWs(base.charCodeAt(trimmed - 1)) || base.charCodeAt(trimmed - 1) === 46)) trimmed--;
-  if (SERVER_CONFIG_FILES.has(base.slice(0, trimmed))) {
+  if (SERVER_CONFIG_FILES.has(base.slice(0, endBeforeDots(base)))) {
     report(st, 'code-injection', 'server-config-upload', 1, 5, base.slice(0, 24));
     return;
   }
   // `shell.php`, `shell.php.`, `shell. php `, `shell.php.jpg`, `a.jspx..`, `x.php907…`
-  let end = lower.length;
-  while (end > 0 && (isWs(lower.charCodeAt(end - 1)) || lower.charCodeAt(end - 1) === 46)) end--;
+  const end = endBeforeDots(lower);
   const parts = lower.slice(Math.max(0, end - 256), end).split('.');
   for (let k = parts.length - 1; k >= 1 && k >= parts.length - 2; k--) {
     const ext = (parts[k] as string).trim();

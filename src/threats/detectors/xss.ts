@@ -1722,8 +1722,7 @@ function namedInText(s: string, p: number, pc: number, end: number): boolean {
   let w = p;
   while (w > 0 && p - w < 12 && isAsciiLetter(s.charCodeAt(w - 1))) w--;
   if (JS_WORDS_BEFORE_EXPR.has(s.slice(w, p + 1).toLowerCase())) return false;
-  let j = e;
-  while (j < s.length && (s.charCodeAt(j) === 32 || s.charCodeAt(j) === 9)) j++;
+  const j = skipSpaces(s, e);
   const nc = s.charCodeAt(j);
   if (j > e && isAsciiLetter(nc)) return true;
   // "… of window.atob and window.btoa": the end of the value after a word
