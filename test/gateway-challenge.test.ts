@@ -17,6 +17,7 @@ import type { ChainEntry, Decision, RequestContext } from '../src/pipeline/types
 import type { CompiledRoute } from '../src/server/runtime.js';
 import { FIXTURES, passthroughConfig, startTestGateway, startUpstream, type TestGateway, type Upstream } from './helpers.js';
 
+const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 const SETTINGS: ChallengeSettings = { difficulty: 8, ttlSeconds: 60, clearanceSeconds: 600, ipv4Prefix: 24, ipv6Prefix: 64, replayGuardEntries: 100 };
 
 function ctx(ip: string, ua: string | undefined, cookie?: string): RequestContext {
@@ -48,7 +49,16 @@ describe('challenge service', () => {
     // Tampered expiry or MAC.
     const [v, exp, mac] = r.cookie.split('.') as [string, string, string];
     assert.equal(svc.verify(ctx('203.0.113.10', 'agent/1', `portcullis_clearance=${v}.${Number(exp) + 1000}.${mac}`)), false);
-    assert.equal(svc.verify(ctx('203.0.113.10', 'agent/1', `portcullis_clearance=${v}.${exp}.${mac.slice(0, -1)}${mac.endsWith('A') ? 'B' : 'A'}`)), false);
+    assert.equal(svc.verify(ctx('203.0.113.10', 'agent/1', `portcullis_clearance=${v}.${exp}.${mac.startsWith('A') ? 'B' : 'A'}${mac.slice(1)}`)), false);
+    // The last character's two low bits are padding: another spelling of the same bytes is a
+    // changed cookie and is refused too (every one of the three other spellings).
+    const last = B64URL.indexOf(mac.slice(-1));
+    for (let low = 0; low < 4; low++) {
+      const alt = B64URL[(last & ~3) | low]!;
+      if (alt === mac.slice(-1)) continue;
+      assert.deepEqual(Buffer.from(mac.slice(0, -1) + alt, 'base64url'), Buffer.from(mac, 'base64url'), 'same bytes');
+      assert.equal(svc.verify(ctx('203.0.113.10', 'agent/1', `portcullis_clearance=${v}.${exp}.${mac.slice(0, -1)}${alt}`)), false, `spelling ${alt}`);
+    }
     // A second, bogus cookie of the same name first does not hide the valid one.
     assert.equal(svc.verify(ctx('203.0.113.10', 'agent/1', `portcullis_clearance=junk; portcullis_clearance=${r.cookie}`)), true);
     // Expired.
@@ -71,6 +81,9 @@ describe('challenge service', () => {
     assert.match(reason(svc.redeem(c, p.token, good, Date.now() + 61_000)), /expired/);
     const [exp, diff, nonce, mac] = p.token.split('.');
     assert.match(reason(svc.redeem(c, `${exp}.4.${nonce}.${mac}`, good)), /not issued to this client .* or forged/, 'lowering the difficulty breaks the MAC');
+    const lastAt = B64URL.indexOf(mac!.slice(-1));
+    const respelled = `${mac!.slice(0, -1)}${B64URL[lastAt ^ 1]}`;
+    assert.match(reason(svc.redeem(c, `${exp}.${diff}.${nonce}.${respelled}`, good)), /or forged/, 'another spelling of the same MAC bytes');
     assert.match(reason(svc.redeem(c, `${exp}.${diff}.${nonce}`, good)), /malformed token/);
     assert.match(reason(svc.redeem(c, p.token, 'a b')), /solution is not/);
     assert.match(reason(svc.redeem(c, 'x'.repeat(300), good)), /too long/);

@@ -84,6 +84,17 @@ function b64url(buf: Buffer): string {
   return buf.toString('base64url');
 }
 
+/**
+ * Whether a MAC as sent (base64url text) is exactly the canonical encoding of the expected MAC.
+ * Text against text: decoding first would accept the other spellings of the last character
+ * (its two low bits are padding), so a changed cookie could still verify.
+ */
+function macMatches(given: string, expected: Buffer): boolean {
+  const a = Buffer.from(given, 'latin1');
+  const b = Buffer.from(b64url(expected), 'latin1');
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
 /** Leading zero bits of a digest. */
 export function leadingZeroBits(d: Buffer): number {
   let n = 0;
@@ -214,9 +225,7 @@ export class ChallengeService implements ClearanceVerifier {
     if (!isDecimal(exp, 12) || !isDecimal(difficulty, 2) || nonce.length !== 22 || mac.length !== 43) return { ok: false, reason: 'malformed token' };
     const nowS = Math.floor(now / 1000);
     if (Number(exp) < nowS) return { ok: false, reason: 'token expired' };
-    const given = Buffer.from(mac, 'base64url');
-    const expected = this.tokenMac(exp, difficulty, nonce, this.binding(ctx));
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return { ok: false, reason: 'token not issued to this client (address, User-Agent) or forged' };
+    if (!macMatches(mac, this.tokenMac(exp, difficulty, nonce, this.binding(ctx)))) return { ok: false, reason: 'token not issued to this client (address, User-Agent) or forged' };
     const digest = createHash('sha256').update(`${token}:${solution}`).digest();
     if (leadingZeroBits(digest) < Number(difficulty)) return { ok: false, reason: `solution has fewer than ${difficulty} leading zero bits` };
     if (this.used.has(nonce)) return { ok: false, reason: 'token already used' };
@@ -267,9 +276,7 @@ export class ChallengeService implements ClearanceVerifier {
     const mac = value.slice(dot + 1);
     if (!isDecimal(exp, 12) || mac.length !== 43) return false;
     if (Number(exp) < Math.floor(now / 1000)) return false;
-    const given = Buffer.from(mac, 'base64url');
-    const expected = this.cookieMac(exp, this.binding(ctx));
-    return given.length === expected.length && timingSafeEqual(given, expected);
+    return macMatches(mac, this.cookieMac(exp, this.binding(ctx)));
   }
 
   /** The Set-Cookie value for a clearance. */
