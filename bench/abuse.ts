@@ -29,7 +29,6 @@ import {
   makeTempDir,
   median,
   pinCpus,
-  positiveInt,
   repoRoot,
   round,
   startGateway,
@@ -37,6 +36,8 @@ import {
   stopAll,
   warnIfBusy,
   writeResult,
+  ROUND_ARGS,
+  roundOptions,
 } from './lib.js';
 
 const SCENARIOS = ['passthrough', 'ip-rules-100k', 'bots'] as const;
@@ -162,18 +163,11 @@ function micro(): Record<string, number> {
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      duration: { type: 'string' },
-      warmup: { type: 'string' },
-      rounds: { type: 'string' },
-      connections: { type: 'string' },
-      pin: { type: 'string', default: 'auto' },
+      ...ROUND_ARGS,
       'micro-only': { type: 'boolean', default: false },
     },
   });
-  const durationS = positiveInt('duration', values.duration, 10);
-  const warmupS = values.warmup === '0' ? 0 : positiveInt('warmup', values.warmup, 2);
-  const rounds = positiveInt('rounds', values.rounds, 3);
-  const connections = positiveInt('connections', values.connections, 50);
+  const { durationS, warmupS, rounds, connections } = roundOptions(values);
 
   console.error('bench abuse: in-process figures (medians of 5 rounds)');
   const m = micro();

@@ -32,7 +32,6 @@ import {
   installCleanup,
   makeTempDir,
   pinCpus,
-  positiveInt,
   repoRoot,
   round,
   startGateway,
@@ -42,6 +41,8 @@ import {
   writeResult,
   interleavedRounds,
   median,
+  ROUND_ARGS,
+  roundOptions,
 } from './lib.js';
 
 const SCENARIOS = ['passthrough', 'api-key', 'jwt-rs256', 'jwt-es256', 'jwt-rs256-nocache', 'jwt-es256-nocache'] as const;
@@ -51,18 +52,11 @@ const API_KEY = 'bench-key-0123456789abcdef0123456789abcdef';
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      duration: { type: 'string' },
-      warmup: { type: 'string' },
-      rounds: { type: 'string' },
-      connections: { type: 'string' },
+      ...ROUND_ARGS,
       only: { type: 'string' },
-      pin: { type: 'string', default: 'auto' },
     },
   });
-  const durationS = positiveInt('duration', values.duration, 10);
-  const warmupS = values.warmup === '0' ? 0 : positiveInt('warmup', values.warmup, 2);
-  const rounds = positiveInt('rounds', values.rounds, 3);
-  const connections = positiveInt('connections', values.connections, 50);
+  const { durationS, warmupS, rounds, connections } = roundOptions(values);
   const scenarios = values.only === undefined ? [...SCENARIOS] : SCENARIOS.filter((s) => values.only!.split(',').includes(s));
   if (!scenarios.includes('passthrough')) scenarios.unshift('passthrough');
   // Each secured scenario runs twice per round (itself and its passthrough twin).

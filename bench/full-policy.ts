@@ -33,7 +33,6 @@ import {
   makeTempDir,
   median,
   pinCpus,
-  positiveInt,
   repoRoot,
   round,
   runLoad,
@@ -44,6 +43,8 @@ import {
   writeResult,
   type LoadStats,
   type Workload,
+  ROUND_ARGS,
+  roundOptions,
 } from './lib.js';
 import { ORDER_SCHEMA_YAML } from './contract-spec.js';
 
@@ -92,19 +93,12 @@ function stageMeans(text: string): { n: number; means: Record<string, number> } 
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      duration: { type: 'string' },
-      warmup: { type: 'string' },
-      rounds: { type: 'string' },
-      connections: { type: 'string' },
-      pin: { type: 'string', default: 'auto' },
+      ...ROUND_ARGS,
       workloads: { type: 'string', default: 'get,post' },
       targets: { type: 'string', default: 'proxy,gateway-1,gateway-2' },
     },
   });
-  const durationS = positiveInt('duration', values.duration, 10);
-  const warmupS = values.warmup === '0' ? 0 : positiveInt('warmup', values.warmup, 2);
-  const rounds = positiveInt('rounds', values.rounds, 3);
-  const connections = positiveInt('connections', values.connections, 50);
+  const { durationS, warmupS, rounds, connections } = roundOptions(values);
   const workloads: Workload[] = values.workloads.split(',').map((w) => (w === 'post' ? POST_WORKLOAD : GET_WORKLOAD));
   const targets = values.targets.split(',') as Target[];
   installCleanup((targets.length * workloads.length * rounds * (durationS + warmupS) + 180) * 1000);

@@ -599,6 +599,32 @@ export function positiveInt(name: string, value: string | undefined, fallback: n
   return n;
 }
 
+/** The command-line options of every load bench's rounds (spread into parseArgs' options). */
+export const ROUND_ARGS = {
+  duration: { type: 'string' },
+  warmup: { type: 'string' },
+  rounds: { type: 'string' },
+  connections: { type: 'string' },
+  pin: { type: 'string', default: 'auto' },
+} as const;
+
+export interface RoundOptions {
+  readonly durationS: number;
+  readonly warmupS: number;
+  readonly rounds: number;
+  readonly connections: number;
+}
+
+/** Reads ROUND_ARGS (`--warmup 0` turns the warm-up off); exits with a message on a bad value. */
+export function roundOptions(values: { duration?: string; warmup?: string; rounds?: string; connections?: string }, defaults = { durationS: 10, warmupS: 2, rounds: 3 }): RoundOptions {
+  return {
+    durationS: positiveInt('duration', values.duration, defaults.durationS),
+    warmupS: values.warmup === '0' ? 0 : positiveInt('warmup', values.warmup, defaults.warmupS),
+    rounds: positiveInt('rounds', values.rounds, defaults.rounds),
+    connections: positiveInt('connections', values.connections, 50),
+  };
+}
+
 /** Parses repeated `--header 'name: value'` options. */
 export function parseHeaders(values: readonly string[] | undefined): Record<string, string> {
   const out: Record<string, string> = {};

@@ -44,6 +44,8 @@ import {
   takeFileBytes,
   writeResult,
   median,
+  ROUND_ARGS,
+  roundOptions,
 } from './lib.js';
 import type { LoadStats, Workload } from './lib.js';
 
@@ -111,10 +113,7 @@ const fmt = (n: number | undefined, digits = 2): string => (n === undefined ? 'â
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      duration: { type: 'string' },
-      warmup: { type: 'string' },
-      rounds: { type: 'string' },
-      connections: { type: 'string' },
+      ...ROUND_ARGS,
       only: { type: 'string' },
       workloads: { type: 'string' },
       config: { type: 'string' },
@@ -122,15 +121,11 @@ async function main(): Promise<void> {
       'gateway-workers': { type: 'string' },
       'gateway-cmd': { type: 'string' }, // hidden: test the harness with another process in the gateway slot
       header: { type: 'string', multiple: true },
-      pin: { type: 'string', default: 'auto' },
       strict: { type: 'boolean', default: false },
       verbose: { type: 'boolean', default: false },
     },
   });
-  const durationS = positiveInt('duration', values.duration, 20);
-  const warmupS = values.warmup === '0' ? 0 : positiveInt('warmup', values.warmup, 3);
-  const connections = positiveInt('connections', values.connections, 50);
-  const roundCount = positiveInt('rounds', values.rounds, 1);
+  const { durationS, warmupS, connections, rounds: roundCount } = roundOptions(values, { durationS: 20, warmupS: 3, rounds: 1 });
   const workers = values['gateway-workers'] === undefined ? undefined : positiveInt('gateway-workers', values['gateway-workers'], 1);
   const targets = listOption('only', values.only, TARGETS);
   const workloadKeys = listOption('workloads', values.workloads, ['get', 'post'] as const);

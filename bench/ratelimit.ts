@@ -30,7 +30,6 @@ import {
   makeTempDir,
   median,
   pinCpus,
-  positiveInt,
   repoRoot,
   round,
   runLoad,
@@ -41,6 +40,8 @@ import {
   writeResult,
   type LoadStats,
   type StartedGateway,
+  ROUND_ARGS,
+  roundOptions,
 } from './lib.js';
 
 const LIMITS = `rateLimits:
@@ -127,11 +128,7 @@ routes:
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      duration: { type: 'string' },
-      warmup: { type: 'string' },
-      rounds: { type: 'string' },
-      connections: { type: 'string' },
-      pin: { type: 'string', default: 'auto' },
+      ...ROUND_ARGS,
       redis: { type: 'string', default: 'redis://127.0.0.1:6379' },
       'micro-only': { type: 'boolean', default: false },
     },
@@ -140,10 +137,7 @@ async function main(): Promise<void> {
   console.log(`\nIn-process rate-limit stage (one GCRA limit, 1000 client IPs): ${m.nsPerCheck.toFixed(0)} ns per check (loop overhead ${m.nsBaseline.toFixed(0)} ns subtracted; median of 5 × ${m.checks} calls)`);
   if (values['micro-only']) return;
 
-  const durationS = positiveInt('duration', values.duration, 10);
-  const warmupS = values.warmup === '0' ? 0 : positiveInt('warmup', values.warmup, 2);
-  const rounds = positiveInt('rounds', values.rounds, 3);
-  const connections = positiveInt('connections', values.connections, 50);
+  const { durationS, warmupS, rounds, connections } = roundOptions(values);
   installCleanup((4 * rounds * (durationS + warmupS) + 120) * 1000);
   const cpus = values.pin === 'off' ? undefined : pinCpus();
   warnIfBusy();
