@@ -52,7 +52,7 @@
 import { isUtf8 } from 'node:buffer';
 import { escapePointerSegment, isObject, SchemaResolver, type JsonObject } from '../access/schema-resolve.js';
 import type { ApiOperation, LoadedSpec } from '../config/types.js';
-import { compileDirect, FORBIDDEN_KEYS, utf8BomLength, type DirectValidator } from './json-direct.js';
+import { compileDirect, FORBIDDEN_KEYS, isDigit, utf8BomLength, type DirectValidator } from './json-direct.js';
 import type { CompiledSchema, SchemaCompiler, TypedInput, Violation } from './schema-compiler.js';
 
 export interface BodyLimits {
@@ -144,7 +144,6 @@ const MAX_PREWALK = 20_000;
 const MAX_MEDIA_TYPE_LENGTH = 1024;
 /** Header block of one multipart part at most. */
 const MAX_PART_HEADER_BYTES = 8 * 1024;
-
 
 // ---------------------------------------------------------------------------------------
 // Media types (RFC 9110 §8.3.1), read by a tokenizer.
@@ -939,10 +938,6 @@ function readJson(
 
 // ---------------------------------------------------------------------------------------
 // Form fields (urlencoded and multipart text parts)
-
-function isDigit(c: number): boolean {
-  return c >= 0x30 && c <= 0x39;
-}
 
 /** JSON number grammar (no leading `+`, no `0x`, no `Infinity`), by hand. */
 function isNumberText(s: string, integer: boolean): boolean {

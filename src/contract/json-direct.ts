@@ -233,7 +233,8 @@ function latin1(buf: Uint8Array, start: number, end: number): string {
   return latin1Slice.call(buf, start, end);
 }
 
-function isDigit(c: number): boolean {
+/** An ASCII digit (a char code); shared by the contract's hand-written readers. */
+export function isDigit(c: number): boolean {
   return c >= 0x30 && c <= 0x39;
 }
 

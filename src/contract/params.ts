@@ -18,6 +18,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { SchemaResolver, escapePointerSegment, isJsonMediaType, isObject, type JsonObject, type Located } from '../access/schema-resolve.js';
 import type { ApiOperation, LoadedSpec } from '../config/types.js';
 import type { CompiledSchema, SchemaCompiler, TypedInput, Violation, ViolationLocation } from './schema-compiler.js';
+import { isDigit } from './json-direct.js';
 
 export interface ParameterOptions {
   /** Refuse query parameters the operation does not declare (rule `undeclared`). */
@@ -364,10 +365,6 @@ function queryAllowList(spec: LoadedSpec, params: readonly Param[]): Set<string>
 
 // ---------------------------------------------------------------------------------------------
 // Parsing request text (no regular expressions; every loop is one pass)
-
-function isDigit(c: number): boolean {
-  return c >= 48 && c <= 57;
-}
 
 /** `-?(0|[1-9][0-9]*)` */
 function isIntegerText(s: string): boolean {

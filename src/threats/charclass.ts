@@ -88,3 +88,13 @@ export function charClasses(s: string): number {
   }
   return m;
 }
+
+/** An ASCII digit 0-9 (a char code). */
+export function isDigit(c: number): boolean {
+  return c >= 48 && c <= 57;
+}
+
+/** An ASCII letter a-z, A-Z (a char code). */
+export function isAlpha(c: number): boolean {
+  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90);
+}

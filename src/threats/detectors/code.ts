@@ -13,6 +13,7 @@
  * a few `indexOf` probes and a bounded base64 decode; time is linear in the length of the value.
  */
 import type { DetectContext, Detector, Hit, Paranoia, ThreatCategory } from '../types.js';
+import { isDigit, isAlpha } from '../charclass.js';
 
 // ---------------------------------------------------------------------------------------------
 // Vocabulary
@@ -134,12 +135,6 @@ const PICKLE_NAMES = new Set(['system', 'popen', 'call', 'check_output', 'check_
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-function isAlpha(c: number): boolean {
-  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90);
-}
-function isDigit(c: number): boolean {
-  return c >= 48 && c <= 57;
-}
 function isIdStart(c: number): boolean {
   return isAlpha(c) || c === 95;
 }
@@ -1208,7 +1203,6 @@ function base64Runs(st: State, t: string): void {
   }
 }
 
-
 // ---------------------------------------------------------------------------------------------
 // Whole-value statements: a value that is entirely one statement of code
 // ---------------------------------------------------------------------------------------------
@@ -1489,7 +1483,6 @@ function flightReference(st: State, lower: string): void {
 // ---------------------------------------------------------------------------------------------
 // Detector
 // ---------------------------------------------------------------------------------------------
-
 
 /** Where a file name ends without the trailing dots and spaces Windows drops (`shell.php. `). */
 function endBeforeDots(name: string): number {

@@ -14,6 +14,7 @@
  */
 import type { DetectContext, Detector, Hit, Paranoia } from '../types.js';
 import { nameWords } from './traversal.js';
+import { isDigit } from '../charclass.js';
 
 /** Header names that no prose uses as a label. */
 const STRONG_HEADERS: ReadonlySet<string> = new Set([
@@ -80,10 +81,6 @@ function classifyLine(text: string, lower: string, i: number): LineInfo {
     if (text.charCodeAt(j) === 61 /* = */) return { kind: 'param', name, valueStart: j + 1 };
   }
   return { kind: 'none', name: '', valueStart: i };
-}
-
-function isDigit(c: number): boolean {
-  return c >= 48 && c <= 57;
 }
 
 /** After `HTTP/`: `1.1 200`, `2 404`, `1.0 302 Found`. */

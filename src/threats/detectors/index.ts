@@ -2,7 +2,7 @@
  * The detectors, in the order they run. Each is a tokenizer or grammar for one attack family
  * (see the file of each); the engine hands each the decoded text of every input.
  */
-import { CC } from '../charclass.js';
+import { CC, isDigit } from '../charclass.js';
 import type { NamedDetector } from '../engine.js';
 import { HASH_SEED, hashStep, LiteralSet, MK, wordHash, type ValueFacts } from '../prefilter.js';
 import { detectXxe, XXE_MARKERS } from '../xml.js';
@@ -131,7 +131,6 @@ const CODE_PUNCT = CC.PAREN | CC.DOLLAR | CC.BRACKET | CC.EQ | CC.NL | CC.NONASC
 /** traversal.ts prefilter (with `~` and `0x`). */
 const PATH_CHARS = CC.DOT | CC.SLASH | CC.BSLASH | CC.COLON | CC.BRACE | CC.PERCENT | CC.NONASCII;
 
-const isDigit = (c: number): boolean => c >= 0x30 && c <= 0x39;
 const isAlpha = (c: number): boolean => (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
 const isAlnum = (c: number): boolean => isDigit(c) || isAlpha(c);
 /** cmdi.ts isSpace. */

@@ -11,15 +11,10 @@
  * decoded first.
  */
 import type { Detector, Hit } from '../types.js';
+import { isDigit, isAlpha } from '../charclass.js';
 
 function isSpace(c: number): boolean {
   return c === 32 || c === 9 || c === 10 || c === 13 || c === 11 || c === 12;
-}
-function isAlpha(c: number): boolean {
-  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90);
-}
-function isDigit(c: number): boolean {
-  return c >= 48 && c <= 57;
 }
 function hexVal(c: number): number {
   if (c >= 48 && c <= 57) return c - 48;

@@ -24,6 +24,7 @@
  * to the number of tokens and by a nesting limit; no regular expressions.
  */
 import type { DetectContext, Detector, Hit, Paranoia } from '../types.js';
+import { isDigit } from '../charclass.js';
 
 // ---------------------------------------------------------------------------------------------
 // Token classes (char codes of the fingerprint letters)
@@ -159,9 +160,6 @@ function isIdStart(c: number): boolean {
 }
 function isIdPart(c: number): boolean {
   return isIdStart(c) || (c >= 48 && c <= 57) || c === 36;
-}
-function isDigit(c: number): boolean {
-  return c >= 48 && c <= 57;
 }
 function isHex(c: number): boolean {
   return isDigit(c) || (c >= 97 && c <= 102) || (c >= 65 && c <= 70);

@@ -24,6 +24,7 @@
  * unless they are cloud metadata endpoints or clearly URL-shaped loopback names.
  */
 import type { DetectContext, Detector, Hit, Paranoia } from '../types.js';
+import { isDigit } from '../charclass.js';
 
 type Kind =
   | 'metadata'
@@ -115,7 +116,6 @@ function nameWords(name: string): string[] {
 }
 
 const isAlpha = (c: number): boolean => c >= 97 && c <= 122;
-const isDigit = (c: number): boolean => c >= 48 && c <= 57;
 const isHexDigit = (c: number): boolean => isDigit(c) || (c >= 97 && c <= 102);
 const isSchemeChar = (c: number): boolean =>
   isAlpha(c) || isDigit(c) || c === 43 || c === 45 || c === 46 || c === 95;

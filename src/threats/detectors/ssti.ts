@@ -17,6 +17,7 @@
  * Linear: each opener's content is bounded (MAX_CONTENT) and the scan resumes after it.
  */
 import type { DetectContext, Detector, Hit, Paranoia } from '../types.js';
+import { isDigit } from '../charclass.js';
 
 const MAX_CONTENT = 320;
 
@@ -109,9 +110,6 @@ function isIdentStart(c: number): boolean {
 }
 function isIdentChar(c: number): boolean {
   return isIdentStart(c) || (c >= 48 && c <= 57);
-}
-function isDigit(c: number): boolean {
-  return c >= 48 && c <= 57;
 }
 function isSpace(c: number): boolean {
   return c === 32 || c === 9 || c === 10 || c === 13 || c === 11 || c === 12;

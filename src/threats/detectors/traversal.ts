@@ -19,6 +19,7 @@
  * for the tokens; component look-ups are Set/Map probes on short slices. Never throws.
  */
 import type { DetectContext, Detector, Hit, Paranoia } from '../types.js';
+import { isDigit } from '../charclass.js';
 
 /** Remote file inclusion (CRS 931) shares the URL parser of the SSRF detector; exported here too. */
 export { detectRfi } from './ssrf.js';
@@ -95,7 +96,6 @@ const FILE_WORDS = new Set([
   'lang', 'locale', 'view', 'filename*', 'logfile', 'upload', 'img', 'image', 'show', 'cat', 'content', 'location',
 ]);
 
-
 function mk(rule: string, severity: number, paranoia: Paranoia, evidence: string): Hit {
   return {
     detector: `traversal.${rule}`,
@@ -120,7 +120,6 @@ function isStrong(h: Hit | undefined): boolean {
 
 const isSep = (c: number): boolean => c === 47 || c === 92; // / \
 const isAlpha = (c: number): boolean => c >= 97 && c <= 122;
-const isDigit = (c: number): boolean => c >= 48 && c <= 57;
 const isHex = (c: number): boolean => isDigit(c) || (c >= 97 && c <= 102);
 const isSchemeChar = (c: number): boolean =>
   isAlpha(c) || isDigit(c) || c === 43 || c === 45 || c === 46 || c === 95; // + - . _
