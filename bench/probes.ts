@@ -2,40 +2,55 @@
  * Probe sets written apart from the shared corpora (bench/probes/), replayed through the threat
  * engine at the default paranoia: payloads in the styles of public tooling and cheat sheets,
  * evasion techniques, tricky legitimate API values, and whole requests with attacks where API
- * attacks arrive (path, JSON members, headers, uploads) and realistic API traffic.
+ * attacks arrive (path, JSON members, GraphQL documents, headers, uploads) and realistic API
+ * traffic.
  *
- * They were written (2026-12-07) without access to the engine, to find what the corpora do not
- * show; the misses they found then were fixed by technique (see the commit messages), so they
- * are regression sets now, no longer unseen data.
+ * Each round was written (2026-12-07) by helper sessions without access to the engine, to find
+ * what the corpora do not show; the misses each round found were then fixed by technique (see
+ * the commit messages and BENCHMARKS.md), so they are regression sets now, no longer unseen.
  *
- *   values-attacks.tsv     417 payloads (sqli, xss, cmdi, traversal, ssrf, ssti, nosql, ldap,
- *                          xpath, jndi, crlf, xxe, proto)
- *   values-evasion.tsv     350 payloads using WAF-evasion techniques (sqlmap tampers, XSS filter
- *                          evasion, shell obfuscation, IP encodings …)
- *   values-benign.tsv      415 legitimate values naive WAFs flag (names, prose about code,
- *                          passwords, formulas, paths …)
- *   values-benign-api.tsv  350 legitimate values of JSON/REST traffic (tickets, Q&A titles,
- *                          JQL/SOQL/OData/Lucene filters, logs, recipes, many languages)
- *   requests.jsonl         255 whole requests: 154 attacks, 101 legitimate (87 ordinary, 14
- *                          code pasted into a code-sharing API, `benign-code`)
+ *   round 1
+ *   values-attacks.tsv       417 payloads (sqli, xss, cmdi, traversal, ssrf, ssti, nosql, ldap,
+ *                            xpath, jndi, crlf, xxe, proto)
+ *   values-evasion.tsv       350 payloads using WAF-evasion techniques (sqlmap tampers, XSS filter
+ *                            evasion, shell obfuscation, IP encodings …)
+ *   values-benign.tsv        415 legitimate values naive WAFs flag (names, prose about code,
+ *                            passwords, formulas, paths …)
+ *   values-benign-api.tsv    350 legitimate values of JSON/REST traffic (tickets, Q&A titles,
+ *                            JQL/SOQL/OData/Lucene filters, logs, recipes, many languages)
+ *   requests.jsonl           255 whole requests: 154 attacks, 101 legitimate (87 ordinary, 14
+ *                            code pasted into a code-sharing API, `benign-code`)
+ *   round 2
+ *   values-attacks-2.tsv     450 payloads, a third with evasions (DB-specific SQL, XSS contexts,
+ *                            PowerShell/cmd.exe, SSTI for ten engines, Log4j lookups, EL/OGNL …)
+ *   values-benign-2.tsv      400 legitimate values (40 languages and scripts, prose about code,
+ *                            URLs, paths, formulas)
+ *   requests-attacks-2.jsonl 260 attack requests after published CVE exploits, in GraphQL
+ *                            documents and variables, JSON Patch, headers, cookies, uploads
+ *   requests-benign-2.jsonl  300 legitimate requests of real API shapes (webhooks, search DSLs,
+ *                            GraphQL, tickets, CI, FHIR …): 266 ordinary, 34 `benign-code`
  *
  * A `.tsv` line is `category<TAB>value`; a category ending in `[nl]` has `\n`/`\r` written as
  * two characters. Each value is sent as a query parameter, a JSON string member and a form
  * field; an attack counts as refused when all three placements are, a legitimate value as
- * refused when any is.
+ * refused when any is. A whole request counts as refused when the engine refuses it or when
+ * the gateway refuses its path before any stage (routing/path.ts: dot-segments, encoded
+ * slashes), as the product does.
  *
- * Usage (after `npm run build`): node dist/bench/probes.js [--paranoia N] [--list]
+ * Every `values-*.tsv` and `requests*.jsonl` of the folder is read (`--dir` for another folder).
+ *
+ * Usage (after `npm run build`): node dist/bench/probes.js [--paranoia N] [--list] [--dir D]
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ThreatEngine } from '../src/threats/engine.js';
 import { DETECTORS } from '../src/threats/detectors/index.js';
+import { checkPath } from '../src/routing/path.js';
 import type { Paranoia, RawRequest } from '../src/threats/types.js';
 import { repoRoot } from './lib.js';
 
 const DIR = join(repoRoot, 'bench', 'probes');
-const VALUE_FILES = ['values-attacks.tsv', 'values-evasion.tsv', 'values-benign.tsv', 'values-benign-api.tsv'] as const;
 
 interface ProbeRequest {
   label: 'attack' | 'benign';
@@ -53,16 +68,28 @@ interface Tally {
 }
 
 function main(): void {
-  const { values } = parseArgs({ options: { paranoia: { type: 'string', default: '1' }, list: { type: 'boolean', default: false } } });
+  const { values } = parseArgs({ options: { paranoia: { type: 'string', default: '1' }, list: { type: 'boolean', default: false }, dir: { type: 'string', default: DIR } } });
+  const dir = values.dir;
+  const files = readdirSync(dir).sort();
+  const valueFiles = files.filter((f) => f.startsWith('values-') && f.endsWith('.tsv'));
+  const requestFiles = files.filter((f) => f.startsWith('requests') && f.endsWith('.jsonl'));
+  const perFile = new Map<string, { attacks: Tally; benign: Tally }>();
+  const count = (file: string, benign: boolean, refused: boolean) => {
+    const f = perFile.get(file) ?? { attacks: { n: 0, refused: 0 }, benign: { n: 0, refused: 0 } };
+    perFile.set(file, f);
+    const t = benign ? f.benign : f.attacks;
+    t.n++;
+    if (refused) t.refused++;
+  };
   const paranoia = Number(values.paranoia) as Paranoia;
   const engine = new ThreatEngine({ detectors: DETECTORS, paranoia });
   const wrong: string[] = [];
   const rows: string[] = [];
   const totals = { attacks: { n: 0, refused: 0 }, benign: { n: 0, refused: 0 } };
 
-  for (const file of VALUE_FILES) {
+  for (const file of valueFiles) {
     const per = new Map<string, Tally>();
-    for (const line of readFileSync(join(DIR, file), 'utf8').split('\n')) {
+    for (const line of readFileSync(join(dir, file), 'utf8').split('\n')) {
       const tab = line.indexOf('\t');
       if (tab < 0) continue;
       let category = line.slice(0, tab);
@@ -86,18 +113,22 @@ function main(): void {
       const total = benign ? totals.benign : totals.attacks;
       total.n++;
       if (refused) total.refused++;
+      count(file, benign, refused);
       if (benign === refused) wrong.push(`${file}\t${category}\t${blocked.map((b) => (b ? 'R' : '-')).join('')}\t${JSON.stringify(value)}`);
     }
     for (const [category, t] of per) rows.push(`| ${file} | ${category} | ${t.n} | ${t.refused} | ${pct(t)} |`);
   }
 
+  for (const file of requestFiles) {
   const per = new Map<string, Tally>();
-  for (const line of readFileSync(join(DIR, 'requests.jsonl'), 'utf8').split('\n')) {
+  for (const line of readFileSync(join(dir, file), 'utf8').split('\n')) {
     if (line.trim() === '') continue;
     const p = JSON.parse(line) as ProbeRequest;
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(p.headers)) headers[k.toLowerCase()] = v;
-    const v = engine.inspect({ method: p.method, rawPath: p.path, rawQuery: p.query, headers, body: p.body === '' ? undefined : Buffer.from(p.body, 'utf8') });
+    const inspected = engine.inspect({ method: p.method, rawPath: p.path, rawQuery: p.query, headers, body: p.body === '' ? undefined : Buffer.from(p.body, 'utf8') });
+    const pathVerdict = checkPath(p.path);
+    const v = pathVerdict === 'ok' ? inspected : { block: true, findings: [{ detector: `gateway.path-${pathVerdict}`, location: 'path', name: '' }, ...inspected.findings] };
     const key = `${p.label}/${p.category}`;
     const t = per.get(key) ?? { n: 0, refused: 0 };
     t.n++;
@@ -107,17 +138,23 @@ function main(): void {
       const total = p.label === 'benign' ? totals.benign : totals.attacks;
       total.n++;
       if (v.block) total.refused++;
+      count(file, p.label === 'benign', v.block);
     }
     if ((p.label === 'attack') !== v.block) {
-      wrong.push(`requests.jsonl\t${key}\t${v.block ? 'R' : '-'}\t${p.method} ${p.path}${p.query === '' ? '' : '?' + p.query}\t${v.findings.map((f) => `${f.detector}@${f.location}:${f.name}`).join(',')}`);
+      wrong.push(`${file}\t${key}\t${v.block ? 'R' : '-'}\t${p.method} ${p.path}${p.query === '' ? '' : '?' + p.query}\t${v.findings.map((f) => `${f.detector}@${f.location}:${f.name}`).join(',')}`);
     }
   }
-  for (const [key, t] of [...per].sort()) rows.push(`| requests.jsonl | ${key} | ${t.n} | ${t.refused} | ${pct(t)} |`);
+  for (const [key, t] of [...per].sort()) rows.push(`| ${file} | ${key} | ${t.n} | ${t.refused} | ${pct(t)} |`);
+  }
 
   console.log(`probe sets (bench/probes), paranoia ${paranoia}`);
   console.log('| file | category | values | refused | refused % |');
   console.log('|---|---|---:|---:|---:|');
   for (const r of rows) console.log(r);
+  for (const [file, t] of perFile) {
+    const parts = [t.attacks.n > 0 ? `attacks refused ${t.attacks.refused} of ${t.attacks.n} (${pct(t.attacks)})` : '', t.benign.n > 0 ? `legitimate refused ${t.benign.refused} of ${t.benign.n} (${pct(t.benign)})` : ''];
+    console.log(`${file}: ${parts.filter((x) => x !== '').join('; ')}`);
+  }
   console.log(`attacks refused: ${totals.attacks.refused} of ${totals.attacks.n} (${pct(totals.attacks)}); legitimate refused: ${totals.benign.refused} of ${totals.benign.n} (${pct(totals.benign)}), code pasted into a code-sharing API not counted`);
   if (values.list) for (const w of wrong) console.log(w);
 }

@@ -28,6 +28,7 @@ import { isSensitiveName, REDACTED } from '../telemetry/redact.js';
 import { CC } from './charclass.js';
 import { CleanValues } from './clean-values.js';
 import { jsonPointer, scanJsonRanges } from './json-scan.js';
+import { graphqlStrings } from './graphql.js';
 import { DEFAULT_NORMALIZE_BUDGET, NORM_BAD_ESCAPE, NORM_CONTROL, NORM_MULTI_ENCODED, NORM_NUL, NORM_OVERLONG, normalize } from './normalize.js';
 import { MK, ValueFacts, type LiteralSet } from './prefilter.js';
 import { SEVERITY } from './types.js';
@@ -113,6 +114,56 @@ export const DEFAULT_SKIP_HEADERS: readonly string[] = Object.freeze([
   'cookie', // inspected as cookies, one by one
 ]);
 
+/**
+ * What is still read of a header that is not inspected as a whole. `credentials`
+ * (`Authorization`): a Basic user name, and a Bearer credential that is no token68 (a token is
+ * letters, digits and `-._~+/` then `=`; anything else was put there by hand); a secret is
+ * never remembered as clean and never shown in an excerpt. `lookup`: a value holding `${` (a
+ * Log4j/EL/template lookup: a date, an entity tag or a cache directive never does) is read
+ * whole, where Log4Shell was sprayed into every header.
+ */
+const SKIPPED_HEADER_READS: ReadonlyMap<string, 'credentials' | 'lookup'> = new Map([
+  ['authorization', 'credentials'],
+  ['proxy-authorization', 'credentials'],
+  ...['host', 'if-none-match', 'if-match', 'if-modified-since', 'if-unmodified-since', 'if-range', 'cache-control', 'pragma', 'accept-encoding', 'keep-alive', 'upgrade', 'te'].map((h) => [h, 'lookup'] as const),
+]);
+
+function skippedHeader(run: Inspection, name: string, read: 'credentials' | 'lookup', v: string): void {
+  if (read === 'lookup') {
+    if (v.includes('${')) run.value('header', name, v, false);
+    return;
+  }
+  const sp = v.indexOf(' ');
+  if (sp <= 0) return;
+  const scheme = v.slice(0, sp).toLowerCase();
+  const credential = v.slice(sp + 1).trim();
+  // Read with no name of its own (name undefined, base = the header's name): never kept in the
+  // clean-value memory; the header's name redacts every excerpt (telemetry isSensitiveName).
+  if (scheme === 'bearer') {
+    if (!isToken68(credential)) run.value('header', undefined, credential, false, false, undefined, name, name);
+  } else if (scheme === 'basic' && isToken68(credential)) {
+    const pair = Buffer.from(credential, 'base64').toString('utf8');
+    const colon = pair.indexOf(':');
+    const user = colon < 0 ? pair : pair.slice(0, colon);
+    if (user !== '') run.value('header', undefined, user, false, false, undefined, name, name);
+    // a lookup may span the colon (`${jndi:ldap://…}:pw`), or sit in the password: the pair whole
+    if (colon >= 0 && pair.includes('${')) run.value('header', undefined, pair, false, false, undefined, name, name);
+  }
+}
+
+/** RFC 9110 token68: 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=" */
+function isToken68(s: string): boolean {
+  let i = 0;
+  const n = s.length;
+  for (; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (!((c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x2d || c === 0x2e || c === 0x5f || c === 0x7e || c === 0x2b || c === 0x2f)) break;
+  }
+  if (i === 0) return false;
+  while (i < n && s.charCodeAt(i) === 0x3d) i++;
+  return i === n;
+}
+
 export const DEFAULT_THREAT_LIMITS: ThreatLimits = Object.freeze({ maxBytes: 262_144, maxItems: 50_000, maxDepth: 128 });
 
 /** A value skipped because the contract proved its type. */
@@ -186,6 +237,7 @@ export function utf8OfLatin1(s: string): string {
 /** `<?` and `<%`, where PHP and ASP/JSP code opens in a file. */
 const SERVER_CODE_OPENERS = [Buffer.from('<?', 'latin1'), Buffer.from('<%', 'latin1')];
 const PHP_CLOSE = Buffer.from('?>', 'latin1');
+const PERL_QX = Buffer.from('qx', 'latin1');
 const ASP_CLOSE = Buffer.from('%>', 'latin1');
 const SERVER_CODE_PROBES = 16;
 const SERVER_CODE_WINDOW = 1024;
@@ -333,9 +385,14 @@ export class ThreatEngine {
     const headers = req.headers;
     const skipHeaders = this.options.skipHeaders;
     for (const name in headers) {
-      if (skipHeaders.has(name)) continue;
       const v = headers[name];
       if (v === undefined) continue;
+      if (skipHeaders.has(name)) {
+        const read = SKIPPED_HEADER_READS.get(name);
+        if (read !== undefined) for (const one of typeof v === 'string' ? [v] : v) skippedHeader(run, name, read, one);
+        if (run.incomplete !== undefined) return;
+        continue;
+      }
       if (typeof v === 'string') run.value('header', name, v, false);
       else for (const one of v) run.value('header', name, one, false);
       if (run.incomplete !== undefined) return;
@@ -389,6 +446,7 @@ export class ThreatEngine {
           if (skip!.has(skipKey('body', name))) return true;
         }
       }
+      if (!isKey && graphqlQuery(path) && this.graphql(run, location, name ?? jsonPointer(path, base), src.slice(start, end))) return run.incomplete === undefined;
       run.valueIn(location, name, src, start, end, isKey, false, path, base, undefined, pointers);
       if (!isKey && end - start >= 4 && jsonish(src.charCodeAt(start), src.charCodeAt(end - 1))) {
         // a string that holds JSON (`"filter": "{\"id\": …}"`; the range is the decoded string): its members too, one level
@@ -440,7 +498,7 @@ export class ThreatEngine {
           const value = decodeComponent(raw.slice(eq + 1, end), true);
           if (name === '_method') methodOverride(run, method, location, name, value, METHOD_PARAM);
           if (skip === undefined || !skip.has(skipKey(location === 'form' ? 'body' : 'query', location === 'form' ? '/' + name : name))) {
-            run.value(location, name, value, false);
+            if (name !== 'query' || !this.graphql(run, location, name, value)) run.value(location, name, value, false);
             this.embeddedJson(run, location, name, value);
             // `1 or 1=1`, `' or 'a'='a` sent as a whole item: a "name" that is no name is the
             // first half of a text cut at its `=`; the item is read whole too.
@@ -472,6 +530,20 @@ export class ThreatEngine {
       run.valueIn(location, undefined, src, start, end, isKey, false, path, name);
       return run.incomplete === undefined;
     });
+  }
+
+  /**
+   * The `query` of a GraphQL request, if it is a GraphQL document: its string literals, each
+   * named `<name>/<field>/<argument>` (graphql.ts). False if it is not one (read it whole).
+   */
+  private graphql(run: Inspection, location: InputLocation, name: string, doc: string): boolean {
+    const strings = graphqlStrings(doc, this.options.limits.maxItems);
+    if (strings === undefined) return false;
+    for (const s of strings) {
+      if (run.incomplete !== undefined) break;
+      run.value(location, `${name}/${s.field}/${s.arg}`, s.value, false, false, undefined, '', s.arg);
+    }
+    return true;
   }
 
   private cookies(run: Inspection, header: string): void {
@@ -606,6 +678,24 @@ export class ThreatEngine {
         }
         k = content.indexOf(open, k + 2);
       }
+    }
+    // Perl's `qx{…}` in file metadata (the DjVu annotation that ExifTool evaluated,
+    // CVE-2021-22205): only with its closing bracket inside the same run of printable text.
+    let k = content.indexOf(PERL_QX);
+    for (let probes = 0; k >= 0 && probes < SERVER_CODE_PROBES && found < SERVER_CODE_PROBES; probes++) {
+      const o = content[k + 2];
+      if (o === 0x7b || o === 0x28) {
+        const limit = Math.min(content.length, k + SERVER_CODE_WINDOW);
+        let end = k + 3;
+        while (end < limit && printableAscii(content[end] ?? 0)) end++;
+        const close = content.indexOf(o === 0x7b ? 0x7d : 0x29, k + 3);
+        if (close >= 0 && close < end) {
+          found++;
+          run.value('multipart', name, content.toString('latin1', k, close + 1), false);
+          if (run.incomplete !== undefined) return;
+        }
+      }
+      k = content.indexOf(PERL_QX, k + 2);
     }
   }
 
@@ -743,7 +833,7 @@ export class Inspection implements ThreatVerdict {
     this.detect(location, isKey, pathOnly);
     if (norm.decoded64 !== undefined) {
       facts.scan(norm.decoded64, isKey, engine.literals);
-      this.detect(location, isKey, pathOnly);
+      this.detect(location, isKey, pathOnly, true);
     }
   }
 
@@ -770,7 +860,12 @@ export class Inspection implements ThreatVerdict {
   }
 
   /** Runs the detectors on the value whose facts are in engine.facts. */
-  private detect(location: InputLocation, isKey: boolean, pathOnly: boolean): void {
+  /**
+   * `from64`: the facts are of text decoded from base64 in the value. Line breaks there are the
+   * decoded document's own (a MIME message in Gmail's `raw`, a PEM, a YAML file): the CRLF
+   * detector, which asks where a break would land in a header, does not read it.
+   */
+  private detect(location: InputLocation, isKey: boolean, pathOnly: boolean, from64 = false): void {
     const engine = this.engine;
     const paranoia = engine.options.paranoia;
     const gated = engine.gated;
@@ -790,6 +885,7 @@ export class Inspection implements ThreatVerdict {
       if (mask === 0) return;
     }
     for (const d of plan.detectors) {
+      if (from64 && d.category === 'crlf') continue;
       if (gated) {
         const g = d.shared;
         if (g !== undefined) {
@@ -883,6 +979,12 @@ const FILE = /file/i;
 
 /** The last segments (unescaped) of the body pointers in a skip set: which member names may end a skipped value. */
 /** `{…}` or `[…]`. */
+/** A GraphQL request's document: the member `query` of the body, or of a request in a batch (an array). */
+function graphqlQuery(path: readonly (string | number)[]): boolean {
+  const n = path.length;
+  return path[n - 1] === 'query' && (n === 1 || (n === 2 && typeof path[0] === 'number'));
+}
+
 function jsonish(open: number, close: number): boolean {
   return (open === 0x7b && close === 0x7d) || (open === 0x5b && close === 0x5d);
 }

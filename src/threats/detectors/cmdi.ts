@@ -1434,6 +1434,27 @@ function cmdIf(t: string, i: number): boolean {
 }
 
 /** Evaluate the command that starts at `i`, reached through context `kind`. */
+/** `qx{id}`, `%x(id)`: the text after the opening bracket in command position (at most 8 of them). */
+function quotedCommands(t: string, st: State): void {
+  let from = 0;
+  for (let k = 0; k < 8 && !done(st); k++) {
+    const q = t.indexOf('qx', from);
+    const p = t.indexOf('%x', from);
+    const at = q < 0 ? p : p < 0 ? q : Math.min(p, q);
+    if (at < 0) return;
+    from = at + 2;
+    const open = t.charCodeAt(at + 2);
+    if (open !== 40 && open !== 123 && open !== 91 && open !== 60 && open !== 124 && open !== 47) continue;
+    // `qx` as a word of its own (not `faqx{`); `%x` anywhere (it is no word)
+    if (t.charCodeAt(at) === 113 && at > 0 && (isAlnum(t.charCodeAt(at - 1)) || t.charCodeAt(at - 1) === 95)) continue;
+    // the command is the text up to the closing delimiter (the first one: no nesting is read)
+    const closer = open === 40 ? 41 : open === 123 ? 125 : open === 91 ? 93 : open === 60 ? 62 : open;
+    let close = at + 3;
+    while (close < t.length && t.charCodeAt(close) !== closer) close++;
+    evalAt(t.slice(at + 3, close), 0, SUBST, st, t.slice(at, at + 3));
+  }
+}
+
 function evalAt(t: string, i: number, kind: number, st: State, sepRaw: string, sepAt = 0): void {
   i = skipBlank(t, i);
   if (i >= t.length) return;
@@ -2184,6 +2205,10 @@ function scan(t: string, lower: string, ctx: DetectContext): Hit | undefined {
   }
   if (done(st)) return st.best;
   if (t.includes('\n')) mailCommands(st, t);
+
+  // Perl and Ruby command literals: `qx{…}`, `qx(…)`, `%x(…)`, `%x{…}` run their text in a shell.
+  if (t.includes('qx') || t.includes('%x')) quotedCommands(t, st);
+  if (done(st)) return st.best;
 
   // Command positions after separators and inside substitutions.
   const table = t.includes('|') && (t.includes('|---') || t.includes('| ---') || t.includes('|:--') || t.includes('| :--'));

@@ -1125,7 +1125,57 @@ function binaryMagic(d: string): string | undefined {
   return undefined;
 }
 
+/**
+ * Connection properties that make a JDBC driver run code, read local files or deserialize what
+ * a server sends (an application that connects to a URL it was given: data-source settings,
+ * Jackson gadgets): H2 `INIT=RUNSCRIPT FROM 'http://…'`, MySQL `autoDeserialize=true` and
+ * `allowLoadLocalInfile`, PostgreSQL `socketFactory`/`loggerFile`, DB2 JNDI reroute, interceptor
+ * classes. A JDBC URL with none of them is a setting like any other.
+ */
+const JDBC_DANGER = [
+  'init=', 'runscript', 'autodeserialize=true', 'allowloadlocalinfile=true', 'allowurlinlocalinfile=true', 'allowloadlocalinfileinpath=',
+  'socketfactory=', 'socketfactoryarg=', 'sslfactory=', 'sslfactoryarg=', 'loggerfile=', 'sslhostnameverifier=',
+  'clientrerouteserverlistjndiname=', 'queryinterceptors=', 'statementinterceptors=', 'exceptioninterceptors=',
+  'connectionpropertiesfile=', 'authenticationpluginclassname=', 'create=true;',
+];
+
+function jdbcUrl(st: State, lower: string): void {
+  let at = lower.indexOf('jdbc:');
+  for (let tries = 0; at >= 0 && tries < 4; tries++) {
+    // the properties of this URL: up to a blank or quote, at most 2 KiB
+    let e = at + 5;
+    const end = Math.min(lower.length, at + 2048);
+    while (e < end) {
+      const c = lower.charCodeAt(e);
+      if (c === 0x22 || c === 0x27 || (c === 0x20 && !lower.startsWith('from', e + 1) && !lower.startsWith('runscript', e + 1))) break;
+      e++;
+    }
+    const url = lower.slice(at, e);
+    for (const d of JDBC_DANGER) {
+      if (url.includes(d) && (d !== 'create=true;' || url.includes('derby:'))) {
+        report(st, 'code-injection', 'jdbc-url', 1, 5, url.slice(0, 24) + '…' + d);
+        return;
+      }
+    }
+    at = lower.indexOf('jdbc:', e);
+  }
+}
+
 function pickle(lower: string): string | undefined {
+  if (lower.includes('\x8c')) {
+    // protocol 4+: SHORT_BINUNICODE module [MEMOIZE] SHORT_BINUNICODE name [MEMOIZE] STACK_GLOBAL
+    for (const m of PICKLE_MODULES) {
+      const k = lower.indexOf('\x8c' + String.fromCharCode(m.length) + m);
+      if (k < 0) continue;
+      let j = k + 2 + m.length;
+      if (lower.charCodeAt(j) === 0x94) j++;
+      if (lower.charCodeAt(j) !== 0x8c) continue;
+      const name = lower.slice(j + 2, j + 2 + lower.charCodeAt(j + 1));
+      let after = j + 2 + name.length;
+      if (lower.charCodeAt(after) === 0x94) after++;
+      if (lower.charCodeAt(after) === 0x93 && PICKLE_NAMES.has(name)) return `${m}.${name}`;
+    }
+  }
   if (!lower.includes('\n')) return undefined;
   for (const m of PICKLE_MODULES) {
     let from = 0;
@@ -1588,6 +1638,8 @@ function scan(t: string, lower: string, ctx: DetectContext): Hit | undefined {
   if (has(B_DOLLAR) && has(B_BRACE)) phpVarVar(st, t);
   if (done(st)) return st.best;
   if (has(B_COLON) && has(B_SLASH)) phpWrappers(st, lower);
+  if (done(st)) return st.best;
+  if (has(B_COLON) && has(B_EQ) && lower.includes('jdbc:')) jdbcUrl(st, lower);
   if (done(st)) return st.best;
   if (has(B_DOLLAR) && upper) superglobals(st, t);
   if (done(st)) return st.best;

@@ -134,9 +134,15 @@ function headerShapedValue(name: string, lower: string, v: number): boolean {
   }
 }
 
-/** Names of fields that hold one line: a user name, login, e-mail address or phone number (words joined: `userName`, `email_address`). */
+/**
+ * Names of fields that hold one line (words joined: `userName`, `email_address`,
+ * `redirect_uri`): a user name, login, e-mail address or phone number, and a URL, path or host,
+ * which an application puts into a request line, a `Location` or a back-end request.
+ */
 const SINGLE_LINE_FIELDS: ReadonlySet<string> = new Set([
   'user', 'username', 'userid', 'login', 'loginname', 'loginid', 'email', 'emailaddress', 'mail', 'useremail', 'phone', 'phonenumber', 'handle', 'nickname',
+  'url', 'uri', 'href', 'path', 'redirect', 'redirecturl', 'redirecturi', 'returnurl', 'returnto', 'callback', 'callbackurl', 'next', 'host', 'hostname',
+  'domain', 'endpoint', 'webhook', 'webhookurl', 'target', 'targeturl',
 ]);
 
 function singleLineField(name: string): boolean {
@@ -215,8 +221,9 @@ function scanCrlf(text: string, lower: string, ctx: DetectContext): Hit | undefi
   }
   if (midBreak && !ctx.isKey && !headerish && singleLineField(ctx.name)) {
     // `username=guest\r\n2024-05-02T10:00:00Z INFO login success user=admin`: an identity
-    // field has one line; what follows a break there forges log lines or mail headers
-    return weak ?? mk('crlf.break-in-single-line-field', 5, 1, '\n');
+    // field has one line; what follows a break there forges log lines or mail headers (and in
+    // a URL or path field, headers and requests)
+    return weak !== undefined ? { ...weak, severity: 5, paranoia: 1 } : mk('crlf.break-in-single-line-field', 5, 1, '\n');
   }
   if (sawBreak) {
     // A line break has no business in a URL path or in a parameter/cookie name.
@@ -278,9 +285,10 @@ function truncatedBreaks(text: string): string | undefined {
 
 export const detectCrlf: Detector = (text, lower, ctx) => {
   try {
-    if (text.indexOf('\n') < 0 && text.indexOf('\r') < 0 && lower.indexOf(' http/') < 0) {
+    if (text.indexOf('\n') < 0 && text.indexOf('\r') < 0) {
       const view = truncatedBreaks(text);
-      if (view === undefined) return undefined;
+      // no break of any kind: only a request line inside the value (`GET http://x HTTP/1.1`)
+      if (view === undefined) return lower.indexOf(' http/') < 0 ? undefined : scanCrlf(text, lower, ctx);
       // only what follows such a "break" as HTTP counts: CJK text holds these characters
       // (上 is U+4E0A), a header line after one it does not
       const h = scanCrlf(view, view.toLowerCase(), ctx);

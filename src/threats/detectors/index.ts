@@ -286,7 +286,8 @@ function select(f: ValueFacts): number {
     out |= D.CODE;
   }
   // nosql.ts scanNosql: operators (`$`), keys with `__`, JavaScript (quotes, `this.`, `db.`).
-  if ((c & (CC.DOLLAR | CC.QUOTE)) !== 0 || (f.words(LITERALS) & (W.NOSQL_JS | (f.isKey ? W.DUNDER : 0))) !== 0) out |= D.NOSQL;
+  // … and a number then `;` then a statement (`0;return true`, numericBreakout).
+  if ((c & (CC.DOLLAR | CC.QUOTE)) !== 0 || (f.words(LITERALS) & (W.NOSQL_JS | (f.isKey ? W.DUNDER : 0))) !== 0 || (!f.isKey && (c & (CC.SEMI | CC.DIGIT)) === (CC.SEMI | CC.DIGIT))) out |= D.NOSQL;
   // proto.ts: the three words in the value, or (for keys) in the pointer.
   if ((f.words(LITERALS) & W.PROTO) !== 0 || (f.isKey && (f.nameHas('__proto__') || f.nameHas('rototype')))) out |= D.PROTO;
   return out;

