@@ -222,6 +222,38 @@ describe('pointers, line breaks, serialized objects, connection strings', () => 
   });
 });
 
+describe('more shapes from the second probe round', () => {
+  const table = (attacks: string[], benign: string[]) => {
+    for (const v of attacks) refused(q(v), v);
+    for (const v of benign) passes(q(v), v);
+  };
+
+  test('PowerShell call operator on a name built from strings', () => {
+    table([";&('i'+'ex')('who'+'ami')", '&("whoami")', ".('Get-'+'Process')"], ["call it with .('x')", "see (a) & ('b')", "x.('name')", "R&('D')"]);
+  });
+
+  test('option words after the first: tar --checkpoint-action', () => {
+    table(['--checkpoint=1 --checkpoint-action=exec=sh x.sh', '--checkpoint=1 --checkpoint-action=exec=whoami'], ['--verbose --color=auto', '--name=John --age=5', '--sort=name --order=desc']);
+  });
+
+  test('one word, a line break and a mail header with an address', () => {
+    for (const v of ['x\r\nBcc: victim@example.com', 'ann@example.com\r\nCc: x@example.net']) refused(json({ subject: v }, '/contact'), JSON.stringify(v));
+    for (const v of ['Hi,\nTo: ann@example.com', 'Thanks!\nFrom: Ann <a@example.com>', 'Hello team\nTo: all staff', 'Dear Ann\nCc: Bob']) passes(json({ message: v }, '/contact'), JSON.stringify(v));
+  });
+
+  test('XPath: a string breakout into a descendant path', () => {
+    table(["' or //user[position()=1]/username='admin' or '", "' or //user[1]/password='x", '" and //account/secret="1'], ['see http://example.com or //cdn.example.com/x', "Rock 'n' roll or //comments/ here"]);
+  });
+
+  test('Groovy: a command line string, or list, executed', () => {
+    table(["throw new Exception('cat /etc/passwd'.execute().text);", '"id".execute()', "['sh','-c','id'].execute()"], ["'Hello world'.execute() is not a method", "db.prepare('SELECT 1').execute()", "cursor.execute('SELECT * FROM t')", "['a','b'].execute()"]);
+  });
+
+  test('ClickHouse sleepEachRow is a time function', () => {
+    table(['1 AND sleepEachRow(3)=0'], ['sleep each row of the garden bed']);
+  });
+});
+
 describe('marker check: GraphQL reading keeps to strings', () => {
   test('detectors see the strings of a document, never its structure', () => {
     const seen: string[] = [];

@@ -1960,11 +1960,17 @@ function isHtmlEntity(t: string, i: number): boolean {
  * option word is read as a value of its own.
  */
 function optionCommand(t: string, st: State): void {
-  let end = 0;
-  while (end < t.length && end < 64 && !isSpace(t.charCodeAt(end))) end++;
-  for (let k = t.indexOf('=', 1), hops = 0; k > 0 && k < end && hops < 3; k = t.indexOf('=', k + 1), hops++) {
-    evalAt(t, k + 1, START, st, '');
-    if (done(st)) return;
+  // each of the first option words (`--checkpoint=1 --checkpoint-action=exec=id`)
+  let start = 0;
+  for (let words = 0; words < 4 && start < t.length && t.charCodeAt(start) === 45; words++) {
+    let end = start;
+    while (end < t.length && end - start < 64 && !isSpace(t.charCodeAt(end))) end++;
+    for (let k = t.indexOf('=', start + 1), hops = 0; k > 0 && k < end && hops < 3; k = t.indexOf('=', k + 1), hops++) {
+      evalAt(t, k + 1, START, st, '');
+      if (done(st)) return;
+    }
+    start = end;
+    while (start < t.length && isSpace(t.charCodeAt(start))) start++;
   }
 }
 
@@ -2052,6 +2058,43 @@ const PS_MARKERS = [
   '[reflection.assembly]::load', 'invoke-expression', 'invoke-webrequest', 'start-bitstransfer',
   '-encodedcommand ', 'iex(', 'iex (', 'invoke-shellcode', 'invoke-mimikatz', 'system.net.sockets.tcpclient',
 ];
+
+/**
+ * PowerShell's call operator on a name built from strings: `&('i'+'ex')`, `.("who"+'ami')`.
+ * The strings are joined; a command or cmdlet name is an attack.
+ */
+function psComputedCommand(st: State, lower: string): void {
+  let from = 0;
+  for (let tries = 0; tries < 8; tries++) {
+    const p = lower.indexOf('(', from);
+    if (p < 0) return;
+    from = p + 1;
+    let b = p - 1;
+    while (b >= 0 && lower.charCodeAt(b) === 32) b--;
+    if (b < 0 || (lower.charCodeAt(b) !== 38 && lower.charCodeAt(b) !== 46)) continue;
+    // '…' + "…" + '…' )
+    let name = '';
+    let i = p + 1;
+    let parts = 0;
+    for (;;) {
+      while (lower.charCodeAt(i) === 32) i++;
+      const q = lower.charCodeAt(i);
+      if (q !== 39 && q !== 34) break;
+      const e = lower.indexOf(String.fromCharCode(q), i + 1);
+      if (e < 0 || e - i > 40) break;
+      name += lower.slice(i + 1, e);
+      parts++;
+      i = e + 1;
+      while (lower.charCodeAt(i) === 32) i++;
+      if (lower.charCodeAt(i) !== 43) break;
+      i++;
+    }
+    if (parts >= 1 && lower.charCodeAt(i) === 41 && name.length >= 2 && lookup(name) !== 0) {
+      report(st, 'powershell', 1, 5, lower.slice(b, Math.min(lower.length, i + 1)));
+      return;
+    }
+  }
+}
 
 const SMTP_LINE = new Set(['helo', 'ehlo', 'vrfy', 'expn', 'auth', 'starttls']);
 const POP3 = new Set(['retr', 'dele', 'top', 'list', 'apop', 'uidl', 'user', 'pass']);
@@ -2195,6 +2238,7 @@ function scan(t: string, lower: string, ctx: DetectContext): Hit | undefined {
       }
     }
     if (lower.includes('()') && forkBomb(t)) report(st, 'fork-bomb', 1, 5, 'f(){ f|f& };f');
+    if (!done(st) && (lower.includes('&(') || lower.includes('.(') || lower.includes('& ('))) psComputedCommand(st, lower);
   } else if (lower.includes('invoke-') || lower.includes('-encodedcommand')) {
     for (const m of PS_MARKERS) {
       if (lower.includes(m)) {

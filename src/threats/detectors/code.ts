@@ -14,6 +14,7 @@
  */
 import type { DetectContext, Detector, Hit, Paranoia, ThreatCategory } from '../types.js';
 import { isDigit, isAlpha } from '../charclass.js';
+import { VOCAB_NAMES } from './cmdi.js';
 
 // ---------------------------------------------------------------------------------------------
 // Vocabulary
@@ -1161,6 +1162,46 @@ function jdbcUrl(st: State, lower: string): void {
   }
 }
 
+const COMMAND_NAMES: ReadonlySet<string> = new Set(VOCAB_NAMES);
+
+/** Groovy runs a string as a command line (`'cat /etc/passwd'.execute()`, `"id".execute().text`): a string that opens with a command's name. */
+function groovyExecute(st: State, lower: string): void {
+  let from = 0;
+  for (let tries = 0; tries < 4; tries++) {
+    const k = lower.indexOf('.execute(', from);
+    if (k < 1) return;
+    from = k + 9;
+    let q = lower.charCodeAt(k - 1);
+    let end = k - 1;
+    if (q === 93) {
+      // a list, `['sh', '-c', 'id'].execute()`: its first element
+      const lb = lower.lastIndexOf('[', k - 2);
+      if (lb < 0 || k - lb > 256) continue;
+      let a = lb + 1;
+      while (lower.charCodeAt(a) === 32) a++;
+      q = lower.charCodeAt(a);
+      if (q !== 39 && q !== 34) continue;
+      end = lower.indexOf(String.fromCharCode(q), a + 1);
+      if (end < 0 || end > k) continue;
+      const cmd = lower.slice(a + 1, end);
+      if (COMMAND_NAMES.has(cmd)) {
+        report(st, 'code-injection', 'groovy-execute', 1, 5, `[${cmd.slice(0, 20)} …].execute(`);
+        return;
+      }
+      continue;
+    }
+    if (q !== 39 && q !== 34) continue;
+    const open = lower.lastIndexOf(String.fromCharCode(q), end - 1);
+    if (open < 0 || k - 1 - open > 256) continue;
+    const cmd = lower.slice(open + 1, k - 1);
+    const sp = cmd.indexOf(' ');
+    if (COMMAND_NAMES.has(sp < 0 ? cmd : cmd.slice(0, sp))) {
+      report(st, 'code-injection', 'groovy-execute', 1, 5, `'${cmd.slice(0, 20)}'.execute(`);
+      return;
+    }
+  }
+}
+
 function pickle(lower: string): string | undefined {
   if (lower.includes('\x8c')) {
     // protocol 4+: SHORT_BINUNICODE module [MEMOIZE] SHORT_BINUNICODE name [MEMOIZE] STACK_GLOBAL
@@ -1640,6 +1681,8 @@ function scan(t: string, lower: string, ctx: DetectContext): Hit | undefined {
   if (has(B_COLON) && has(B_SLASH)) phpWrappers(st, lower);
   if (done(st)) return st.best;
   if (has(B_COLON) && has(B_EQ) && lower.includes('jdbc:')) jdbcUrl(st, lower);
+  if (done(st)) return st.best;
+  if (has(B_PAREN) && lower.includes('.execute(')) groovyExecute(st, lower);
   if (done(st)) return st.best;
   if (has(B_DOLLAR) && upper) superglobals(st, t);
   if (done(st)) return st.best;

@@ -145,6 +145,30 @@ const SINGLE_LINE_FIELDS: ReadonlySet<string> = new Set([
   'domain', 'endpoint', 'webhook', 'webhookurl', 'target', 'targeturl',
 ]);
 
+/** Mail header names an injected line adds recipients or content with. */
+const MAIL_HEADERS: ReadonlySet<string> = new Set(['bcc', 'cc', 'to', 'from', 'reply-to', 'sender', 'return-path']);
+
+/** text[a, b) is one word (no blank, at most 100 characters) that does not end a sentence (`Hi,`, `Thanks!`). */
+function oneWord(text: string, a: number, b: number): boolean {
+  if (b <= a || b - a > 100) return false;
+  for (let i = a; i < b; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 32 || c === 9) return false;
+  }
+  const last = text.charCodeAt(b - 1);
+  return last !== 44 && last !== 33 && last !== 46 && last !== 58 && last !== 63 && last !== 59;
+}
+
+/** The header line's value holds an address (`@` before the line ends). */
+function addressValue(text: string, from: number): boolean {
+  for (let i = from; i < text.length && i - from < 256; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 64) return true;
+    if (c === 10 || c === 13) return false;
+  }
+  return false;
+}
+
 function singleLineField(name: string): boolean {
   if (name === '' || name.length > 64) return false;
   const words = nameWords(name.slice(name.lastIndexOf('/') + 1));
@@ -180,6 +204,7 @@ function scanCrlf(text: string, lower: string, ctx: DetectContext): Hit | undefi
       if (text.charCodeAt(i) === 10) breaks++;
       i++;
     }
+    const firstLine = !midBreak;
     const blank = breaks >= 2 || (i - start >= 2 && text.charCodeAt(start) === 13 && text.charCodeAt(i - 1) === 13);
     if (i >= n) continue;
     midBreak = true;
@@ -202,6 +227,9 @@ function scanCrlf(text: string, lower: string, ctx: DetectContext): Hit | undefi
         const known = STRONG_HEADERS.has(line.name) || (LABEL_HEADERS.has(line.name) && headerShapedValue(line.name, lower, line.valueStart)) ||
           (line.name.startsWith('x-') && line.name.indexOf('-', 2) > 2);
         if (known) return mk('crlf.header-injection', 5, 1, text.slice(start, Math.min(n, i + 24)));
+        // `x\r\nBcc: victim@…`: one word, then a mail header line: the value ends a header the
+        // application writes (a mail subject, a sender name) and adds one of its own
+        if (firstLine && MAIL_HEADERS.has(line.name) && oneWord(text, 0, start) && addressValue(text, line.valueStart)) return mk('crlf.header-injection', 5, 1, text.slice(start, Math.min(n, i + 24)));
         if (headerish || nameLike) {
           // Query values may be multi-line text ("Re: meeting"): a one-word label there counts less.
           if (ctx.location === 'query' && !ctx.isKey && line.name.indexOf('-') < 0) {

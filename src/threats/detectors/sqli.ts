@@ -102,7 +102,7 @@ kw(T_KW, true, 'if left right in interval isnull mod match binary database schem
 const WORD_OPS = new Set(['like', 'rlike', 'regexp', 'glob', 'ilike', 'similar', 'sounds', 'is', 'in', 'between', 'div', 'mod', 'escape', 'collate', 'notnull', 'isnull', 'not', 'match']);
 
 const STRONG_FN = new Set(
-  ('sleep benchmark pg_sleep pg_sleep_for pg_sleep_until load_file extractvalue updatexml xmltype name_const randomblob ' +
+  ('sleep sleepeachrow benchmark pg_sleep pg_sleep_for pg_sleep_until load_file extractvalue updatexml xmltype name_const randomblob ' +
     'xp_cmdshell xp_dirtree xp_regread xp_fileexist xp_servicecontrol sp_executesql sp_oacreate sp_makewebtask openrowset opendatasource openquery ' +
     'lo_import lo_export lo_get lo_from_bytea pg_read_file pg_read_binary_file pg_ls_dir sys_eval sys_exec group_concat ' +
     'sqlite_version sqlite_compileoption_used sqlite_compileoption_get load_extension gtid_subset geometrycollection multipoint polygon ' +
@@ -114,7 +114,7 @@ const STRONG_FN = new Set(
 );
 /** Strong functions that do nothing (or fail) without an argument. */
 const NEEDS_ARGS = new Set(
-  'sleep benchmark pg_sleep pg_sleep_for pg_sleep_until load_file extractvalue updatexml name_const randomblob dbms_lock.sleep dbms_pipe.receive_message pg_read_file pg_ls_dir lo_import'.split(' '),
+  'sleep sleepeachrow benchmark pg_sleep pg_sleep_for pg_sleep_until load_file extractvalue updatexml name_const randomblob dbms_lock.sleep dbms_pipe.receive_message pg_read_file pg_ls_dir lo_import'.split(' '),
 );
 const INFO_FN = new Set('version user database schema current_user system_user session_user db_name user_name current_database current_schema connection_id last_insert_id @@version suser_name suser_sname host_name'.split(' '));
 const SQL_FN = new Set(

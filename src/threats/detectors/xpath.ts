@@ -159,6 +159,25 @@ function scanXpath(s: string): Hit | undefined {
     p = s.indexOf('(', p + 1);
   }
 
+  // A quote breakout into boolean logic with a descendant path: `' or //user[1]/password='x`.
+  p = s.indexOf('//');
+  for (let tries = 0; p >= 0 && tries < 16; tries++) {
+    const w = skipBack(s, p - 1);
+    const isOr = w >= 1 && s.charCodeAt(w) === 114 && s.charCodeAt(w - 1) === 111;
+    const isAnd = w >= 2 && s.charCodeAt(w) === 100 && s.charCodeAt(w - 1) === 110 && s.charCodeAt(w - 2) === 97;
+    if ((isOr || isAnd) && isNameChar(s.charCodeAt(p + 2))) {
+      const q = skipBack(s, w - (isOr ? 2 : 3));
+      const qc = q >= 0 ? s.charCodeAt(q) : -1;
+      if (qc === 39 || qc === 34 || qc === 93) {
+        let k = p + 2;
+        while (k < n && isNameChar(s.charCodeAt(k))) k++;
+        const c = s.charCodeAt(k);
+        if (c === 91 || c === 47) return mk('xpathi.boolean-breakout', 5, 1, s.slice(q, k + 8));
+      }
+    }
+    p = s.indexOf('//', p + 2);
+  }
+
   // 3. Union with a new absolute path after a predicate or call: `'] | //user`, `text()|//x`.
   p = s.indexOf('|');
   while (p >= 0) {
