@@ -254,6 +254,31 @@ describe('more shapes from the second probe round', () => {
   });
 });
 
+describe('filter documents and JSON under other media types', () => {
+  const typed = (type: string, body: string) => req({ method: 'POST', rawPath: '/api/find', headers: { host: 'a', 'content-type': type }, body: Buffer.from(body) });
+
+  test('narrowing operators in a filter document on fields that are no secret pass; widening, code and secret ones do not', () => {
+    passes(req({ rawPath: '/parse/classes/GameScore', rawQuery: 'where=' + encodeURIComponent('{"score":{"$gte":1000,"$lte":3000},"playerName":{"$in":["Seán","D\'Arcy"]}}') }), 'Parse where');
+    passes(typed('application/ejson', '{"dataSource":"Cluster0","filter":{"qty":{"$lt":30},"customer.name":{"$regex":"^O\'","$options":"i"}},"limit":10}'), 'MongoDB Data API filter');
+    passes(req({ rawQuery: 'filters[price][$gte]=10&filters[title][$contains]=lamp' }), 'Strapi-style range');
+    refused(req({ rawQuery: 'filters[password][$regex]=^a' }), 'a pattern on a password, in a filter');
+    refused(json({ variables: { where: { email: { $ne: null }, role: 'admin' } } }), '$ne in a where document');
+    refused(json({ query: { status: 'active', $or: [{ role: 'admin' }, { _id: { $exists: true } }] } }, '/api/v1/users/find'), '$or and $exists in a query document');
+    refused(json({ where: { $where: 'sleep(5000)' } }, '/api/find'), 'a code operator in a where document');
+    refused(json({ username: { $gt: '' }, password: { $gt: '' } }, '/login'), 'operators in a login body');
+    refused(q('{"$gt": ""}', 'filter_text'), 'an operator in a value not named as a filter document');
+  });
+
+  test('a body that is JSON under another media type is read member by member', () => {
+    refused(typed('text/plain', '{"username__startswith":"p"}'), 'an ORM lookup key in a JSON body sent as text/plain');
+    refused(typed('application/ejson', '{"a":"1 UNION SELECT password FROM users--"}'), 'SQL injection in EJSON');
+    passes(typed('text/plain', '{"note":"O\'Brien said \\"select a plan\\""}'), 'a JSON note');
+    // what only looks like JSON is read whole, and is not refused as malformed
+    passes(typed('text/plain', '[draft] notes for Monday: {bring slides}'), 'text in brackets');
+    refused(typed('text/plain', "{not json} ' UNION SELECT password FROM users--"), 'an attack after a brace');
+  });
+});
+
 describe('marker check: GraphQL reading keeps to strings', () => {
   test('detectors see the strings of a document, never its structure', () => {
     const seen: string[] = [];

@@ -426,18 +426,28 @@ export class ThreatEngine {
       this.xml(run, body.toString('utf8'));
     } else if (base.startsWith('text/') || base === '' || isUtf8(body)) {
       // Any other text is inspected whole; binary bodies (images, archives) are not text to inject into.
-      if (base.startsWith('text/') || isUtf8(body)) run.value('body', '', body.toString('utf8'), false);
+      if (base.startsWith('text/') || isUtf8(body)) {
+        const text = body.toString('utf8');
+        // … unless it is JSON under another name (`application/ejson`, `text/json`, no type):
+        // then member by member, as its reader will see it; what does not parse, whole
+        if (!jsonStart(text) || !this.json(run, text, '', 'body', skip, false)) run.value('body', '', text, false);
+      }
     }
   }
 
-  private json(run: Inspection, text: string, base: string, location: InputLocation, skip?: SkipSet): void {
+  /**
+   * A JSON text, member by member. `declared`: the media type said JSON, so what does not parse
+   * is refused (and read whole); a text that only looks like JSON answers false instead, and
+   * the caller reads it whole.
+   */
+  private json(run: Inspection, text: string, base: string, location: InputLocation, skip?: SkipSet, declared = true): boolean {
     // Detectors get the member name (what a `file` or `redirect_uri` rule reads), or the whole
     // pointer below prototype-ish members and wherever exclusions or a skip set name inputs by
     // pointer. Pointers are built only when something reads them.
     const pointers = skip !== undefined || this.exclusions.length > 0;
     const skipLast = skip === undefined ? undefined : lastSegments(skip);
     const r = scanJsonRanges(text, this.options.limits.maxDepth, (src, start, end, isKey, path) => {
-      let name = isKey && protoPath(path) ? jsonPointer(path, base) : undefined;
+      let name = isKey && (protoPath(path) || dollarKey(path)) ? jsonPointer(path, base) : undefined;
       if (!isKey && skipLast !== undefined) {
         // Only a value whose member name ends a skipped pointer can be skipped.
         const last = path.length === 0 ? undefined : path[path.length - 1];
@@ -455,10 +465,12 @@ export class ThreatEngine {
       return run.incomplete === undefined;
     });
     if (r === 'malformed' || r === 'too-deep') {
+      if (!declared) return false;
       run.hit(MALFORMED_BODY(r === 'too-deep' ? 'JSON nested too deep' : 'malformed JSON'), location, base, false, '');
       // What did not parse is still inspected as text.
       run.value(location, base, text, false);
     }
+    return true;
   }
 
   /**
@@ -527,7 +539,8 @@ export class ThreatEngine {
     while (b > a && value.charCodeAt(b) <= 0x20) b--;
     if (!jsonish(value.charCodeAt(a), value.charCodeAt(b))) return;
     scanJsonRanges(value, this.options.limits.maxDepth, (src, start, end, isKey, path) => {
-      run.valueIn(location, undefined, src, start, end, isKey, false, path, name);
+      // an operator key (`$gte`) is read with its whole pointer: where it sits tells a filter from an injection
+      run.valueIn(location, undefined, src, start, end, isKey, false, path, name, undefined, isKey && dollarKey(path));
       return run.incomplete === undefined;
     });
   }
@@ -979,6 +992,14 @@ const FILE = /file/i;
 
 /** The last segments (unescaped) of the body pointers in a skip set: which member names may end a skipped value. */
 /** `{…}` or `[…]`. */
+/** The text opens like a JSON object or array (after blanks). */
+function jsonStart(text: string): boolean {
+  let i = 0;
+  while (i < text.length && text.charCodeAt(i) <= 0x20) i++;
+  const c = text.charCodeAt(i);
+  return c === 0x7b || c === 0x5b;
+}
+
 /** A GraphQL request's document: the member `query` of the body, or of a request in a batch (an array). */
 function graphqlQuery(path: readonly (string | number)[]): boolean {
   const n = path.length;
@@ -1004,6 +1025,12 @@ function lastSegments(skip: SkipSet): ReadonlySet<string> {
 function protoPath(path: readonly (string | number)[]): boolean {
   for (const seg of path) if (seg === 'constructor' || seg === 'prototype' || seg === '__proto__') return true;
   return false;
+}
+
+/** The last member name of a JSON path starts with `$` (a query operator, a `$ref` …). */
+function dollarKey(path: readonly (string | number)[]): boolean {
+  const last = path[path.length - 1];
+  return typeof last === 'string' && last.charCodeAt(0) === 0x24;
 }
 
 function familyOf(detector: string): string {

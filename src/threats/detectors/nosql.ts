@@ -2,7 +2,11 @@
  * NoSQL (MongoDB) operator injection and ORM lookup injection (category `nosqli`).
  *
  * - Keys: a member or parameter name that is, or contains as a bracket/dot segment, a MongoDB
- *   query/update/aggregation operator (`$ne`, `user[$ne]`, `filter.$where`) is an attack.
+ *   query/update/aggregation operator (`$ne`, `user[$ne]`, `filter.$where`) is an attack —
+ *   except, at paranoia 1, an operator that narrows (`$gte`, `$in`, `$regex` …) inside a filter
+ *   document (`filters[price][$gte]`, `where={"score":{"$lt":…}}`) on a field that is no
+ *   secret: filter APIs take those by design. Code operators (`$where`, `$function`,
+ *   `$lookup` …) and the widening ones (`$ne`, `$or`, `$exists` …) always count.
  *   JSON-Schema/OpenAPI keywords (`$ref`, `$schema`, `$id` …) and OData system options
  *   (`$filter`, `$top`, `$skip`, `$select` …) are not operators here.
  * - Keys that are Django-style ORM lookups (`user__password__startswith`) used to leak data
@@ -80,7 +84,46 @@ function operatorAt(lower: string, i: number): string {
 }
 
 /** Key analysis: `$ne`, `user[$ne]`, `a.b.$where`, `user__password__startswith`. */
-function scanKey(lower: string): Hit | undefined {
+/**
+ * Names of query documents in filter APIs (Strapi `filters[title][$containsi]`, Parse
+ * `where={"score":{"$gte":…}}`, the MongoDB Data API `filter`, segment `rules`): operators
+ * under them are the API's own query language.
+ */
+const FILTER_CONTAINERS: ReadonlySet<string> = new Set(['filter', 'filters', 'where', 'rules', 'conditions', 'condition', 'criteria', 'selector']);
+
+/**
+ * The operator sits in a filter document (a container above it, see FILTER_CONTAINERS) and
+ * constrains no secret (no segment names a password, token, hash …): filtering, not
+ * injection. `name` is the key's bracket path or the JSON pointer.
+ */
+function inFilterDocument(name: string): boolean {
+  let container = false;
+  let start = 0;
+  for (let i = 0; i <= name.length; i++) {
+    const c = i < name.length ? name.charCodeAt(i) : 47;
+    if (c !== 47 && c !== 91 && c !== 93 && c !== 46) continue;
+    if (i > start) {
+      const seg = name.slice(start, i);
+      if (FILTER_CONTAINERS.has(seg)) container = true;
+      for (const f of SENSITIVE_FIELDS) if (seg.includes(f)) return false;
+    }
+    start = i + 1;
+  }
+  return container;
+}
+
+/**
+ * Operators that narrow a filter (comparisons, ranges, membership, patterns, combining with
+ * AND). The ones that widen it to everything (`$ne`, `$nin`, `$not`, `$nor`, `$or`,
+ * `$exists`) are the classic bypass and count wherever they are.
+ */
+const WIDENING_OPERATORS: ReadonlySet<string> = new Set(['ne', 'nin', 'not', 'nor', 'or', 'exists']);
+
+function filterOperator(op: string): boolean {
+  return !CODE_OPERATORS.has(op) && !WIDENING_OPERATORS.has(op);
+}
+
+function scanKey(lower: string, name: string): Hit | undefined {
   let p = lower.indexOf('$');
   while (p >= 0) {
     const prev = p === 0 ? -1 : lower.charCodeAt(p - 1);
@@ -91,7 +134,8 @@ function scanKey(lower: string): Hit | undefined {
         const end = p + 1 + op.length;
         const after = end < lower.length ? lower.charCodeAt(end) : -1;
         if (after === -1 || after === 93 || after === 46 || after === 34 || after === 39 || after === 91) {
-          return hit(CODE_OPERATORS.has(op) ? 'nosqli.code-operator' : 'nosqli.operator-key', 5, 1, '$' + op);
+          if (CODE_OPERATORS.has(op)) return hit('nosqli.code-operator', 5, 1, '$' + op);
+          return filterOperator(op) && inFilterDocument(name) ? hit('nosqli.operator-key', 4, 2, '$' + op) : hit('nosqli.operator-key', 5, 1, '$' + op);
         }
       }
     }
@@ -132,8 +176,19 @@ function nextNonSpaceIndex(lower: string, i: number): number {
   return i;
 }
 
-/** Operators inside a value: `[$ne]`, `{"$gt": …}`, `{$where: …}`, `$regex=`. */
-function scanValueOperators(lower: string): Hit | undefined {
+/**
+ * Operators inside a value: `[$ne]`, `{"$gt": …}`, `{$where: …}`, `$regex=`. In a filter
+ * document with no secret named in it (`where={"score":{"$gte":1000}}`), comparison
+ * operators count at paranoia 2 only (filterOperator).
+ */
+function scanValueOperators(lower: string, name: string): Hit | undefined {
+  const filterDoc = name !== '' && inFilterDocument(name) && !SENSITIVE_FIELDS.some((f) => lower.includes(f));
+  let weak: Hit | undefined;
+  const found = (op: string, evidence: string): Hit | undefined => {
+    if (!filterDoc || !filterOperator(op)) return hit('nosqli.operator-in-value', 5, 1, evidence);
+    weak ??= hit('nosqli.operator-in-value', 4, 2, evidence);
+    return undefined;
+  };
   let p = lower.indexOf('$');
   while (p >= 0) {
     const op = operatorAt(lower, p);
@@ -142,7 +197,10 @@ function scanValueOperators(lower: string): Hit | undefined {
       const before = p > 0 ? lower.charCodeAt(p - 1) : -1;
       const after = end < lower.length ? lower.charCodeAt(end) : -1;
       // `[$ne]` (query-string form)
-      if (before === 91 && after === 93) return hit('nosqli.operator-in-value', 5, 1, '[$' + op + ']');
+      if (before === 91 && after === 93) {
+        const h = found(op, '[$' + op + ']');
+        if (h) return h;
+      }
       // `"$gt":`, `'$gt' :`, `{$gt:` (JSON or JS object in a string)
       let k = end;
       if (after === 34 || after === 39) {
@@ -155,13 +213,16 @@ function scanValueOperators(lower: string): Hit | undefined {
         const colon = nextNonSpaceIndex(lower, k);
         if (lower.charCodeAt(colon) === 58) {
           const opener = prevNonSpace(lower, (before === 34 || before === 39) ? p - 2 : p - 1);
-          if (opener === 123 || opener === 44) return hit('nosqli.operator-in-value', 5, 1, '{$' + op + ':');
+          if (opener === 123 || opener === 44) {
+            const h = found(op, '{$' + op + ':');
+            if (h) return h;
+          }
         }
       }
     }
     p = lower.indexOf('$', p + 1);
   }
-  return undefined;
+  return weak;
 }
 
 /** JavaScript for `$where` / mapReduce. */
@@ -283,10 +344,10 @@ function jsStatementFollows(lower: string, w: string, k: number): boolean {
 function scanNosql(lower: string, ctx: DetectContext): Hit | undefined {
   const hasDollar = lower.indexOf('$') >= 0;
   if (ctx.isKey) {
-    const h = hasDollar || lower.indexOf('__') > 0 ? scanKey(lower) : undefined;
+    const h = hasDollar || lower.indexOf('__') > 0 ? scanKey(lower, hasDollar ? ctx.name.toLowerCase() : '') : undefined;
     if (h) return h;
   } else if (hasDollar) {
-    const h = scanValueOperators(lower);
+    const h = scanValueOperators(lower, ctx.name.toLowerCase());
     if (h) return h;
   }
   if (lower.indexOf('this.') >= 0 || lower.indexOf('db.') >= 0 || lower.indexOf("'") >= 0 || lower.indexOf('"') >= 0) {
