@@ -850,7 +850,7 @@ export const ConfigSchema = Obj(
             Type.Array(Type.String({ pattern: '^[A-Za-z0-9-]+$' }), {
               default: [],
               description:
-                'Further request headers not to inspect. Never inspected: Authorization, Proxy-Authorization, Host, Content-Length, Transfer-Encoding, Connection, Keep-Alive, TE, Upgrade, Accept-Encoding, conditional and cache headers; Cookie is inspected cookie by cookie.',
+                'Further request headers not to inspect. Not inspected as a whole: Authorization and Proxy-Authorization (only a Basic user name and a Bearer credential that is no token68 are read), Host, Content-Length, Transfer-Encoding, Connection, Keep-Alive, TE, Upgrade, Accept-Encoding, conditional and cache headers (read only when they hold "${"); Cookie is inspected cookie by cookie.',
             }),
           ),
           exclusions: Type.Optional(Type.Array(ThreatExclusion, { default: [], description: 'Exclusions for every route.' })),
