@@ -198,6 +198,29 @@ export function startAdminServer(cfg: Config['admin'], deps: AdminDeps): Promise
   };
 
   /**
+   * The answer to a request whose handler did not take it (keys, bans): what it sent is drained
+   * first (bounded), then 413, 404 or 401 as the token check said. False when the verdict was
+   * `ok` and nothing was answered yet.
+   */
+  const refused = async (req: IncomingMessage, res: ServerResponse, verdict: ReturnType<typeof authorize>): Promise<boolean> => {
+    const body = await drainBody(req, ADMIN_LIMITS.maxBodyBytes);
+    if (body === 'aborted') return true;
+    if (body === 'too-large') {
+      sendProblem(res, 'body_too_large', { connection: 'close' });
+      return true;
+    }
+    if (verdict === 'not-found') {
+      sendProblem(res, 'route_not_found');
+      return true;
+    }
+    if (verdict === 'unauthorized') {
+      sendProblem(res, 'admin_unauthorized', { 'www-authenticate': 'Bearer realm="portcullis-admin"' });
+      return true;
+    }
+    return false;
+  };
+
+  /**
    * `/admin/keys…`: keys-admin.ts reads the body itself (its own, smaller bound), so the
    * request is handed over unread once the token checks out. Refusals drain it as usual.
    */
@@ -210,13 +233,7 @@ export function startAdminServer(cfg: Config['admin'], deps: AdminDeps): Promise
     } catch (err) {
       return fail(res, path, err);
     }
-    const body = await drainBody(req, ADMIN_LIMITS.maxBodyBytes);
-    if (body === 'aborted') return;
-    if (body === 'too-large') return sendProblem(res, 'body_too_large', { connection: 'close' });
-    if (verdict === 'not-found') return sendProblem(res, 'route_not_found');
-    if (verdict === 'unauthorized') {
-      return sendProblem(res, 'admin_unauthorized', { 'www-authenticate': 'Bearer realm="portcullis-admin"' });
-    }
+    if (await refused(req, res, verdict)) return;
     if (store === undefined) return answerNoKeyStore(res);
     sendProblem(res, 'route_not_found');
   };
@@ -231,11 +248,7 @@ export function startAdminServer(cfg: Config['admin'], deps: AdminDeps): Promise
         return fail(res, path, err);
       }
     }
-    const body = await drainBody(req, ADMIN_LIMITS.maxBodyBytes);
-    if (body === 'aborted') return;
-    if (body === 'too-large') return sendProblem(res, 'body_too_large', { connection: 'close' });
-    if (verdict === 'not-found') return sendProblem(res, 'route_not_found');
-    sendProblem(res, 'admin_unauthorized', { 'www-authenticate': 'Bearer realm="portcullis-admin"' });
+    await refused(req, res, verdict);
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
