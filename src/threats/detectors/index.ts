@@ -14,7 +14,7 @@ import { detectLdap } from './ldap.js';
 import { detectNosql } from './nosql.js';
 import { detectPrototypePollution, PROTO_WORDS } from './proto.js';
 import { BARE_WORDS, detectSqli } from './sqli.js';
-import { BARE_HOST_WORDS, detectSsrf } from './ssrf.js';
+import { BARE_HOST_WORDS, detectSsrf, HOST_HEADERS } from './ssrf.js';
 import { detectSsti, TEMPLATE_MARKERS } from './ssti.js';
 import { detectRfi, detectTraversal } from './traversal.js';
 import { detectXpath } from './xpath.js';
@@ -258,6 +258,9 @@ function select(f: ValueFacts): number {
     // ssrf.ts prefilter; then hosts in URLs need a `:`, and bare hosts count at paranoia 1 only
     // URL-shaped (`//host`, `host:port`, `host/…`; ssrfBare).
     if (n >= 2 && ((c & (CC.COLON | CC.DOT | CC.BRACKET | CC.NONASCII)) !== 0 || (f.words(LITERALS) & W.SSRF) !== 0) && (c & (CC.COLON | CC.SLASH | CC.BSLASH | CC.NONASCII)) !== 0) {
+      out |= D.SSRF;
+    } else if (f.location === 'header' && (c & CC.DOT) !== 0 && (c & CC.DIGIT) !== 0 && HOST_HEADERS.has(f.name())) {
+      // … and an address in a proxy header (`X-Forwarded-Host: 169.254.169.254`, metadata only)
       out |= D.SSRF;
     }
     // jndi.ts: a lookup needs `${`; `jndi:` without a `$` counts from paranoia 2.

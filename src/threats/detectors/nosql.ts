@@ -213,7 +213,8 @@ function scanValueOperators(lower: string, name: string): Hit | undefined {
         const colon = nextNonSpaceIndex(lower, k);
         if (lower.charCodeAt(colon) === 58) {
           const opener = prevNonSpace(lower, (before === 34 || before === 39) ? p - 2 : p - 1);
-          if (opener === 123 || opener === 44) {
+          // a JSON/JS member (`{"$gt":`, `, $where:`) or a YAML mapping key at a line's start (`\n  $where: …`)
+          if (opener === 123 || opener === 44 || yamlKeyStart(lower, (before === 34 || before === 39) ? p - 1 : p)) {
             const h = found(op, '{$' + op + ':');
             if (h) return h;
           }
@@ -223,6 +224,17 @@ function scanValueOperators(lower: string, name: string): Hit | undefined {
     p = lower.indexOf('$', p + 1);
   }
   return weak;
+}
+
+/** Only blanks (and a YAML list dash) between the line's start and `i`, on a line after the first. */
+function yamlKeyStart(lower: string, i: number): boolean {
+  let j = i - 1;
+  while (j >= 0 && (lower.charCodeAt(j) === 32 || lower.charCodeAt(j) === 9)) j--;
+  if (j >= 0 && lower.charCodeAt(j) === 45 && (j === 0 || lower.charCodeAt(j - 1) === 32 || lower.charCodeAt(j - 1) === 10)) {
+    j--;
+    while (j >= 0 && lower.charCodeAt(j) === 32) j--;
+  }
+  return j >= 0 && lower.charCodeAt(j) === 10;
 }
 
 /** JavaScript for `$where` / mapReduce. */

@@ -873,11 +873,18 @@ export const detectSsrf: Detector = (_text, lower, ctx) => {
     if (isStrong(best)) return relaxForHeader(best, ctx);
   }
   if (!(ctx.location === 'header' && HOST_HEADERS.has(ctx.name.toLowerCase()))) best = better(best, ssrfBare(lower));
+  else {
+    // Proxies fill these with private addresses, never with the cloud metadata service's:
+    // `X-Forwarded-Host: 169.254.169.254` steers an application that builds URLs from it.
+    // (`Forwarded: for=…;host=…`: its parameters' values as tokens of their own)
+    const bare = ssrfBare(lower.indexOf('=') >= 0 ? lower.replace(/[=;,"]/g, ' ') : lower);
+    if (bare !== undefined && bare.detector === 'ssrf.metadata') best = better(best, { ...bare, severity: 5, paranoia: 1 });
+  }
   return relaxForHeader(best, ctx);
 };
 
 /** Headers whose value is a host or an address by definition (proxies fill them with private IPs). */
-const HOST_HEADERS = new Set([
+export const HOST_HEADERS: ReadonlySet<string> = new Set([
   'host', 'x-forwarded-host', 'x-forwarded-for', 'x-real-ip', 'forwarded', 'x-original-host', 'via',
   'true-client-ip', 'x-client-ip', 'x-forwarded-server', 'x-host', 'cf-connecting-ip', 'x-cluster-client-ip',
 ]);
@@ -887,7 +894,29 @@ const BROWSER_URL_HEADERS = new Set(['referer', 'referrer', 'origin']);
 function relaxForHeader(h: Hit | undefined, ctx: DetectContext): Hit | undefined {
   if (h === undefined || ctx.location !== 'header' || h.paranoia >= 3) return h;
   if (!BROWSER_URL_HEADERS.has(ctx.name.toLowerCase())) return h;
+  // A browser writes the host as the URL parser made it (`http://0x7f000001/` becomes
+  // `http://127.0.0.1/`) and never points a page at the metadata service: those stay.
+  if (h.detector === 'ssrf.metadata' || !canonicalUrlHost(h.evidence)) return h;
   return { detector: h.detector, category: h.category, severity: h.severity, paranoia: 3, evidence: h.evidence };
+}
+
+/**
+ * The host of the URL an evidence opens with is as a browser writes it: a name with a letter,
+ * four decimal octets without leading zeros, or a bracketed IPv6 address. Evidence without
+ * `//` answers true (nothing to judge).
+ */
+function canonicalUrlHost(evidence: string): boolean {
+  const s = evidence.indexOf('//');
+  if (s < 0) return true;
+  let e = s + 2;
+  while (e < evidence.length && !isHostEnd(evidence.charCodeAt(e)) && evidence.charCodeAt(e) !== 58) e++;
+  const host = evidence.slice(s + 2, e);
+  if (host === '' || host.charCodeAt(0) === 91) return true;
+  const parts = host.split('.');
+  let letters = false;
+  for (let i = 0; i < host.length && !letters; i++) letters = isAlpha(host.charCodeAt(i));
+  if (letters) return !/^0x|\.0x/.test(host);
+  return parts.length === 4 && parts.every((p) => p !== '' && p.length <= 3 && (p === '0' || p.charCodeAt(0) !== 48) && Number(p) <= 255);
 }
 
 // ---------------------------------------------------------------------------------------
