@@ -5,7 +5,9 @@
  * same bytes. So instead of normalizing (and guessing how each upstream would normalize), any
  * path that a server could read in two ways is refused:
  *  - dot-segments `.` and `..`, also percent-encoded (`%2e`), also with a `;` suffix (`..;/`, the
- *    Tomcat trick), also as UTF-8 overlongs (`%c0%ae`), which decode as invalid UTF-8;
+ *    Tomcat trick), also as UTF-8 overlongs (`%c0%ae`), which decode as invalid UTF-8; each run
+ *    of percent-encoded bytes above 0x7f must be whole, valid UTF-8 characters (`%C3%A9x` is
+ *    `éx`; `%C3x` and `%C0%AE` are refused);
  *  - encoded `/` or `\` (`%2f`, `%5c`), a raw `\`, empty segments (`//`);
  *  - control characters and NUL, raw or encoded; raw bytes above 0x7e;
  *  - malformed percent-encoding (`%zz`, `%4`).
@@ -23,6 +25,15 @@ function hexValue(c: number): number {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
+function validUtf8(bytes: number[]): boolean {
+  try {
+    utf8.decode(Uint8Array.from(bytes));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export function checkPath(raw: string): PathVerdict {
   const n = raw.length;
   if (n === 0 || raw.charCodeAt(0) !== 0x2f) return 'malformed';
@@ -37,11 +48,7 @@ export function checkPath(raw: string): PathVerdict {
       if (segLen === 0 && i < n) return 'not-normalized'; // `//`
       if (segLen > 0 && dots === segLen && dots <= 2) return 'not-normalized'; // `.` or `..`
       if (highBytes !== undefined) {
-        try {
-          utf8.decode(Uint8Array.from(highBytes));
-        } catch {
-          return 'not-normalized'; // overlong or invalid UTF-8
-        }
+        if (!validUtf8(highBytes)) return 'not-normalized'; // overlong or invalid UTF-8
         highBytes = undefined;
       }
       segLen = 0;
@@ -58,13 +65,16 @@ export function checkPath(raw: string): PathVerdict {
       i += 2;
       if (c === 0x2f || c === 0x5c || c < 0x20 || c === 0x7f) return 'not-normalized';
       if (c >= 0x80) (highBytes ??= []).push(c);
-      else if (highBytes !== undefined) return 'not-normalized'; // truncated multi-byte sequence
+      else if (highBytes !== undefined && !validUtf8(highBytes)) return 'not-normalized'; // truncated multi-byte sequence
+      else highBytes = undefined;
     } else if (c <= 0x20 || c >= 0x7f) {
       return c >= 0x7f && c !== 0x7f ? 'malformed' : 'not-normalized';
     } else if (c === 0x5c) {
       return 'not-normalized';
     } else if (highBytes !== undefined) {
-      return 'not-normalized';
+      // an ASCII character after encoded bytes (`%C3%A9x`): those bytes must be whole characters
+      if (!validUtf8(highBytes)) return 'not-normalized';
+      highBytes = undefined;
     }
     if (c === 0x3b) inParams = true;
     if (!inParams) {
