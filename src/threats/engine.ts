@@ -243,6 +243,14 @@ const SERVER_CODE_PROBES = 16;
 const SERVER_CODE_WINDOW = 1024;
 
 /**
+ * A part type that says the part is a file, with or without a file name (an MTOM attachment
+ * `application/pdf`, a DICOM instance, `application/octet-stream`): not text, JSON or XML.
+ */
+function binaryType(base: string): boolean {
+  return base !== '' && !base.startsWith('text/') && !base.endsWith('json') && !base.endsWith('xml') && base !== 'application/x-www-form-urlencoded' && base !== 'application/http';
+}
+
+/**
  * The first 4 KiB of a file are text: no NUL and no control character other than tab, line
  * breaks and form feed (images, archives and most PDFs have them at once).
  */
@@ -424,6 +432,65 @@ export class ThreatEngine {
     }
   }
 
+  /** Nesting of batch sub-requests being read (one level is read; a batch inside a batch is text). */
+  private batchDepth = 0;
+
+  /**
+   * An HTTP request inside a batch part (Google, OData and SharePoint `$batch`): its path,
+   * query, headers and body inspected like the outer request's, in the same budget. False when
+   * the part does not hold a request line and headers (the caller reads it as text).
+   */
+  private embeddedRequest(run: Inspection, content: Buffer): boolean {
+    const text = content.toString('latin1');
+    let start = 0;
+    while (start < text.length && (text.charCodeAt(start) === 0x0d || text.charCodeAt(start) === 0x0a)) start++;
+    const lineEnd = text.indexOf('\n', start);
+    if (lineEnd < 0) return false;
+    const line = text.slice(start, text.charCodeAt(lineEnd - 1) === 0x0d ? lineEnd - 1 : lineEnd);
+    const sp1 = line.indexOf(' ');
+    const sp2 = line.lastIndexOf(' ');
+    if (sp1 <= 0 || sp2 <= sp1 || !line.startsWith('HTTP/', sp2 + 1)) return false;
+    const method = line.slice(0, sp1);
+    let target = line.slice(sp1 + 1, sp2);
+    if (!/^[A-Za-z]{3,10}$/.test(method)) return false;
+    // an absolute target (`https://host/path`): its path
+    const scheme = target.indexOf('://');
+    if (scheme > 0 && scheme < 8) {
+      const slash = target.indexOf('/', scheme + 3);
+      target = slash < 0 ? '/' : target.slice(slash);
+    }
+    if (target.charCodeAt(0) !== 0x2f) return false;
+    const headers: Record<string, string> = {};
+    let at = lineEnd + 1;
+    for (let n = 0; n < 100; n++) {
+      const e = text.indexOf('\n', at);
+      const end = e < 0 ? text.length : e;
+      const h = text.slice(at, text.charCodeAt(end - 1) === 0x0d ? end - 1 : end);
+      at = end + 1;
+      if (h === '' || e < 0) break;
+      const colon = h.indexOf(':');
+      if (colon <= 0) return false;
+      const hn = h.slice(0, colon).trim().toLowerCase();
+      headers[hn] = headers[hn] === undefined ? h.slice(colon + 1).trim() : `${headers[hn]}, ${h.slice(colon + 1).trim()}`;
+    }
+    const q = target.indexOf('?');
+    const sub: RawRequest = {
+      method,
+      rawPath: q < 0 ? target : target.slice(0, q),
+      rawQuery: q < 0 ? '' : target.slice(q + 1),
+      headers,
+      body: at < content.length ? content.subarray(at) : undefined,
+    };
+    this.batchDepth++;
+    try {
+      this.head(run, sub);
+      if (sub.body !== undefined && sub.body.length > 0 && run.incomplete === undefined) this.body(run, sub);
+    } finally {
+      this.batchDepth--;
+    }
+    return true;
+  }
+
   /** The `;name=value` parameters of a raw path segment, each value named `<index>;<name>`. */
   private matrix(run: Inspection, index: number, raw: string): void {
     let at = raw.indexOf(';');
@@ -452,7 +519,8 @@ export class ThreatEngine {
       this.json(run, body.toString('utf8'), '', 'body', skip);
     } else if (base === 'application/x-www-form-urlencoded') {
       this.pairs(run, body.toString('latin1'), 'form', skip, req.method);
-    } else if (base === 'multipart/form-data') {
+    } else if (base === 'multipart/form-data' || base === 'multipart/related' || base === 'multipart/mixed') {
+      // (related: SOAP with MTOM attachments, DICOMweb; mixed: batch APIs, one request per part)
       this.multipart(run, body, typeof ctRaw === 'string' ? ctRaw : '', skip);
     } else if (base === 'application/xml' || base === 'text/xml' || base.endsWith('+xml')) {
       this.xml(run, body.toString('utf8'));
@@ -460,9 +528,16 @@ export class ThreatEngine {
       // Any other text is inspected whole; binary bodies (images, archives) are not text to inject into.
       if (base.startsWith('text/') || isUtf8(body)) {
         const text = body.toString('utf8');
-        // … unless it is JSON under another name (`application/ejson`, `text/json`, no type):
-        // then member by member, as its reader will see it; what does not parse, whole
-        if (!jsonStart(text) || !this.json(run, text, '', 'body', skip, false)) run.value('body', '', text, false);
+        // … unless it is JSON or XML under another name (`application/ejson`, `text/json`,
+        // `text/x-opml`, no type): then member by member or element by element, as its reader
+        // will see it; what does not parse, whole
+        if (jsonStart(text)) {
+          if (!this.json(run, text, '', 'body', skip, false)) run.value('body', '', text, false);
+        } else if (looksXml(body)) {
+          this.xml(run, text, 'xml', '', false);
+        } else {
+          run.value('body', '', text, false);
+        }
       }
     }
   }
@@ -677,14 +752,16 @@ export class ThreatEngine {
     run.value('multipart', name, name, true);
     if (filename !== undefined) run.value('multipart', name + '.filename', filename, false);
     const base = type.split(';')[0]!.trim();
-    if (base === 'application/json' || base.endsWith('+json')) {
+    if (base === 'application/http' && this.batchDepth === 0 && this.embeddedRequest(run, content)) {
+      // a batch API's sub-request (`multipart/mixed` of `application/http` parts): read as the request it is
+    } else if (base === 'application/json' || base.endsWith('+json')) {
       this.json(run, content.toString('utf8'), '/' + name, 'multipart', skip);
     } else if (base === 'application/xml' || base === 'text/xml' || base.endsWith('+xml') || (filename !== undefined && looksXml(content))) {
       // XML files (an SVG avatar, a DOCX part, a document sent as `image/png`): XXE and bombs
       // as in an XML body, and its names, attributes and text as values (script in an SVG). A
       // file that does not parse is not refused for that: it is read whole as text instead.
       if (skip === undefined || !skip.has(skipKey('body', '/' + name))) this.xml(run, content.toString('utf8'), 'multipart', name, false);
-    } else if (filename === undefined || base.startsWith('text/') || ((base === '' || plainText(content)) && isUtf8(content))) {
+    } else if ((filename === undefined && !binaryType(base)) || base.startsWith('text/') || ((base === '' || plainText(content)) && isUtf8(content))) {
       // … and a file declared as anything whose bytes are plain text: an ImageMagick MVG sent as
       // `image/png`, PostScript, YAML, CSV under a vendor type: what reads it reads text
       if (skip === undefined || !skip.has(skipKey('body', '/' + name))) run.value('multipart', name, content.toString(isUtf8(content) ? 'utf8' : 'latin1'), false);

@@ -941,7 +941,7 @@ function identifierScan(st: State, t: string, lower: string, vars: Map<string, s
       if (p > 0) {
         const s0 = t.slice(i, Math.min(p, i + 24));
         const spacedCall = isWs(t.charCodeAt(p - 1));
-        const weak = (spacedCall && !codeArgs(lower, p)) || proseBefore(t, i);
+        const weak = (spacedCall && !codeArgs(lower, p)) || proseBefore(t, i) || texMath(t, i);
         report(st, 'code-injection', 'php-variable-function', weak ? 2 : 1, 5, `${s0}(`);
       }
       i++;
@@ -1200,6 +1200,26 @@ function groovyExecute(st: State, lower: string): void {
       return;
     }
   }
+}
+
+/**
+ * `$P(A \mid B) = ?$`, `$f(x)=x^2$`: the `$` at `i` opens TeX math closed by a later `$` on
+ * the same line, with a TeX command, `^` or `_` between, no `;`, and the closing `$` not
+ * starting a variable (`$f($x)` is PHP).
+ */
+function texMath(t: string, i: number): boolean {
+  let tex = false;
+  for (let j = i + 1; j < t.length && j - i < 256; j++) {
+    const c = t.charCodeAt(j);
+    if (c === 59 || c === 10 || c === 13) return false;
+    if (c === 92 && isAlpha(t.charCodeAt(j + 1))) tex = true;
+    else if (c === 94 || c === 95 || c === 61) tex = true;
+    else if (c === 36) {
+      const n = t.charCodeAt(j + 1);
+      return tex && !(isAlpha(n) || n === 95);
+    }
+  }
+  return false;
 }
 
 function pickle(lower: string): string | undefined {

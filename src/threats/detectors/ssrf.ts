@@ -926,8 +926,19 @@ const RFI_SCHEMES = new Set(['http', 'https', 'ftp', 'ftps']);
 
 function includeName(name: string): boolean {
   if (name === '') return false;
+  // The input's own name: the last segment of an XML path or JSON pointer that is not an
+  // array index (`/Document/@xmlns:xsi` is an attribute of a document, not a document).
+  let end = name.length;
+  let slash = name.lastIndexOf('/');
+  while (slash >= 0 && /^\d+$/.test(name.slice(slash + 1, end))) {
+    end = slash;
+    slash = name.lastIndexOf('/', end - 1);
+  }
+  const own = name.slice(slash + 1, end);
+  // a namespace declaration names a namespace; nothing fetches it
+  if (own.startsWith('@xmlns')) return false;
   let include = false;
-  for (const w of nameWords(name)) {
+  for (const w of nameWords(own)) {
     if (LINK_WORDS.has(w)) return false;
     if (INCLUDE_WORDS.has(w)) include = true;
   }
