@@ -29,6 +29,12 @@
  *                            documents and variables, JSON Patch, headers, cookies, uploads
  *   requests-benign-2.jsonl  300 legitimate requests of real API shapes (webhooks, search DSLs,
  *                            GraphQL, tickets, CI, FHIR …): 266 ordinary, 34 `benign-code`
+ *   round 3
+ *   requests-attacks-3.jsonl 220 attack requests in less common placements and formats (SOAP,
+ *                            XML, multipart parts, matrix parameters, proxy headers, YAML …)
+ *   requests-benign-3.jsonl  300 legitimate requests of verticals and formats (ISO 20022, SOAP
+ *                            MTOM, FHIR, HL7, DICOMweb, batch APIs, inbound mail …): 256
+ *                            ordinary, 44 `benign-code`
  *
  * A `.tsv` line is `category<TAB>value`; a category ending in `[nl]` has `\n`/`\r` written as
  * two characters. Each value is sent as a query parameter, a JSON string member and a form
