@@ -983,9 +983,9 @@ export class Inspection implements ThreatVerdict {
     return this.curHint;
   }
 
-  /** Runs the detectors on the value whose facts are in engine.facts. */
   /**
-   * `from64`: the facts are of text decoded from base64 in the value. Line breaks there are the
+   * Runs the detectors on the value whose facts are in engine.facts. `from64`: the facts are
+   * of text decoded from base64 in the value. Line breaks there are the
    * decoded document's own (a MIME message in Gmail's `raw`, a PEM, a YAML file): the CRLF
    * detector, which asks where a break would land in a header, does not read it.
    */
@@ -1101,8 +1101,6 @@ export class Inspection implements ThreatVerdict {
 /** code.ts uploadName reads names that mention a file. */
 const FILE = /file/i;
 
-/** The last segments (unescaped) of the body pointers in a skip set: which member names may end a skipped value. */
-/** `{…}` or `[…]`. */
 /** The text opens like a JSON object or array (after blanks). */
 function jsonStart(text: string): boolean {
   let i = 0;
@@ -1117,10 +1115,12 @@ function graphqlQuery(path: readonly (string | number)[]): boolean {
   return path[n - 1] === 'query' && (n === 1 || (n === 2 && typeof path[0] === 'number'));
 }
 
+/** `{…}` or `[…]`. */
 function jsonish(open: number, close: number): boolean {
   return (open === 0x7b && close === 0x7d) || (open === 0x5b && close === 0x5d);
 }
 
+/** The last segments (unescaped) of the body pointers in a skip set: which member names may end a skipped value. */
 function lastSegments(skip: SkipSet): ReadonlySet<string> {
   const out = new Set<string>();
   const prefix = skipKey('body', '');
