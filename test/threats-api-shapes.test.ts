@@ -368,6 +368,22 @@ describe('third probe round: legitimate formats', () => {
   });
 });
 
+describe('the new readings stay linear on pathological input', () => {
+  const inspect = (s: string) => engine.inspect(q(s));
+  const body = (type: string) => (s: string) => engine.inspect(req({ method: 'POST', rawPath: '/x', headers: { host: 'a', 'content-type': type }, body: Buffer.from(s) }));
+  test('repetitions of each new shape', () => {
+    assertCheap('TeX-like dollars', inspect, '$f(x \\mid '.repeat(8000), { ceilingMs: 300 });
+    assertCheap('PowerShell call operators', inspect, "&('a'+".repeat(10_000), { ceilingMs: 300 });
+    assertCheap('command literals', inspect, 'qx{%x('.repeat(10_000), { ceilingMs: 300 });
+    assertCheap('Groovy execute', inspect, "'id'.execute(".repeat(8000), { ceilingMs: 300 });
+    assertCheap('XPath breakouts', inspect, "' or //a".repeat(10_000), { ceilingMs: 300 });
+    assertCheap('JDBC URLs', inspect, 'jdbc:h2:x;a=b '.repeat(8000), { ceilingMs: 300 });
+    assertCheap('YAML operator keys', body('application/yaml'), '\n  $where: x'.repeat(10_000), { ceilingMs: 300 });
+    assertCheap('matrix parameters', (s) => engine.inspect(req({ rawPath: s })), '/a' + ';b=c'.repeat(10_000), { ceilingMs: 300 });
+    assertCheap('batch parts', body('multipart/mixed; boundary=B'), '--B\r\nContent-Type: application/http\r\n\r\nGET /x?a=1 HTTP/1.1\r\nX: y\r\n\r\n\r\n'.repeat(2000) + '--B--\r\n', { ceilingMs: 500 });
+  });
+});
+
 describe('marker check: GraphQL reading keeps to strings', () => {
   test('detectors see the strings of a document, never its structure', () => {
     const seen: string[] = [];
