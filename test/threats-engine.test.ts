@@ -33,6 +33,12 @@ function engine(opts: Partial<ThreatOptions> = {}, seen?: { text: string; locati
   return new ThreatEngine({ ...opts, detectors: opts.detectors ?? markers(seen) });
 }
 
+/**
+ * For tests about what is read and how findings are named: a threshold no finding set here
+ * reaches, so every input is read (a refused request stops being read, see 'scoring').
+ */
+const ALL: Partial<ThreatOptions> = { threshold: 1000 };
+
 function req(over: Partial<RawRequest>): RawRequest {
   return { method: 'GET', rawPath: '/', rawQuery: '', headers: {}, body: undefined, ...over };
 }
@@ -59,9 +65,9 @@ describe('threat engine: where it looks', () => {
   });
 
   test('JSON in a query value: each member name and string, named parameter + pointer', () => {
-    const e = engine();
+    const e = engine(ALL);
     const v = e.inspect(req({ rawQuery: 'filter=' + encodeURIComponent('{"a":["x","EVIL"]}') }));
-    assert.equal(v.block, true);
+    assert.ok(v.score >= 10, 'the whole value and its member');
     assert.deepEqual(
       v.findings.map((f) => `${f.location} ${f.name}`),
       ['query filter', 'query filter/a/1'],
@@ -115,11 +121,12 @@ describe('threat engine: where it looks', () => {
   });
 
   test('malformed JSON is a protocol finding and its text is still inspected', () => {
-    const e = engine();
+    const e = engine(ALL);
     const run = e.inspect(req({ method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.from('{"a": 1 EVIL}') }));
     const detectors = run.findings.map((f) => f.detector).sort();
     assert.deepEqual(detectors, ['mark.evil', 'protocol.malformed-body']);
-    assert.equal(run.block, true);
+    assert.ok(run.score >= 10);
+    assert.equal(engine().inspect(req({ method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.from('{"a": 1}}') })).block, true, 'malformed alone refuses');
   });
 
   test('a JSON body nested deeper than the limit is refused as malformed', () => {
@@ -131,6 +138,19 @@ describe('threat engine: where it looks', () => {
 });
 
 describe('threat engine: scoring and paranoia', () => {
+  test('a request is no longer read once refused: later inputs, later windows and later detectors cost nothing', () => {
+    const seen: { text: string; location: string; name: string; isKey: boolean }[] = [];
+    const e = engine({}, seen);
+    const run = e.inspect(req({ rawQuery: 'a=EVIL&b=later&c=EVIL', method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.from('{"d":"after"}') }));
+    assert.equal(run.block, true);
+    assert.deepEqual(run.findings.map((f) => f.name), ['a']);
+    assert.ok(!seen.some((x) => x.text === 'later' || x.text === 'after'), JSON.stringify(seen.map((x) => x.text)));
+    // the same inputs with a threshold out of reach are all read
+    const all: typeof seen = [];
+    engine(ALL, all).inspect(req({ rawQuery: 'a=EVIL&b=later&c=EVIL' }));
+    assert.ok(all.some((x) => x.text === 'later'));
+  });
+
   test('a critical finding blocks; a paranoia-2 notice counts only at paranoia 2', () => {
     assert.equal(engine().inspect(req({ rawQuery: 'q=EVIL' })).block, true);
     const p1 = engine().inspect(req({ rawQuery: 'a=meh&b=meh&c=meh' }));
@@ -298,7 +318,7 @@ describe('threat engine: exclusions, type-aware skipping, redaction', () => {
 
   test('skipped JSON values are found by pointer: nested members, array items, escaped names', () => {
     const seen: { text: string; location: string; name: string; isKey: boolean }[] = [];
-    const e = engine({}, seen);
+    const e = engine(ALL, seen);
     const skip = new Set([skipKey('body', '/a/b~1c/0'), skipKey('body', '/t~0x'), skipKey('body', '/list/1/v')]);
     const doc = { a: { 'b/c': ['EVIL', 'EVIL 2'] }, 't~x': 'EVIL', list: [{ v: 'EVIL' }, { v: 'EVIL' }], v: 'EVIL' };
     const run = e.inspect(req({ method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify(doc)) }), skip);
@@ -316,7 +336,7 @@ describe('threat engine: exclusions, type-aware skipping, redaction', () => {
       category: 'xss',
       detect: (text) => (text.startsWith('<') ? { detector: 'long.x', category: 'xss', severity: 5, paranoia: 1, evidence: text } : undefined),
     };
-    const e = engine({ detectors: [long] });
+    const e = engine({ ...ALL, detectors: [long] });
     const run = e.inspect(req({ rawQuery: `q=${encodeURIComponent('<' + 'a'.repeat(200) + '\r\n')}&password=${encodeURIComponent('<secret')}`, headers: { cookie: 'sid=<x' } }));
     const by = (name: string) => run.findings.find((f) => f.name === name)!;
     assert.ok(by('q').excerpt.length <= 40);

@@ -896,8 +896,10 @@ export class Inspection implements ThreatVerdict {
     hint?: string,
     pointerHint = false,
   ): void {
-    if (this.incomplete !== undefined) return;
     const o = this.engine.options;
+    // Refused already (or out of budget): the verdict cannot change, and a request made of
+    // attacks must not buy more inspection than one that is refused at its first.
+    if (this.incomplete !== undefined || this.score >= o.threshold) return;
     const length = end - start;
     this.items++;
     this.bytes += length;
@@ -929,7 +931,7 @@ export class Inspection implements ThreatVerdict {
     for (let from = start; from < end; from += WINDOW - WINDOW_OVERLAP) {
       const to = Math.min(end, from + WINDOW);
       this.window(location, src.slice(from, to), 0, to - from, isKey, pathOnly);
-      if (from + WINDOW >= end) break;
+      if (from + WINDOW >= end || this.score >= o.threshold) break;
     }
   }
 
@@ -1031,7 +1033,10 @@ export class Inspection implements ThreatVerdict {
         // A detector bug must not open a hole: count it as a notice and go on.
         hit = { detector: `${d.id}.error`, category: d.category, severity: SEVERITY.notice, paranoia: 1, evidence: 'detector failed' };
       }
-      if (hit !== undefined && hit.paranoia <= paranoia) this.hit(hit, location, this.resolvedName(), isKey, hit.evidence);
+      if (hit !== undefined && hit.paranoia <= paranoia) {
+        this.hit(hit, location, this.resolvedName(), isKey, hit.evidence);
+        if (this.score >= engine.options.threshold) return;
+      }
     }
   }
 
