@@ -36,6 +36,9 @@
  *                            MTOM, FHIR, HL7, DICOMweb, batch APIs, inbound mail …): 256
  *                            ordinary, 44 `benign-code`
  *
+ * A request line may carry `x-probe-body-encoding: latin1`: its body is bytes written one
+ * Latin-1 character per byte (a UTF-16 or EBCDIC body), and the header is not sent.
+ *
  * A `.tsv` line is `category<TAB>value`; a category ending in `[nl]` has `\n`/`\r` written as
  * two characters. Each value is sent as a query parameter, a JSON string member and a form
  * field; an attack counts as refused when all three placements are, a legitimate value as
@@ -132,7 +135,10 @@ function main(): void {
     const p = JSON.parse(line) as ProbeRequest;
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(p.headers)) headers[k.toLowerCase()] = v;
-    const inspected = engine.inspect({ method: p.method, rawPath: p.path, rawQuery: p.query, headers, body: p.body === '' ? undefined : Buffer.from(p.body, 'utf8') });
+    // bytes that are no UTF-8 text (UTF-16, EBCDIC bodies) are written one Latin-1 character per byte
+    const encoding = headers['x-probe-body-encoding'] === 'latin1' ? 'latin1' : 'utf8';
+    delete headers['x-probe-body-encoding'];
+    const inspected = engine.inspect({ method: p.method, rawPath: p.path, rawQuery: p.query, headers, body: p.body === '' ? undefined : Buffer.from(p.body, encoding) });
     const pathVerdict = checkPath(p.path);
     const v = pathVerdict === 'ok' ? inspected : { block: true, findings: [{ detector: `gateway.path-${pathVerdict}`, location: 'path', name: '' }, ...inspected.findings] };
     const key = `${p.label}/${p.category}`;

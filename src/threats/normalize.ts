@@ -35,7 +35,8 @@
  *
  * Finally a base64 heuristic looks for tokens of ≥ 16 base64/base64url characters (with both
  * letter cases; pieces between `/`, `-`, `_` of ≥ 20 when the whole token fails) that decode to
- * valid, printable, mostly ASCII text with at least one character attacks need; the decoded
+ * valid, printable, mostly ASCII text with at least one character attacks need (quotes,
+ * brackets, separators, blanks, and `/` or `:` for paths and URLs); the decoded
  * text of every such token (joined by newlines, bounded) is `decoded64`, itself decoded by the
  * same rounds.
  *
@@ -617,7 +618,8 @@ function isB64(c: number): boolean {
 function isAttackChar(c: number): boolean {
   switch (c) {
     case 0x3c: case 0x3e: case 0x27: case 0x22: case 0x28: case 0x29: case 0x3b: case 0x7c: case 0x24: case 0x60:
-    case 0x7b: case 0x7d: case 0x20: case 0x09: case 0x0a: case 0x0d:
+    case 0x7b: case 0x7d: case 0x20: case 0x09: case 0x0a: case 0x0d: case 0x2f: case 0x3a:
+      // (`/` and `:`: paths and URLs, `../../etc/passwd`, `http://localhost:9200/`, hidden in base64)
       return true;
     default:
       return false;
