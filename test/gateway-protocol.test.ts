@@ -31,6 +31,34 @@ describe('connection limit', () => {
   });
 });
 
+describe('limits.encodedSlashes: keep', () => {
+  it('routes and forwards %2F inside a segment as sent; dot and empty segments behind it are still refused', async () => {
+    const up = await startUpstream();
+    const gw = await startTestGateway(passthroughConfig(up.url, 'limits: { encodedSlashes: keep }\n'));
+    const reject = await startTestGateway(passthroughConfig(up.url));
+    try {
+      const code = (body: string) => (JSON.parse(body) as { code: string }).code;
+      for (const path of ['/api/v4/projects/platform%2Fbilling-service/issues', '/@acme%2fsafe-sql', '/files/a%5Cb.txt']) {
+        const res = await rawRequest(gw.port, `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+        assert.equal(res.status, 200, `${path}: ${res.raw.slice(0, 200)}`);
+        assert.equal((JSON.parse(res.body) as { url: string }).url, path, 'forwarded exactly as received');
+        const refused = await rawRequest(reject.port, `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+        assert.equal(refused.status, 400, 'the default refuses it');
+        assert.equal(code(refused.body), 'path_not_normalized');
+      }
+      for (const path of ['/public/..%2Fadmin', '/public/%2E%2E%2Fadmin', '/a/.%2Fb', '/a%2F%2Fb', '/a/%2F..']) {
+        const res = await rawRequest(gw.port, `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+        assert.equal(res.status, 400, `${path}: ${res.raw.slice(0, 200)}`);
+        assert.equal(code(res.body), 'path_not_normalized');
+      }
+    } finally {
+      await gw.close();
+      await reject.close();
+      await up.close();
+    }
+  });
+});
+
 describe('protocol: smuggling, limits, slow clients, path normalization', () => {
   let up: Upstream;
   let gw: TestGateway;

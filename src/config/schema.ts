@@ -649,6 +649,13 @@ export const ConfigSchema = Obj(
             Type.Integer({ minimum: 1024, maximum: 1_048_576, default: 16384, description: 'Largest header section in bytes (431 beyond).' }),
           ),
           maxUrlLength: Type.Optional(Type.Integer({ minimum: 64, maximum: 1_048_576, default: 8192, description: 'Longest request target (414 beyond).' })),
+          encodedSlashes: Type.Optional(
+            Type.Union([Type.Literal('reject'), Type.Literal('keep')], {
+              default: 'reject',
+              description:
+                'A `%2F` or `%5C` in the path: `reject` (400 path_not_normalized: an upstream that decodes it could read another path than the one routed and authorized) or `keep` (data inside a segment, routed and forwarded as sent, for APIs that put names with slashes in one segment: GitLab `/projects/group%2Fproject`, npm `/@scope%2Fname`; dot-segments and empty segments an upstream would see after decoding are still refused).',
+            }),
+          ),
           maxBodyBytes: Type.Optional(
             Type.Integer({ minimum: 0, maximum: 1_073_741_824, default: 1_048_576, description: 'Default request body limit (413 beyond).' }),
           ),

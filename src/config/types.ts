@@ -100,6 +100,8 @@ export interface LimitsConfig {
   readonly maxHeaderCount: number;
   readonly maxHeaderBytes: number;
   readonly maxUrlLength: number;
+  /** `%2F`/`%5C` in a path: refused, or kept as data inside its segment. */
+  readonly encodedSlashes: 'reject' | 'keep';
   readonly maxBodyBytes: number;
   readonly maxFilteredResponseBytes: number;
   readonly headersTimeoutMs: number;

@@ -26,7 +26,7 @@ export const ERRORS = {
   path_not_normalized: {
     status: 400,
     title: 'The request path contains dot-segments, encoded slashes or control characters.',
-    doc: 'The path (after percent-decoding) contains `.` or `..` segments, an encoded `/` or `\\`, a backslash, a NUL or another control character. These are refused before routing so that the upstream can never see a different path than the one the gateway authorized.',
+    doc: 'The path (after percent-decoding) contains `.` or `..` segments, an encoded `/` or `\\`, a backslash, a NUL or another control character. These are refused before routing so that the upstream can never see a different path than the one the gateway authorized. An API that puts names with slashes in one segment (GitLab `group%2Fproject`, npm `@scope%2Fname`) sets `limits.encodedSlashes: keep`; dot-segments and empty segments behind an encoded slash are still refused. Percent-encoded bytes must be whole UTF-8 characters.',
   },
   uri_too_long: {
     status: 414,

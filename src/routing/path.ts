@@ -34,7 +34,13 @@ function validUtf8(bytes: number[]): boolean {
   }
 }
 
-export function checkPath(raw: string): PathVerdict {
+/**
+ * `keepEncodedSlashes` (config `limits.encodedSlashes: keep`): `%2F` and `%5C` are data inside a
+ * segment (GitLab's `/projects/group%2Fproject`, npm's `/@scope%2Fname`), routed and forwarded
+ * as they are. What an upstream that decodes them would read as dot-segments or empty segments
+ * (`..%2F`, `%2F%2F`) is refused all the same.
+ */
+export function checkPath(raw: string, keepEncodedSlashes = false): PathVerdict {
   const n = raw.length;
   if (n === 0 || raw.charCodeAt(0) !== 0x2f) return 'malformed';
   // Per segment: how many characters before any `;`, and whether all of them are dots.
@@ -63,6 +69,18 @@ export function checkPath(raw: string): PathVerdict {
       if (hi < 0 || lo < 0) return 'malformed';
       c = hi * 16 + lo;
       i += 2;
+      if ((c === 0x2f || c === 0x5c) && keepEncodedSlashes) {
+        // a segment boundary for an upstream that decodes it: the piece before must not be
+        // empty, `.` or `..`
+        if (segLen === 0 || (dots === segLen && dots <= 2)) return 'not-normalized';
+        if (highBytes !== undefined) {
+          if (!validUtf8(highBytes)) return 'not-normalized';
+          highBytes = undefined;
+        }
+        segLen = 0;
+        dots = 0;
+        continue;
+      }
       if (c === 0x2f || c === 0x5c || c < 0x20 || c === 0x7f) return 'not-normalized';
       if (c >= 0x80) (highBytes ??= []).push(c);
       else if (highBytes !== undefined && !validUtf8(highBytes)) return 'not-normalized'; // truncated multi-byte sequence

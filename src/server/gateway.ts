@@ -831,7 +831,7 @@ export class Gateway {
       return ex.deny('https_required', 'plain HTTP on a TLS-only gateway');
     }
 
-    const verdict = checkPath(rawPath);
+    const verdict = checkPath(rawPath, limits.encodedSlashes === 'keep');
     if (verdict !== 'ok') {
       return ex.deny(verdict === 'malformed' ? 'malformed_request' : 'path_not_normalized', `path ${verdict}`);
     }
