@@ -256,6 +256,7 @@ describe('normalization', () => {
       maxHeaderCount: 100,
       maxHeaderBytes: 16384,
       maxUrlLength: 8192,
+      encodedSlashes: 'reject',
       maxBodyBytes: 1048576,
       headersTimeoutMs: 10000,
       requestTimeoutMs: 30000,
