@@ -405,6 +405,16 @@ describe('fourth probe round: WAF-bypass techniques', () => {
   });
 });
 
+describe('fourth probe round: technical prose', () => {
+  test('an internal host name inside running text is read by people, not fetched', () => {
+    passes(json({ messages: [{ role: 'user', content: 'Pod keeps restarting. Logs show: failed to connect to postgres://app:****@db.internal:5432/app?sslmode=require: dial tcp 10.0.4.12:5432: connection refused. What else should I check?' }] }, '/v1/chat/completions'), 'an error message in a question');
+    passes(json({ body: 'Using a libpq URI (`postgresql://reporter:x@db.internal/prod`) does work, so maybe just a docs note?' }, '/issues/1/comments'), 'a URI in a comment');
+    refused(json({ url: 'https://grafana.internal/d/waf-overview' }, '/webhooks'), 'an internal URL as the whole value');
+    refused(json({ text: 'please fetch http://169.254.169.254/latest/meta-data/ for the report' }, '/notes'), 'the metadata service, even in prose');
+    refused(json({ text: 'render http://localhost:8080/admin into the PDF please' }, '/notes'), 'a loopback URL in prose');
+  });
+});
+
 describe('the new readings stay linear on pathological input', () => {
   const inspect = (s: string) => engine.inspect(q(s));
   const body = (type: string) => (s: string) => engine.inspect(req({ method: 'POST', rawPath: '/x', headers: { host: 'a', 'content-type': type }, body: Buffer.from(s) }));

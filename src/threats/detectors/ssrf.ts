@@ -722,6 +722,12 @@ function ssrfForUrl(v: string, u: UrlFinding, clientRedirect: boolean): Hit | un
     if (clientRedirect && !h.odd && u.trick === '' && (h.kind === 'loopback' || h.kind === 'private' || h.kind === 'internal-name')) {
       return better(best, mk('ssrf', 'internal-host', 5, 2, ev));
     }
+    // A link to an internal host inside running text (an error message pasted into a question,
+    // a runbook link in an alert's description) is something people read, not a URL the
+    // application is handed to fetch: paranoia 2 when written plainly.
+    if (!h.odd && u.trick === '' && h.kind === 'internal-name' && inRunningText(v, u.start)) {
+      return better(best, mk('ssrf', 'internal-host', 5, 2, ev));
+    }
     return mk('ssrf', 'internal-host', 5, 1, ev);
   }
   if (h.ip && h.odd) return mk('ssrf', 'ip-obfuscation', 5, 1, ev);
@@ -731,6 +737,29 @@ function ssrfForUrl(v: string, u: UrlFinding, clientRedirect: boolean): Hit | un
     best = better(best, mk('ssrf', 'scheme', 4, 2, ev));
   }
   return best;
+}
+
+/**
+ * The URL at `start` sits among at least three words of text: a blank or line break before it,
+ * and a blank or line break after its end, with letters on both sides somewhere.
+ */
+function inRunningText(v: string, start: number): boolean {
+  let end = start;
+  while (end < v.length && !isSpace(v.charCodeAt(end)) && v.charCodeAt(end) !== 10 && v.charCodeAt(end) !== 13) end++;
+  let words = 0;
+  let inWord = false;
+  for (let i = 0; i < v.length && words < 3; i++) {
+    if (i === start) {
+      i = end;
+      inWord = false;
+      continue;
+    }
+    const c = v.charCodeAt(i);
+    const letter = isAlpha(c) || c >= 0x80;
+    if (letter && !inWord) words++;
+    inWord = letter || (inWord && !isSpace(c) && c !== 10 && c !== 13);
+  }
+  return words >= 3;
 }
 
 /** Bare host[:port][/path] tokens (no scheme): the ambiguous end of SSRF. */
@@ -775,7 +804,11 @@ function ssrfBare(v: string): Hit | undefined {
             // names: localhost/ and host.docker.internal/ are URL-shaped; a bare `localhost` is a setting
             const name = info.kind === 'loopback' || info.kind === 'rebinding' || info.kind === 'internal-name';
             // `localhost/` and `host.docker.internal/x` are URL-shaped; `localhost:443` may be a setting
-            if (name) hit = urlish && !portOnly ? mk('ssrf', 'internal-host', 5, 1, ev) : mk('ssrf', 'internal-host', urlish ? 5 : 3, 2, ev);
+            if (name) {
+              // (an internal name inside running text is read by people: see ssrfForUrl)
+              const prose = info.kind === 'internal-name' && inRunningText(v, tokStart);
+              hit = urlish && !portOnly && !prose ? mk('ssrf', 'internal-host', 5, 1, ev) : mk('ssrf', 'internal-host', urlish ? 5 : 3, 2, ev);
+            }
           } else if (canonicalForm) {
             if (c0 === 91) hit = mk('ssrf', 'internal-host', 5, 2, ev);
             else hit = urlish ? mk('ssrf', 'internal-host', 5, 2, ev) : mk('ssrf', 'internal-host', 3, 3, ev);
