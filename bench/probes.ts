@@ -35,6 +35,13 @@
  *   requests-benign-3.jsonl  300 legitimate requests of verticals and formats (ISO 20022, SOAP
  *                            MTOM, FHIR, HL7, DICOMweb, batch APIs, inbound mail …): 256
  *                            ordinary, 44 `benign-code`
+ *   round 4
+ *   requests-attacks-4.jsonl 160 attack requests using published WAF-bypass techniques (JSON
+ *                            parser differentials, UTF-16/EBCDIC charsets, content-type
+ *                            confusion, parameter pollution, encoding layers)
+ *   requests-benign-4.jsonl  260 legitimate requests to AI/LLM APIs and developer platforms
+ *                            (prompts, tool calls, issues, reviews, alerts): 198 ordinary, 62
+ *                            `benign-code`
  *
  * A request line may carry `x-probe-body-encoding: latin1`: its body is bytes written one
  * Latin-1 character per byte (a UTF-16 or EBCDIC body), and the header is not sent.
