@@ -15,6 +15,7 @@
  * brackets, a bad escape, a string left open) answers undefined, and the caller reads the
  * value whole as before.
  */
+import { hexValue } from './charclass.js';
 
 export interface GraphqlString {
   /** The argument or input field the string is given to ('' for a string in a list at the top). */
@@ -32,13 +33,6 @@ function isNameStart(c: number): boolean {
 
 function isNameChar(c: number): boolean {
   return isNameStart(c) || (c >= 0x30 && c <= 0x39);
-}
-
-function hexValue(c: number): number {
-  if (c >= 0x30 && c <= 0x39) return c - 0x30;
-  if (c >= 0x61 && c <= 0x66) return c - 0x57;
-  if (c >= 0x41 && c <= 0x46) return c - 0x37;
-  return -1;
 }
 
 /** Whether `doc` opens like an executable or fragment definition (a cheap test before lexing). */

@@ -45,6 +45,7 @@
  * Values of safe ASCII take a fast path that returns the value itself. `+` is not decoded here:
  * the engine turns it into a space where it means one (query and form values).
  */
+import { hexValue } from './charclass.js';
 
 export interface NormalizeBudget {
   /** Decoding rounds (percent, escapes, entities, characters) after the engine's own. */
@@ -115,12 +116,6 @@ const B64_MIN = 16;
 /** Minimum length of a piece of a token (between `/`, `-`, `_`): pieces multiply the chances of a random match. */
 const B64_PIECE_MIN = 20;
 
-function hexVal(c: number): number {
-  if (c >= 0x30 && c <= 0x39) return c - 0x30;
-  const l = c | 0x20;
-  if (l >= 0x61 && l <= 0x66) return l - 0x61 + 10;
-  return -1;
-}
 
 function isAlnum(c: number): boolean {
   return (c >= 0x30 && c <= 0x39) || ((c | 0x20) >= 0x61 && (c | 0x20) <= 0x7a);
@@ -201,14 +196,14 @@ function percentPass(s: string, st: State, firstRound: boolean): string {
   let changed = false;
   const bytes: number[] = [];
   while (i >= 0) {
-    const h1 = hexVal(s.charCodeAt(i + 1));
-    const h2 = h1 < 0 ? -1 : hexVal(s.charCodeAt(i + 2));
+    const h1 = hexValue(s.charCodeAt(i + 1));
+    const h2 = h1 < 0 ? -1 : hexValue(s.charCodeAt(i + 2));
     if (h2 >= 0) {
       bytes.length = 0;
       let j = i;
       while (s.charCodeAt(j) === 0x25) {
-        const a = hexVal(s.charCodeAt(j + 1));
-        const b = a < 0 ? -1 : hexVal(s.charCodeAt(j + 2));
+        const a = hexValue(s.charCodeAt(j + 1));
+        const b = a < 0 ? -1 : hexValue(s.charCodeAt(j + 2));
         if (b < 0) break;
         bytes.push(a * 16 + b);
         j += 3;
@@ -221,10 +216,10 @@ function percentPass(s: string, st: State, firstRound: boolean): string {
     }
     if ((s.charCodeAt(i + 1) | 0x20) === 0x75) {
       // %uXXXX (IIS).
-      const a = hexVal(s.charCodeAt(i + 2));
-      const b = a < 0 ? -1 : hexVal(s.charCodeAt(i + 3));
-      const c = b < 0 ? -1 : hexVal(s.charCodeAt(i + 4));
-      const d = c < 0 ? -1 : hexVal(s.charCodeAt(i + 5));
+      const a = hexValue(s.charCodeAt(i + 2));
+      const b = a < 0 ? -1 : hexValue(s.charCodeAt(i + 3));
+      const c = b < 0 ? -1 : hexValue(s.charCodeAt(i + 4));
+      const d = c < 0 ? -1 : hexValue(s.charCodeAt(i + 5));
       if (d >= 0) {
         out += s.slice(last, i) + String.fromCharCode(((a * 16 + b) * 16 + c) * 16 + d);
         changed = true;
@@ -245,8 +240,8 @@ function percentPass(s: string, st: State, firstRound: boolean): string {
 /** Value of `\xNN` at i (the backslash), or -1. */
 function hexByteEscape(s: string, i: number): number {
   if (s.charCodeAt(i) !== 0x5c || s.charCodeAt(i + 1) !== 0x78) return -1;
-  const a = hexVal(s.charCodeAt(i + 2));
-  const b = a < 0 ? -1 : hexVal(s.charCodeAt(i + 3));
+  const a = hexValue(s.charCodeAt(i + 2));
+  const b = a < 0 ? -1 : hexValue(s.charCodeAt(i + 3));
   return b < 0 ? -1 : a * 16 + b;
 }
 
@@ -258,7 +253,7 @@ function octalEscape(s: string, i: number): number {
   const c = s.charCodeAt(i + 3) - 0x30;
   if (!(a >= 0 && a <= 1 && b >= 0 && b <= 7 && c >= 0 && c <= 7)) return -1;
   // `\00003c` is a CSS escape, not octal followed by text.
-  if (hexVal(s.charCodeAt(i + 4)) >= 0) return -1;
+  if (hexValue(s.charCodeAt(i + 4)) >= 0) return -1;
   return a * 64 + b * 8 + c;
 }
 
@@ -300,7 +295,7 @@ function escapePass(s: string, st: State): string {
         let v = 0;
         let digits = 0;
         for (;;) {
-          const h = hexVal(s.charCodeAt(j));
+          const h = hexValue(s.charCodeAt(j));
           if (h < 0 || digits >= 12) break;
           v = v * 16 + h;
           digits++;
@@ -314,10 +309,10 @@ function escapePass(s: string, st: State): string {
           continue;
         }
       } else {
-        const a = hexVal(s.charCodeAt(i + 2));
-        const b = a < 0 ? -1 : hexVal(s.charCodeAt(i + 3));
-        const d = b < 0 ? -1 : hexVal(s.charCodeAt(i + 4));
-        const e = d < 0 ? -1 : hexVal(s.charCodeAt(i + 5));
+        const a = hexValue(s.charCodeAt(i + 2));
+        const b = a < 0 ? -1 : hexValue(s.charCodeAt(i + 3));
+        const d = b < 0 ? -1 : hexValue(s.charCodeAt(i + 4));
+        const e = d < 0 ? -1 : hexValue(s.charCodeAt(i + 5));
         if (e >= 0) {
           out += s.slice(last, i) + escapedUnit(((a * 16 + b) * 16 + d) * 16 + e);
           changed = true;
@@ -352,7 +347,7 @@ function escapePass(s: string, st: State): string {
     let j = i + 1;
     let cv = 0;
     while (j - i <= 6) {
-      const h = hexVal(s.charCodeAt(j));
+      const h = hexValue(s.charCodeAt(j));
       if (h < 0) break;
       cv = cv * 16 + h;
       j++;
@@ -430,7 +425,7 @@ function entityPass(s: string): string {
       let significant = 0;
       while (j < n) {
         const c = s.charCodeAt(j);
-        const d = hex ? hexVal(c) : c >= 0x30 && c <= 0x39 ? c - 0x30 : -1;
+        const d = hex ? hexValue(c) : c >= 0x30 && c <= 0x39 ? c - 0x30 : -1;
         if (d < 0) break;
         if (significant > 0 || d !== 0) {
           significant++;

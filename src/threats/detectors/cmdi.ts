@@ -781,6 +781,11 @@ function stripExe(w: string): string {
   return w;
 }
 
+/** A command or cmdlet name of the vocabulary (lower case). */
+export function isCommandName(w: string): boolean {
+  return VOCAB.has(w);
+}
+
 function lookup(w: string): number {
   const f = VOCAB.get(w);
   if (f !== undefined) return f | (f === 0 ? 256 : 0);

@@ -14,7 +14,7 @@
  */
 import type { DetectContext, Detector, Hit, Paranoia, ThreatCategory } from '../types.js';
 import { isDigit, isAlpha } from '../charclass.js';
-import { VOCAB_NAMES } from './cmdi.js';
+import { isCommandName } from './cmdi.js';
 
 // ---------------------------------------------------------------------------------------------
 // Vocabulary
@@ -1162,8 +1162,6 @@ function jdbcUrl(st: State, lower: string): void {
   }
 }
 
-const COMMAND_NAMES: ReadonlySet<string> = new Set(VOCAB_NAMES);
-
 /** Groovy runs a string as a command line (`'cat /etc/passwd'.execute()`, `"id".execute().text`): a string that opens with a command's name. */
 function groovyExecute(st: State, lower: string): void {
   let from = 0;
@@ -1184,7 +1182,7 @@ function groovyExecute(st: State, lower: string): void {
       end = lower.indexOf(String.fromCharCode(q), a + 1);
       if (end < 0 || end > k) continue;
       const cmd = lower.slice(a + 1, end);
-      if (COMMAND_NAMES.has(cmd)) {
+      if (isCommandName(cmd)) {
         report(st, 'code-injection', 'groovy-execute', 1, 5, `[${cmd.slice(0, 20)} …].execute(`);
         return;
       }
@@ -1195,7 +1193,7 @@ function groovyExecute(st: State, lower: string): void {
     if (open < 0 || k - 1 - open > 256) continue;
     const cmd = lower.slice(open + 1, k - 1);
     const sp = cmd.indexOf(' ');
-    if (COMMAND_NAMES.has(sp < 0 ? cmd : cmd.slice(0, sp))) {
+    if (isCommandName(sp < 0 ? cmd : cmd.slice(0, sp))) {
       report(st, 'code-injection', 'groovy-execute', 1, 5, `'${cmd.slice(0, 20)}'.execute(`);
       return;
     }

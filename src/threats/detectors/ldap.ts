@@ -11,16 +11,10 @@
  * decoded first.
  */
 import type { Detector, Hit } from '../types.js';
-import { isDigit, isAlpha } from '../charclass.js';
+import { isDigit, isAlpha, hexValue } from '../charclass.js';
 
 function isSpace(c: number): boolean {
   return c === 32 || c === 9 || c === 10 || c === 13 || c === 11 || c === 12;
-}
-function hexVal(c: number): number {
-  if (c >= 48 && c <= 57) return c - 48;
-  if (c >= 97 && c <= 102) return c - 87;
-  if (c >= 65 && c <= 70) return c - 55;
-  return -1;
 }
 
 /** Decode LDAP `\XX` escapes (RFC 4515). */
@@ -29,8 +23,8 @@ function decodeLdapEscapes(s: string): string {
   let run = 0;
   let i = s.indexOf('\\');
   while (i >= 0 && i + 2 < s.length) {
-    const h = hexVal(s.charCodeAt(i + 1));
-    const l = hexVal(s.charCodeAt(i + 2));
+    const h = hexValue(s.charCodeAt(i + 1));
+    const l = hexValue(s.charCodeAt(i + 2));
     if (h >= 0 && l >= 0) {
       out += s.slice(run, i) + String.fromCharCode(h * 16 + l);
       run = i + 3;
