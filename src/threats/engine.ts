@@ -418,7 +418,10 @@ export class ThreatEngine {
       if (v === undefined) continue;
       if (skipHeaders.has(name)) {
         const read = SKIPPED_HEADER_READS.get(name);
-        if (read !== undefined) for (const one of typeof v === 'string' ? [v] : v) skippedHeader(run, name, read, one);
+        if (read !== undefined) {
+          if (typeof v === 'string') skippedHeader(run, name, read, v);
+          else for (const one of v) skippedHeader(run, name, read, one);
+        }
         if (run.incomplete !== undefined) return;
         continue;
       }
