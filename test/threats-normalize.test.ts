@@ -13,6 +13,7 @@ import {
   NORM_MULTI_ENCODED,
   NORM_NUL,
   NORM_OVERLONG,
+  NORM_PERCENT,
   normalize,
 } from '../src/threats/normalize.js';
 import { assertCheap, cpuNsPerCall } from './threats-timing.js';
@@ -126,6 +127,13 @@ const DECODES: readonly (readonly [string, string, number, number])[] = [
   ['\ufe64svg\ufe65', '<svg>', NORM_FULLWIDTH, 0],
   ['http://\u2460\u2461\u2466.\u24ea.\u24ea.\u2460/', 'http://127.0.0.1/', NORM_FULLWIDTH, 0],
   ['a+b C++ 1+1=2', 'a+b C++ 1+1=2', 0, NORM_FULLWIDTH],
+  // form encoding one layer down: `+` is a space next to `%XX`, a plus in text with blanks
+  ['%27+or+1%3D1--', "' or 1=1--", NORM_PERCENT, 0],
+  ['JavaScript%3A+Basics+of+JavaScript', 'JavaScript: Basics of JavaScript', NORM_PERCENT, 0],
+  ['%0D%0AV100+CAPABILITY', '\r\nV100 CAPABILITY', NORM_PERCENT, 0],
+  ['a%2Bb+c', 'a+b c', NORM_PERCENT, 0],
+  ['C++ at 100%25', 'C++ at 100%', NORM_PERCENT, 0],
+  ['1+1=2', '1+1=2', 0, NORM_PERCENT],
   ['Cafe\u0301 cre\u0300me', 'Café crème', 0, NORM_FULLWIDTH],
   ['¿Dónde está el niño? Ñandú, pingüino', '¿Dónde está el niño? Ñandú, pingüino', 0, NORM_FULLWIDTH | NORM_OVERLONG],
   ['日本語のテキスト', '日本語のテキスト', 0, NORM_FULLWIDTH],

@@ -42,8 +42,10 @@
  *
  * Every pass is one left-to-right scan with indexOf/charCodeAt (no regular expressions), so a
  * round is linear in the length of the value; the input is cut at `maxOutput` characters.
- * Values of safe ASCII take a fast path that returns the value itself. `+` is not decoded here:
- * the engine turns it into a space where it means one (query and form values).
+ * Values of safe ASCII take a fast path that returns the value itself. `+` is decoded here only
+ * in a value that still holds `%XX` escapes and no blank (formLike: form encoding one layer
+ * down); the engine turns it into a space where it means one at the first layer (query and
+ * form values).
  */
 import { hexValue } from './charclass.js';
 
@@ -188,12 +190,33 @@ function decodeBytes(b: readonly number[], st: State): string {
 // ---------------------------------------------------------------------------------------------
 // Pass 1: percent-decoding
 
+/**
+ * A value that still holds `%XX` escapes and no blank is form-encoded text one layer down
+ * (a URL-encoded value in a JSON member or a multipart part, or a query encoded twice): its
+ * literal `+` means a space, as in the layer the engine decoded (`%27+or+1%3D1` is `' or 1=1`,
+ * `JavaScript%3A+Basics` is `JavaScript: Basics`). A value with a blank is text, where `+` is
+ * a plus (`C++ at 100%25`).
+ */
+function formLike(s: string): boolean {
+  if (s.indexOf('+') < 0) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d) return false;
+  }
+  return true;
+}
+
+function plusToSpace(s: string): string {
+  return s.indexOf('+') < 0 ? s : s.split('+').join(' ');
+}
+
 function percentPass(s: string, st: State, firstRound: boolean): string {
   let i = s.indexOf('%');
   if (i < 0) return s;
   let out = '';
   let last = 0;
   let changed = false;
+  let form: boolean | undefined;
   const bytes: number[] = [];
   while (i >= 0) {
     const h1 = hexValue(s.charCodeAt(i + 1));
@@ -208,7 +231,8 @@ function percentPass(s: string, st: State, firstRound: boolean): string {
         bytes.push(a * 16 + b);
         j += 3;
       }
-      out += s.slice(last, i) + decodeBytes(bytes, st);
+      form ??= formLike(s);
+      out += (form ? plusToSpace(s.slice(last, i)) : s.slice(last, i)) + decodeBytes(bytes, st);
       changed = true;
       last = j;
       i = s.indexOf('%', j);
@@ -221,7 +245,8 @@ function percentPass(s: string, st: State, firstRound: boolean): string {
       const c = b < 0 ? -1 : hexValue(s.charCodeAt(i + 4));
       const d = c < 0 ? -1 : hexValue(s.charCodeAt(i + 5));
       if (d >= 0) {
-        out += s.slice(last, i) + String.fromCharCode(((a * 16 + b) * 16 + c) * 16 + d);
+        form ??= formLike(s);
+        out += (form ? plusToSpace(s.slice(last, i)) : s.slice(last, i)) + String.fromCharCode(((a * 16 + b) * 16 + c) * 16 + d);
         changed = true;
         last = i + 6;
         i = s.indexOf('%', last);
@@ -231,7 +256,7 @@ function percentPass(s: string, st: State, firstRound: boolean): string {
     if (firstRound) st.flags |= NORM_BAD_ESCAPE;
     i = s.indexOf('%', i + 1);
   }
-  return changed ? out + s.slice(last) : s;
+  return changed ? out + (form === true ? plusToSpace(s.slice(last)) : s.slice(last)) : s;
 }
 
 // ---------------------------------------------------------------------------------------------
