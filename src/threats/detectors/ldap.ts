@@ -164,12 +164,66 @@ function scanLdap(s: string): Hit | undefined {
   return undefined;
 }
 
+/** `(1=0)`, `( 1 = 1 )`: an item comparing numbers, which no directory attribute is (an OID has dots). */
+function numericItem(s: string, open: number): boolean {
+  let j = skipSpaces(s, open + 1);
+  const a = j;
+  while (j < s.length && j - a < 8 && isDigit(s.charCodeAt(j))) j++;
+  if (j === a) return false;
+  j = skipSpaces(s, j);
+  if (s.charCodeAt(j) !== 61 || s.charCodeAt(j + 1) === 61) return false;
+  j = skipSpaces(s, j + 1);
+  const b = j;
+  while (j < s.length && j - b < 8 && isDigit(s.charCodeAt(j))) j++;
+  return j > b && s.charCodeAt(skipSpaces(s, j)) === 41;
+}
+
+/**
+ * A composite filter `(&(…)`, `(|(…)`, `(!(…)` sent balanced, as a whole: benign (an admin API
+ * may take a filter) unless it is glued to a value before it (`*(|(objectclass=*))`,
+ * `admin(&(…))`: the end of the application's own item, then a new component; `&` and `|`
+ * only) or holds an
+ * item comparing numbers (`(&(1=0)(userPassword=q))`, the SQL habit of a constant condition).
+ */
+function compositeProbe(s: string): Hit | undefined {
+  let i = s.indexOf('(');
+  let numeric = false;
+  let composite = -1;
+  for (let n = 0; i >= 0 && n < 1024; n++) {
+    const k = skipSpaces(s, i + 1);
+    const c = s.charCodeAt(k);
+    if ((c === 38 || c === 124 || c === 33) && s.charCodeAt(skipSpaces(s, k + 1)) === 40) {
+      let m = skipSpaces(s, k + 1);
+      while (m < s.length && (s.charCodeAt(m) === 40 || isSpace(s.charCodeAt(m)))) m++;
+      const e = itemAt(s, m);
+      if (e >= 0 && s.charCodeAt(e) !== 61) {
+        if (i > 0 && c !== 33) {
+          // (not `!`: `if(!(x=read()))` is code)
+          const b = s.charCodeAt(i - 1);
+          if (isAlpha(b) || isDigit(b) || b === 42 || b === 95) {
+            return { detector: 'ldapi.filter-breakout', category: 'ldapi', severity: 5, paranoia: 1, evidence: s.slice(i - 1, Math.min(s.length, i + 24)) };
+          }
+        }
+        if (composite < 0) composite = i;
+      }
+    } else if (isDigit(c) && numericItem(s, i)) {
+      numeric = true;
+    }
+    i = s.indexOf('(', i + 1);
+  }
+  if (composite >= 0 && numeric) {
+    return { detector: 'ldapi.filter-breakout', category: 'ldapi', severity: 5, paranoia: 1, evidence: s.slice(composite, Math.min(s.length, composite + 30)) };
+  }
+  return undefined;
+}
+
 export const detectLdap: Detector = (text, _lower, _ctx) => {
   if (text.indexOf(')') < 0 && text.indexOf('\\29') < 0) return undefined;
   try {
-    const h = scanLdap(text);
+    const h = scanLdap(text) ?? compositeProbe(text);
     if (h || text.indexOf('\\') < 0) return h;
-    return scanLdap(decodeLdapEscapes(text));
+    const d = decodeLdapEscapes(text);
+    return scanLdap(d) ?? compositeProbe(d);
   } catch {
     return undefined;
   }

@@ -1130,6 +1130,19 @@ function checkArgs(sc: Scan, open: number): { ok: number; end: number } {
       te = j + 1;
       while (te < n && isAlpha(s.charCodeAt(te))) te++;
       t = T_LIT;
+    } else if (c === 63 && s.charCodeAt(i + 1) === 46 && !isDigit(s.charCodeAt(i + 2)) && !expectOperand) {
+      // optional chaining: `a?.b` a member, `a?.(…)`, `a?.[…]` a call or a subscript
+      const k = skipJs(sc, i + 2);
+      const d = s.charCodeAt(k);
+      if (isIdStart(d)) {
+        i = identEnd(s, k);
+        tokens++;
+        justOpened = false;
+        continue;
+      }
+      if (d !== 40 && d !== 91) return { ok: 0, end: k };
+      i = k;
+      continue;
     } else if (isOpChar(c)) {
       while (te < n && isOpChar(s.charCodeAt(te)) && te < i + 4) {
         const d = s.charCodeAt(te);
@@ -1550,6 +1563,17 @@ function codeSpanBefore(s: string, a: number, pc: number): boolean {
 
 function sinkUse(sc: Scan, name: string, kind: number, a: number, b: number, k: number, nc: number, pc: number): void {
   const s = sc.s;
+  if (nc === 63 && s.charCodeAt(k + 1) === 46) {
+    // optional chaining: `alert?.(1)` is a call, `alert?.call(…)` a member
+    const k2 = skipJs(sc, k + 2);
+    if (s.charCodeAt(k2) === 40) {
+      k = k2;
+      nc = 40;
+    } else {
+      k = k + 1;
+      nc = 46;
+    }
+  }
   if (pc === 46 && name !== 'alert' && name !== 'prompt' && name !== 'confirm' && name !== 'execscript' && name !== 'msgbox' && name !== 'globaleval') {
     // `model.eval()`, `sock.settimeout(5)`, `cursor.fetch()`: a method of some object, unless the object is the window
     const dot = prevSignificant(s, a);
