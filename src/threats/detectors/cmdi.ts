@@ -858,6 +858,9 @@ function resolve(st: State, word: Word): Resolved | undefined {
   }
   if (flags === 0) {
     if (slash >= 0 && (BIN_DIRS.has(dir) || (hasGlob(dir) && dir.startsWith('/'))) && /^[a-z][a-z0-9_.+-]*$/.test(base)) {
+      // Windows directories hold directories and data as well (`C:\Windows\System32`,
+      // `C:\Windows\Fonts`): an unknown name there is a program only with a program's extension
+      if (dir.indexOf('/') !== 0 && !dir.startsWith('bin') && !dir.startsWith('sbin') && !dir.startsWith('usr/') && !/\.(?:exe|com|bat|cmd|ps1|vbs|js|scr|msc|cpl|hta)$/.test(base)) return undefined;
       return { name: base, flags: KNOWN, path: true, globbed };
     }
     return undefined;
