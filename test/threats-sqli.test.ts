@@ -17,6 +17,10 @@ function blocks(value: string): boolean {
 
 // Attacks that must be refused at paranoia 1 (varied dialects, contexts and obfuscations).
 const ATTACKS: readonly string[] = [
+  // a clause written to follow the parameter's own value (left empty)
+  ' ORDER BY 1-- ',
+  ' ORDER BY 3#',
+  ' AND 1=1',
   // string break + tautology / comment
   "' or 1=1--",
   "' OR '1'='1",
@@ -113,6 +117,11 @@ const ATTACKS: readonly string[] = [
 
 // Near-miss benign values that must not be refused.
 const BENIGN: readonly string[] = [
+  ' order by price',
+  ' select a plan',
+  ' and then we left',
+  ' or 2 if you like',
+  ' union station',
   "O'Brien",
   '1 order by 5pm',
   'Limit 1 order by 5 per customer',

@@ -2807,6 +2807,11 @@ function detect(text: string, lower: string, ctx: DetectContext): Hit | undefine
         if (words !== lower && words !== joined) found = analyzeValue(words, p, found);
       }
     }
+    if (!done() && (lower.charCodeAt(0) === 0x20 || lower.charCodeAt(0) === 0x09 || lower.charCodeAt(0) === 0x0a)) {
+      // ` ORDER BY 1-- `, ` UNION SELECT …`: a clause written to follow the parameter's own
+      // value (an empty one here); read it after an operand, as the query will
+      found = analyzeValue('1' + lower, p, found);
+    }
     if (!done()) {
       const k = pairPrefix(lower);
       if (k > 0) {
