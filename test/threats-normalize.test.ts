@@ -152,6 +152,19 @@ describe('normalize: decoding table', () => {
   }
 });
 
+describe('normalize: overlong forms only in bytes read as Latin-1', () => {
+  test('text with characters past U+00FF keeps `Á¨` as two letters (a Mac keyboard row, big-list-of-naughty-strings)', () => {
+    const r = normalize('Œ„´‰ˇÁ¨ˆØ∏”’');
+    assert.equal(r.flags & NORM_OVERLONG, 0);
+    assert.ok(r.text.startsWith('Œ„´‰ˇÁ'));
+  });
+  test('the same pair in Latin-1 bytes is an overlong `h`', () => {
+    const r = normalize('\u00c0\u00afetc\u00c1\u00a8');
+    assert.equal(r.flags & NORM_OVERLONG, NORM_OVERLONG);
+    assert.equal(r.text, '/etch');
+  });
+});
+
 describe('normalize: fast path', () => {
   const PLAIN = [
     'hello',

@@ -541,8 +541,14 @@ function latin1Overlong(s: string, i: number): number {
   return len;
 }
 
+function hasWide(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0xff) return true;
+  return false;
+}
+
 function charPass(s: string, st: State): string {
   const n = s.length;
+  let wide: boolean | undefined;
   let out = '';
   let last = 0;
   let changed = false;
@@ -567,8 +573,11 @@ function charPass(s: string, st: State): string {
       continue;
     }
     if (c < 0x80) continue;
-    if (c >= 0xc0) {
-      const len = latin1Overlong(s, i);
+    if (c >= 0xc0 && c <= 0xfc) {
+      // Only text that is bytes read one Latin-1 character each can hold an overlong this way;
+      // a value with a character past U+00FF is real Unicode text (`Œ„´‰ˇÁ¨ˆØ∏`: `Á¨` is two letters)
+      wide ??= hasWide(s);
+      const len = wide ? 0 : latin1Overlong(s, i);
       if (len > 0) {
         const b: number[] = [];
         for (let j = 0; j < len; j++) b.push(s.charCodeAt(i + j));
