@@ -111,6 +111,12 @@ describe('detectJndi', () => {
 
 describe('detectSsti', () => {
   const attacks = [
+    // the type hierarchy, the framework's state, a loop over the configuration
+    "{{''.class.mro()[1].subclasses()}}",
+    '{{ [].class.base.subclasses() }}',
+    '{{dump(app)}}',
+    "{{app.request.server.all|join(',')}}",
+    '{% for key, value in config.iteritems() %}<dt>{{ key|e }}</dt>{% endfor %}',
     '{{7*7}}',
     '${7*7}',
     "{{7*'7'}}",
@@ -157,6 +163,9 @@ describe('detectSsti', () => {
   });
 
   const benign = [
+    'Welcome to {{app.name}}!',
+    '{% for item in items %}{{ item.name }}{% endfor %}',
+    '{{ dump(user) }}',
     ...BENIGN_COMMON,
     '{{name}}',
     '${price}',

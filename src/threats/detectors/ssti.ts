@@ -58,12 +58,12 @@ const DANGEROUS_CALLS: ReadonlySet<string> = new Set([
 /** Roots that name template globals worth probing (`{{config}}`, `{{self}}` …). */
 const PROBE_ROOTS: ReadonlySet<string> = new Set([
   'config', 'self', '_self', 'lipsum', 'cycler', 'joiner', 'namespace', 'url_for', 'get_flashed_messages',
-  'settings', 'smarty', 'application', 'session', 'request',
+  'settings', 'smarty', 'application', 'session', 'request', 'app',
 ]);
 
 /** Attributes of `request`/`application`/`session` that leak or escape. */
 const PROBE_ATTRS: ReadonlySet<string> = new Set([
-  'application', 'environ', 'env', 'secret_key', 'items', 'getclass', 'class', 'servletcontext', 'getservletcontext',
+  'request', 'application', 'environ', 'env', 'secret_key', 'items', 'getclass', 'class', 'servletcontext', 'getservletcontext',
   'attributes', 'getattribute', 'init_globals', 'from_object', 'from_pyfile', 'os', 'version', 'template',
   'current_dir', 'cookies', 'args', 'values',
 ]);
@@ -193,6 +193,10 @@ function classifyExpression(e: string): Verdict {
       if (next === 40 /* ( */) {
         calls++;
         if (DANGEROUS_CALLS.has(ident)) strong ||= ident + '(';
+        // `''.class.mro()`, `[].class.base.subclasses()`: walking the type hierarchy (Python's sandbox escape)
+        else if (prevWasDot && (ident === 'mro' || ident === 'subclasses')) strong ||= '.' + ident + '(';
+        // Twig's `dump(app)`: the framework's whole state
+        else if (!prevWasDot && ident === 'dump' && e.startsWith('app', skipSpaces(e, e.indexOf('(', i) + 1))) strong ||= 'dump(app';
         // `File.read(…)`, `IO.readlines(…)`, `fs.readFileSync(…)`: file access from a template
         else if (prevWasDot && (root === 'file' || root === 'io' || root === 'dir' || root === 'fs') && prevIdent === root) strong ||= root + '.' + ident + '(';
         else code ||= ident + '(';
@@ -275,7 +279,7 @@ function classifyExpression(e: string): Verdict {
   // Probe of a template global: `{{config}}`, `{{self}}`, `{{request.application}}`.
   if (root !== '' && PROBE_ROOTS.has(root)) {
     const alone = idents === 1 && calls === 0 && tokens === 1;
-    const isGeneric = root === 'request' || root === 'session' || root === 'application' || root === 'namespace';
+    const isGeneric = root === 'request' || root === 'session' || root === 'application' || root === 'namespace' || root === 'app';
     if ((alone && !isGeneric) || (rootAttr !== '' && PROBE_ATTRS.has(rootAttr)) || (!isGeneric && (rootAttr !== '' || calls > 0))) {
       return { level: Level.Strong, ev: root + (rootAttr ? '.' + rootAttr : '') };
     }
@@ -310,7 +314,12 @@ function classifyStatement(e: string): Verdict {
   while (i < e.length && isIdentChar(e.charCodeAt(i))) i++;
   const kw = e.slice(s, i);
   if (STATEMENT_KEYWORDS.has(kw)) {
-    const rest = e.slice(i);
+    let rest = e.slice(i);
+    // `{% for k, v in config.items() %}`: what is iterated decides
+    if (kw === 'for' || kw === 'foreach') {
+      const inAt = rest.indexOf(' in ');
+      if (inAt >= 0) rest = rest.slice(inAt + 4);
+    }
     const inner = classifyExpression(rest);
     if (inner.level === Level.Strong) return inner;
     if (STRONG_STATEMENTS.has(kw)) return { level: Level.Strong, ev: kw };
