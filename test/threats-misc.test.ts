@@ -209,6 +209,9 @@ describe('detectNosql', () => {
     "'; sleep(5000); var a='",
     'db.users.find()',
     'db.getCollection("users").drop()',
+    "$where: '1 == 1'",
+    '";return(true);var xyz=\'a',
+    '$where: function() { return true }',
   ];
   for (const a of valueAttacks) it(`finds ${a}`, () => assertBlocks(detectNosql, 'nosqli', a));
 
@@ -221,6 +224,9 @@ describe('detectNosql', () => {
   const benignKeys = ['$ref', '$schema', '$id', '$comment', '$defs', '$filter', '$top', '$skip', '$select', '$Version', 'price', 'first_name', '__v'];
   for (const k of benignKeys) it(`passes key ${k}`, () => assertPasses(detectNosql, k, { isKey: true }));
   const benign = [
+    '$where: filters documents with JavaScript',
+    '$gt: greater than',
+    'return(true) is what I wrote',
     ...BENIGN_COMMON,
     'It costs $10 or $20',
     'echo $HOME',

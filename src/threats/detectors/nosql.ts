@@ -209,6 +209,13 @@ function scanValueOperators(lower: string, name: string): Hit | undefined {
       } else if (!(before === 123 || before === 44 || before === 32 || before === 9 || before === 10)) {
         k = -1;
       }
+      if (p === 0 && (op === 'where' || op === 'function' || op === 'accumulator') && lower.charCodeAt(nextNonSpaceIndex(lower, end)) === 58) {
+        // `$where: '1 == 1'` as the whole value: a member written into the application's object
+        // literal, its value a string, a function or an object (not prose: `$where: filters …`)
+        const v = nextNonSpaceIndex(lower, nextNonSpaceIndex(lower, end) + 1);
+        const c = lower.charCodeAt(v);
+        if (c === 39 || c === 34 || c === 96 || c === 123 || lower.startsWith('function', v)) return hit('nosqli.operator-in-value', 5, 1, '$' + op + ':');
+      }
       if (k >= 0) {
         const colon = nextNonSpaceIndex(lower, k);
         if (lower.charCodeAt(colon) === 58) {
@@ -321,7 +328,7 @@ function jsStatementFollows(lower: string, w: string, k: number): boolean {
   const c = lower.charCodeAt(n);
   switch (w) {
     case 'return': {
-      if (n === k) return false;
+      if (n === k && c !== 40) return false;
       return (
         lower.startsWith('true', n) || lower.startsWith('false', n) || lower.startsWith('this', n) ||
         lower.startsWith('db.', n) || c === 40 || c === 39 || c === 34 || c === 47 || (c >= 48 && c <= 57) || c === 33
