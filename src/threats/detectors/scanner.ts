@@ -17,6 +17,7 @@
  * Both are lists of names, kept short on purpose: services and tools that exist for testing
  * attacks only. Webhook inspectors and canary-token services used by defenders are not in them.
  */
+import { isAlpha, isDigit } from '../charclass.js';
 import type { Detector, Hit } from '../types.js';
 
 /** Out-of-band interaction domains (a host is one of these or a sub-domain of one). */
@@ -67,7 +68,7 @@ export const SCANNER_AGENTS: readonly string[] = Object.freeze([
   'zmeu',
 ]);
 
-const isAlnum = (c: number): boolean => (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a);
+const isAlnum = (c: number): boolean => isDigit(c) || isAlpha(c);
 /** A host-name character (letters, digits, `-`, `_`): what may not come right before a domain or after it. */
 const isHostChar = (c: number): boolean => isAlnum(c) || c === 0x2d || c === 0x5f;
 
