@@ -17,6 +17,12 @@ function blocks(value: string): boolean {
 
 // Attacks that must be refused at paranoia 1 (varied dialects, contexts and obfuscations).
 const ATTACKS: readonly string[] = [
+  // a catalog object named alone (each name of the catalog list reaches the lexer)
+  'tempdb',
+  'mysql.user',
+  'MSysAccessObjects',
+  'all_tables',
+  'sqlite_master',
   // a clause written to follow the parameter's own value (left empty)
   ' ORDER BY 1-- ',
   ' ORDER BY 3#',
@@ -118,6 +124,9 @@ const ATTACKS: readonly string[] = [
 // Near-miss benign values that must not be refused.
 const BENIGN: readonly string[] = [
   ' order by price',
+  'mysql.com is down',
+  'tempdb grows too large, how do I shrink it?',
+  'sys.path',
   ' select a plan',
   ' and then we left',
   ' or 2 if you like',

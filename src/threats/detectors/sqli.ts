@@ -138,7 +138,7 @@ const META_NAMES = new Set(
     'all_tables all_users all_tab_columns user_tables user_tab_columns dba_users dba_tables v$version sqlite_master sqlite_schema ' +
     'sqlite_temp_master msysobjects msysaccessobjects master..sysdatabases master.dbo.sysdatabases master..sysobjects ' +
     'information_schema.tables information_schema.columns information_schema.schemata information_schema.plugins ' +
-    'information_schema.character_sets information_schema.processlist performance_schema sys.user_summary')
+    'information_schema.character_sets information_schema.processlist performance_schema sys.user_summary tempdb msdb')
     .split(' '),
 );
 
@@ -2555,7 +2555,9 @@ function ordinalOrder(tk: readonly Tok[], n: number): boolean {
 }
 
 /** Words that let a value without SQL punctuation be SQL (1 union select 1, 1 order by 3); the engine's gate reads them too. */
-export const BARE_WORDS = ['union', 'select', 'order', 'group', 'having', 'waitfor', 'exec', 'drop', 'delete', 'insert', 'update', 'truncate', 'shutdown', 'declare', 'information_schema', 'xp_', 'sp_', 'sysobjects', 'pg_', 'dbms_', 'utl_', ' or ', ' and ', ' xor ', 'into', 'begin', 'alter', 'create', 'replace', 'limit', ' like ', ' is ', 'regexp', 'rlike'];
+export const BARE_WORDS = ['union', 'select', 'order', 'group', 'having', 'waitfor', 'exec', 'drop', 'delete', 'insert', 'update', 'truncate', 'shutdown', 'declare', 'information_schema', 'xp_', 'sp_', 'sysobjects', 'pg_', 'dbms_', 'utl_', ' or ', ' and ', ' xor ', 'into', 'begin', 'alter', 'create', 'replace', 'limit', ' like ', ' is ', 'regexp', 'rlike',
+  // the rest of the catalog names (META_NAMES) that no word above is part of
+  'syscolumns', 'sysdatabases', 'sysusers', 'sys.', 'mysql.', 'all_tab', 'all_users', 'user_tab', 'dba_', 'sqlite_', 'msysaccessobjects', 'performance_schema', 'tempdb', 'msdb'];
 
 function mayHoldSql(lower: string): boolean {
   if (hasSqlPunct(lower)) return true;
