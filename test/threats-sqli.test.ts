@@ -23,6 +23,8 @@ const ATTACKS: readonly string[] = [
   'MSysAccessObjects',
   'all_tables',
   'sqlite_master',
+  'OPENROWSET',
+  'load_file',
   // a clause written to follow the parameter's own value (left empty)
   ' ORDER BY 1-- ',
   ' ORDER BY 3#',
@@ -127,6 +129,7 @@ const BENIGN: readonly string[] = [
   'mysql.com is down',
   'tempdb grows too large, how do I shrink it?',
   'sys.path',
+  'use dblink to connect two Postgres databases',
   ' select a plan',
   ' and then we left',
   ' or 2 if you like',

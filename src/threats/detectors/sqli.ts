@@ -2557,7 +2557,10 @@ function ordinalOrder(tk: readonly Tok[], n: number): boolean {
 /** Words that let a value without SQL punctuation be SQL (1 union select 1, 1 order by 3); the engine's gate reads them too. */
 export const BARE_WORDS = ['union', 'select', 'order', 'group', 'having', 'waitfor', 'exec', 'drop', 'delete', 'insert', 'update', 'truncate', 'shutdown', 'declare', 'information_schema', 'xp_', 'sp_', 'sysobjects', 'pg_', 'dbms_', 'utl_', ' or ', ' and ', ' xor ', 'into', 'begin', 'alter', 'create', 'replace', 'limit', ' like ', ' is ', 'regexp', 'rlike',
   // the rest of the catalog names (META_NAMES) that no word above is part of
-  'syscolumns', 'sysdatabases', 'sysusers', 'sys.', 'mysql.', 'all_tab', 'all_users', 'user_tab', 'dba_', 'sqlite_', 'msysaccessobjects', 'performance_schema', 'tempdb', 'msdb'];
+  'syscolumns', 'sysdatabases', 'sysusers', 'sys.', 'mysql.', 'all_tab', 'all_users', 'user_tab', 'dba_', 'sqlite_', 'msysaccessobjects', 'performance_schema', 'tempdb', 'msdb',
+  // out-of-band and file functions that no other code names, a probe alone as well (isCatalogWord)
+  'extractvalue', 'updatexml', 'xmltype', 'openrowset', 'opendatasource', 'openquery', 'load_file', 'load_extension', 'sys_eval',
+  'lo_import', 'lo_export', 'dblink', 'name_const', 'randomblob'];
 
 function mayHoldSql(lower: string): boolean {
   if (hasSqlPunct(lower)) return true;
