@@ -127,6 +127,9 @@ const ATTACKS: readonly string[] = [
 const BENIGN: readonly string[] = [
   ' order by price',
   'mysql.com is down',
+  // Google Analytics' tag_exp: `~` between numbers compares nothing
+  '0~115938466~115938469~440131266',
+  '1~2',
   'tempdb grows too large, how do I shrink it?',
   'sys.path',
   'use dblink to connect two Postgres databases',

@@ -1168,7 +1168,10 @@ class Parser {
   private binary(f: number, lk: number, lt: string): void {
     if ((f & TF_CMP) !== 0) {
       this.fl |= F_CMP;
-      if ((lk === K_LIT && this.kind === K_LIT) || (lk === K_NAME && this.kind === K_NAME && lt !== '' && lt === this.text)) this.fl |= F_CONSTCMP;
+      // `~` between numbers (`0~115938466~440131266`, Google Analytics' tag_exp) compares
+      // nothing: PostgreSQL's regex match takes text, and MySQL's `~` is unary only
+      const numericRegex = (f & TF_UNARY) !== 0 && this.t(-1) === T_NUM;
+      if (!numericRegex && ((lk === K_LIT && this.kind === K_LIT) || (lk === K_NAME && this.kind === K_NAME && lt !== '' && lt === this.text))) this.fl |= F_CONSTCMP;
     } else this.fl |= F_ARITH;
     this.kind = K_OTHER;
   }
