@@ -307,6 +307,7 @@ const RFI_ATTACKS: readonly (readonly [string, string])[] = [
   ['lang', 'http://evil.example/en'],
   ['q', 'http://example.com/:asd@evil.com/'],
   ['q', 'http://example.com/:foo@bar@evil.com/'],
+  ['file_location', 'http://evil.example/shell.php'],
 ];
 
 for (const [name, value] of RFI_ATTACKS) {
@@ -334,6 +335,10 @@ const RFI_BENIGN: readonly (readonly [string, string])[] = [
   ['q', 'http://foo:bar@example.com/'],
   ['q', 'x=file?'],
   ['q', 'mailto:a@example.com'],
+  // a browser's script in an error tracker's frame or a CSP report, a page's location in analytics
+  ['/exception/values/0/stacktrace/frames/0/filename', 'https://shop.example/_next/static/chunks/framework-5429a50ba5373c56.js'],
+  ['/csp-report/source-file', 'https://app.example/assets/app-9d1e.css'],
+  ['page_location', 'https://shop.example/products/42?color=red'],
 ];
 
 for (const [name, value] of RFI_BENIGN) {

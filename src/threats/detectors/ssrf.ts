@@ -84,6 +84,8 @@ const INCLUDE_WORDS = new Set([
   'dir', 'directory', 'folder', 'root', 'basedir', 'basepath', 'conf', 'config', 'module', 'lang', 'language',
   'theme', 'skin', 'layout', 'doc', 'document', 'load', 'absolute',
 ]);
+/** Include words that name a file or folder whatever else the name says. */
+const FILE_WORDS = new Set(['file', 'filename', 'filepath', 'path', 'pathname', 'dir', 'directory', 'folder', 'basedir', 'basepath']);
 /** Words that make a URL value ordinary (a link, not an include). */
 const LINK_WORDS = new Set([
   'url', 'uri', 'link', 'href', 'redirect', 'callback', 'webhook', 'endpoint', 'host', 'site', 'website', 'homepage',
@@ -971,11 +973,16 @@ function includeName(name: string): boolean {
   // a namespace declaration names a namespace; nothing fetches it
   if (own.startsWith('@xmlns')) return false;
   let include = false;
+  let fileWord = false;
+  let location = false;
   for (const w of nameWords(own)) {
-    if (LINK_WORDS.has(w)) return false;
+    // `page_location` (Google Analytics, Amplitude) is where a page is; `file_location` still names a file
+    if (w === 'location') location = true;
+    else if (LINK_WORDS.has(w)) return false;
     if (INCLUDE_WORDS.has(w)) include = true;
+    if (FILE_WORDS.has(w)) fileWord = true;
   }
-  return include;
+  return include && (!location || fileWord);
 }
 
 interface PathInfo {
@@ -1065,7 +1072,11 @@ function rfiForUrl(v: string, u: UrlFinding, ctx: DetectContext, valueStart: num
     }
   }
   if (u.start === valueStart && ctx.location !== 'path' && !ctx.isKey && includeName(ctx.name)) {
-    return mk('rfi', 'include-param', 5, 1, ev);
+    // a browser's script or style sheet (`"filename": "https://shop.example/_next/static/chunks/app.js"`
+    // in an error tracker's stack frame, a CSP report's `source-file`) is what pages load, not
+    // what a server includes: paranoia 2
+    if (info.ext === 'js' || info.ext === 'mjs' || info.ext === 'css' || info.ext === 'map') best = better(best, mk('rfi', 'include-param', 4, 2, ev));
+    else return mk('rfi', 'include-param', 5, 1, ev);
   }
   if ((u.scheme === 'ftp' || u.scheme === 'ftps') && h !== undefined) best = better(best, mk('rfi', 'ftp-url', 4, 2, ev));
   if (ctx.location === 'path' && u.start > 0) best = better(best, mk('rfi', 'url-in-path', 4, 2, ev));
