@@ -436,6 +436,11 @@ describe('threat engine with its detectors: encodings attackers use, and text th
     ['a text file whose name mentions .htaccess', upload('notes.htaccess.txt', 'text/plain', 'hello'), false],
     ['prose in JSON in a query parameter', { rawQuery: 'filter=' + encodeURIComponent('{"name":"O\'Brien","note":"select a plan","sum":"1 - 2"}') }, false],
     ['a bare word as a whole form body', form('subscribe'), false],
+    // a file sent as the whole body: its format's NULs are no anomaly; its strings and hidden code are read
+    ['a PNG PUT to storage (valid UTF-8 by chance, NULs in it)', { method: 'PUT', headers: { 'content-type': 'image/png' }, body: Buffer.from('\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x03', 'utf8') }, false],
+    ['a tus upload chunk of random bytes', { method: 'PATCH', headers: { 'content-type': 'application/offset+octet-stream' }, body: Buffer.from(binaryNoise(), 'latin1') }, false],
+    ['a framed binary request naming a secret file (Jenkins CLI)', { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: Buffer.from('\x00\x00\x00\x06\x00\x00\x04help\x00\x00\x00\x1f\x00\x00\x1d@/var/jenkins_home/secrets/master.key\x00\x00', 'latin1') }, true],
+    ['PHP code in a PNG PUT as the body', { method: 'PUT', headers: { 'content-type': 'image/png' }, body: Buffer.from('\x89PNG\r\n\x1a\n\x00\x00<?php system($_GET["c"]); ?>\x00', 'latin1') }, true],
   ];
   const e = new ThreatEngine({ detectors: DETECTORS });
   for (const [what, over, refused] of CASES) {

@@ -530,6 +530,14 @@ export class ThreatEngine {
       this.multipart(run, body, typeof ctRaw === 'string' ? ctRaw : '', skip);
     } else if (base === 'application/xml' || base === 'text/xml' || base.endsWith('+xml')) {
       this.xml(run, body.toString('utf8'));
+    } else if (binaryType(base) && !plainText(body)) {
+      // A body of a binary type whose bytes are no text (an image `PUT` to storage, a tus
+      // upload chunk, a framed binary protocol): its NULs and control bytes are its format, not
+      // an anomaly. Media (not UTF-8) is read for hidden server-side code only, as a binary file
+      // part; a body that is valid UTF-8 (frames of ASCII strings: Jenkins' CLI protocol) is
+      // read as the strings it holds, each run of printable text as a value
+      if (isUtf8(body)) this.printableRuns(run, body.toString('utf8'));
+      else this.serverCode(run, '', body, 'body');
     } else if (base.startsWith('text/') || base === '' || isUtf8(body)) {
       // Any other text is inspected whole; binary bodies (images, archives) are not text to inject into.
       if (base.startsWith('text/') || isUtf8(body)) {
@@ -799,13 +807,29 @@ export class ThreatEngine {
     }
   }
 
+  /** Runs of at least 4 characters without a control character, each read as a body value (at most 256). */
+  private printableRuns(run: Inspection, text: string): void {
+    let start = 0;
+    let runs = 0;
+    for (let i = 0; i <= text.length && runs < 256; i++) {
+      const c = i < text.length ? text.charCodeAt(i) : 0;
+      if (c >= 0x20 || c === 0x09) continue;
+      if (i - start >= 4) {
+        runs++;
+        run.value('body', '', text.slice(start, i), false);
+        if (run.incomplete !== undefined) return;
+      }
+      start = i + 1;
+    }
+  }
+
   /**
    * A binary file part is no text to inject into, but server-side code hidden in one is a web
    * shell (`GIF89a<?php eval($_POST['x']); ?>` passes an image check and runs once the file is
    * served through the interpreter): the text after each PHP (`<?php`, `<?=`) or ASP/JSP
    * (`<%`) opening is inspected. At most SERVER_CODE_PROBES openings, SERVER_CODE_WINDOW bytes each.
    */
-  private serverCode(run: Inspection, name: string, content: Buffer): void {
+  private serverCode(run: Inspection, name: string, content: Buffer, location: InputLocation = 'multipart'): void {
     let found = 0;
     for (const open of SERVER_CODE_OPENERS) {
       let k = content.indexOf(open);
@@ -826,7 +850,7 @@ export class ThreatEngine {
         const close = shortTag || asp ? content.indexOf(open[1] === 0x3f ? PHP_CLOSE : ASP_CLOSE, k + 3) : -1;
         if (php || ((shortTag || asp) && close >= 0 && close + 2 <= end)) {
           found++;
-          run.value('multipart', name, content.toString('latin1', k, php ? end : close + 2), false);
+          run.value(location, name, content.toString('latin1', k, php ? end : close + 2), false);
           if (run.incomplete !== undefined) return;
         }
         k = content.indexOf(open, k + 2);
@@ -844,7 +868,7 @@ export class ThreatEngine {
         const close = content.indexOf(o === 0x7b ? 0x7d : 0x29, k + 3);
         if (close >= 0 && close < end) {
           found++;
-          run.value('multipart', name, content.toString('latin1', k, close + 1), false);
+          run.value(location, name, content.toString('latin1', k, close + 1), false);
           if (run.incomplete !== undefined) return;
         }
       }
