@@ -207,6 +207,12 @@ test('a system file named in running text is a notice; as the value, after a com
     assert.equal(run(prose, 2)?.detector, 'traversal.sensitive-file', prose);
   }
   for (const attack of ['/etc/passwd', 'cat /etc/passwd', 'x ../../etc/passwd y', 'see file:///etc/passwd now']) assert.equal(blocks(attack), true, attack);
+  // an error message quoting an absolute path to a secrets file is text too; the path alone is not
+  assert.equal(blocks("Error: ENOENT: no such file or directory, open '/var/www/app/.env'"), false);
+  assert.equal(blocks('/var/www/app/.env'), true);
+  // mounted secrets and key files in a secrets directory
+  for (const attack of ['/run/secrets/db_password', '/var/run/secrets/kubernetes.io/serviceaccount/token', '@/var/jenkins_home/secrets/master.key']) assert.equal(blocks(attack), true, attack);
+  for (const prose of ['/blog/secrets/of-success', 'Top 10 secrets of success', '/run/user/1000']) assert.equal(blocks(prose), false, prose);
   // in a parameter that names a file, or in the request path, a mention is still the path
   assert.equal(blocks('managing the /etc/hosts file', 'query', 'file'), true);
   // a backslash climb is never how a web client spells a relative link

@@ -349,6 +349,12 @@ function pairStrength(parent: string, name: string, grand: string): Strength {
       return 3;
     case 'var':
       return VAR_ENTRIES.has(name) ? 1 : 0;
+    case 'run':
+      // `/run/secrets/…` (Docker secrets), `/var/run/secrets/kubernetes.io/serviceaccount/token`
+      return name === 'secrets' ? 3 : 0;
+    case 'secrets':
+      // a key file in a secrets directory (`/var/jenkins_home/secrets/master.key`)
+      return name.endsWith('.key') || name.endsWith('.pem') ? 3 : 0;
     case 'usr':
       return name === 'local' ? 1 : 0;
     default: {
@@ -663,7 +669,7 @@ function analyzeToken(v: string, s: number, e: number, ctx: DetectContext, filei
   if (target >= 3 && (hasSepAnywhere || drive || scheme !== '' || gluedDots >= 2 || residue)) return mk('sensitive-file', 5, mention ? 2 : 1, targetName !== '' ? targetName : ev());
   if (absolute && escape >= 1 && realClimb) return mk('above-root', 5, 1, ev());
   if (obfuscated && climbs > 0) return mk('obfuscated-dot-dot', 5, 1, ev());
-  if (target >= 2 && (absolute || climbs > 0 || gluedDots >= 2)) return mk('sensitive-file', 5, 1, targetName !== '' ? targetName : ev());
+  if (target >= 2 && (absolute || climbs > 0 || gluedDots >= 2)) return mk('sensitive-file', 5, mention && climbs === 0 ? 2 : 1, targetName !== '' ? targetName : ev());
   if (target >= 1 && (climbs > 0 || gluedDots >= 2 || (nonCanonical && placeholderOnly)) && (hasSepAnywhere || gluedDots >= 2)) return mk('traversal-target', 5, 1, ev());
   if (escape >= 3) return mk('dot-dot', 5, 1, ev());
   // one level up inside running text (`See [../setup/README.md](../setup/README.md) for …`) is
