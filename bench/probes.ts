@@ -42,6 +42,12 @@
  *   requests-benign-4.jsonl  260 legitimate requests to AI/LLM APIs and developer platforms
  *                            (prompts, tool calls, issues, reviews, alerts): 198 ordinary, 62
  *                            `benign-code`
+ *   round 5
+ *   requests-benign-5.jsonl  300 legitimate requests as browsers and web front-ends send them to
+ *                            ordinary sites (shops, WordPress and other CMS saves, GA4 and other
+ *                            analytics beacons, error trackers and CSP reports, logins, SPA
+ *                            APIs, uploads, support chats, consent and payment calls, header-
+ *                            and cookie-heavy page loads): 284 ordinary, 16 `benign-code`
  *
  * A request line may carry `x-probe-body-encoding: latin1`: its body is bytes written one
  * Latin-1 character per byte (a UTF-16 or EBCDIC body), and the header is not sent.
