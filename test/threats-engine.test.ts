@@ -387,6 +387,9 @@ describe('threat engine with its detectors: encodings attackers use, and text th
     }
     return out;
   };
+  /** A compact JWS with this header (and claims), its signature a placeholder. */
+  const jwt = (header: object, claims: object = { sub: '1' }): string =>
+    Buffer.from(JSON.stringify(header)).toString('base64url') + '.' + Buffer.from(JSON.stringify(claims)).toString('base64url') + '.c2lnbmF0dXJl';
   /** [what, request, refused at paranoia 1] */
   const CASES: readonly (readonly [string, Partial<RawRequest>, boolean])[] = [
     // UTF-8 sent raw in headers and cookies
@@ -440,6 +443,18 @@ describe('threat engine with its detectors: encodings attackers use, and text th
     ['a PNG PUT to storage (valid UTF-8 by chance, NULs in it)', { method: 'PUT', headers: { 'content-type': 'image/png' }, body: Buffer.from('\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x03', 'utf8') }, false],
     ['a tus upload chunk of random bytes', { method: 'PATCH', headers: { 'content-type': 'application/offset+octet-stream' }, body: Buffer.from(binaryNoise(), 'latin1') }, false],
     ['a framed binary request naming a secret file (Jenkins CLI)', { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: Buffer.from('\x00\x00\x00\x06\x00\x00\x04help\x00\x00\x00\x1f\x00\x00\x1d@/var/jenkins_home/secrets/master.key\x00\x00', 'latin1') }, true],
+    // a bracketed key of a parameter name, read on its own as PHP hands it over (Drupalgeddon)
+    ['SQL in a bracketed form key', form('name[0%20or%20updatexml(0x23,concat(1,version()),1)%23]=bob&name[0]=a&op=Log+in'), true],
+    ['ordinary bracketed keys', { rawQuery: 'filter[status]=open&sort[0][field]=due&page[size]=10&tags[]=a%20b' }, false],
+    // the request addressed to the metadata service through the gateway; a cluster service called `metadata` is not
+    ['Host: 169.254.169.254', { rawPath: '/latest/meta-data/iam/security-credentials/', headers: { host: '169.254.169.254' } }, true],
+    ['Host: metadata.google.internal', { headers: { host: 'metadata.google.internal:80' } }, true],
+    ['Host: a single-label service name', { headers: { host: 'metadata:8080' } }, false],
+    // a JWT header's key references: kid as a path or a query, jku to the metadata service
+    ['a JWT whose kid climbs to /dev/null', { headers: { authorization: 'Bearer ' + jwt({ alg: 'HS256', typ: 'JWT', kid: '../../../../../../../dev/null' }) } }, true],
+    ['a JWT whose kid is SQL', { headers: { authorization: 'Bearer ' + jwt({ alg: 'HS256', kid: "x' UNION SELECT 'key' -- " }) } }, true],
+    ['a JWT whose jku is the metadata service', { headers: { authorization: 'Bearer ' + jwt({ alg: 'RS256', jku: 'http://169.254.169.254/latest/meta-data/' }) } }, true],
+    ['an ordinary JWT (claims are not read)', { headers: { authorization: 'Bearer ' + jwt({ alg: 'RS256', kid: '2024-06-key-1', jku: 'https://auth.example.com/.well-known/jwks.json' }, { sub: "O'Brien' OR '1'='1" }) } }, false],
     ['PHP code in a PNG PUT as the body', { method: 'PUT', headers: { 'content-type': 'image/png' }, body: Buffer.from('\x89PNG\r\n\x1a\n\x00\x00<?php system($_GET["c"]); ?>\x00', 'latin1') }, true],
   ];
   const e = new ThreatEngine({ detectors: DETECTORS });

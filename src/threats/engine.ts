@@ -35,6 +35,7 @@ import { MK, ValueFacts, type LiteralSet } from './prefilter.js';
 import { SEVERITY } from './types.js';
 import type { DetectContext, Detector, Hit, InputLocation, Paranoia, RawRequest, ThreatCategory, ThreatFinding, ThreatVerdict } from './types.js';
 import { scanXml } from './xml.js';
+import { isMetadataHost } from './detectors/ssrf.js';
 
 export interface NamedDetector {
   /** Family id, e.g. `sqli`; what exclusions name (with the hit's full id). */
@@ -129,9 +130,57 @@ const SKIPPED_HEADER_READS: ReadonlyMap<string, 'credentials' | 'lookup'> = new 
   ...['host', 'if-none-match', 'if-match', 'if-modified-since', 'if-unmodified-since', 'if-range', 'cache-control', 'pragma', 'accept-encoding', 'keep-alive', 'upgrade', 'te'].map((h) => [h, 'lookup'] as const),
 ]);
 
+/** `Host: 169.254.169.254`: a request addressed to the cloud metadata service, sent through the gateway as a proxy. */
+const METADATA_HOST: Hit = { detector: 'ssrf.metadata', category: 'ssrf', severity: SEVERITY.critical, paranoia: 1, evidence: 'Host' };
+
+/** The host of a Host header value, without its port (`[v6]:port`, `name:port`). */
+function hostOf(v: string): string {
+  const t = v.trim().toLowerCase();
+  if (t.charCodeAt(0) === 0x5b) {
+    const close = t.indexOf(']');
+    return close < 0 ? t : t.slice(1, close);
+  }
+  const colon = t.indexOf(':');
+  return colon < 0 ? t : t.slice(0, colon);
+}
+
+/** JOSE header members whose value a verifier may use to find its key: a file, a URL, a database key. */
+const JWT_KEY_MEMBERS = ['kid', 'jku', 'x5u'] as const;
+
+/**
+ * A JWT's header (never its claims or signature): `kid`, `jku` and `x5u` are read, as a
+ * verifier may turn them into a file path (`"kid": "../../dev/null"`), a query
+ * (`"kid": "x' UNION SELECT 'key"`) or a URL it fetches (`"jku": "http://169.254.169.254/…"`).
+ * Only a compact JWS whose first segment decodes to a JSON object (bounded at 1 KiB).
+ */
+function jwtHeader(run: Inspection, name: string, token: string): void {
+  const dot = token.indexOf('.');
+  if (dot < 16 || dot > 1400 || token.indexOf('.', dot + 1) < 0) return;
+  let header: unknown;
+  try {
+    const json = Buffer.from(token.slice(0, dot), 'base64url').toString('utf8');
+    if (json.charCodeAt(0) !== 0x7b) return;
+    header = JSON.parse(json);
+  } catch {
+    return;
+  }
+  if (header === null || typeof header !== 'object') return;
+  for (const m of JWT_KEY_MEMBERS) {
+    const x = (header as Record<string, unknown>)[m];
+    if (typeof x === 'string' && x !== '') run.value('header', name + '.' + m, x, false);
+  }
+}
+
 function skippedHeader(run: Inspection, name: string, read: 'credentials' | 'lookup', v: string): void {
   if (read === 'lookup') {
     if (v.includes('${')) run.value('header', name, v, false);
+    // the metadata service as the request's own host (a gateway used as an open proxy)
+    else if (name === 'host') {
+      // (not a bare single label: a cluster may well run a service called `metadata`)
+      const h = hostOf(v);
+      const c = h.charCodeAt(0);
+      if ((h.indexOf('.') >= 0 || h.indexOf(':') >= 0 || (c >= 0x30 && c <= 0x39)) && isMetadataHost(h)) run.hit(METADATA_HOST, 'header', name, false, '');
+    }
     return;
   }
   const sp = v.indexOf(' ');
@@ -142,6 +191,7 @@ function skippedHeader(run: Inspection, name: string, read: 'credentials' | 'loo
   // clean-value memory; the header's name redacts every excerpt (telemetry isSensitiveName).
   if (scheme === 'bearer') {
     if (!isToken68(credential)) run.value('header', undefined, credential, false, false, undefined, name, name);
+    else jwtHeader(run, name, credential);
   } else if (scheme === 'basic' && isToken68(credential)) {
     const pair = Buffer.from(credential, 'base64').toString('utf8');
     const colon = pair.indexOf(':');
@@ -204,6 +254,18 @@ const LOCATIONS: readonly InputLocation[] = ['path', 'query', 'form', 'header', 
 const DECODE = CC.PERCENT | CC.AMP | CC.BSLASH | CC.CTRL | CC.NONASCII;
 
 /** A parameter name as applications write them: letters, digits and `_ - . [ ] $ : @ ~ !` (no space, quote or bracket of code). */
+/** Each `[…]` subscript of a parameter name that is not a plain name, read as a key (at most 16). */
+function bracketKeys(run: Inspection, location: 'query' | 'form', name: string): void {
+  let open = name.indexOf('[');
+  for (let k = 0; open >= 0 && k < 16; k++) {
+    const close = name.indexOf(']', open + 1);
+    if (close < 0) return;
+    const key = name.slice(open + 1, close);
+    if (key.length >= 2 && !plainName(key)) run.value(location, name, key, true);
+    open = name.indexOf('[', close + 1);
+  }
+}
+
 function plainName(name: string): boolean {
   for (let i = 0; i < name.length; i++) {
     const c = name.charCodeAt(i);
@@ -632,6 +694,9 @@ export class ThreatEngine {
         let name = decodeComponent(raw.slice(start, hasValue ? eq : end), true);
         if (ebcdic !== undefined) name = fromEbcdic(name, ebcdic);
         run.value(location, name, name, true);
+        // `name[0 or updatexml(…)#]` (Drupalgeddon): PHP and its frameworks hand each bracketed
+        // key over on its own, where it may reach a query as a key of an array
+        if (!plainName(name)) bracketKeys(run, location, name);
         if (hasValue) {
           let value = decodeComponent(raw.slice(eq + 1, end), true);
           if (ebcdic !== undefined) value = fromEbcdic(value, ebcdic);

@@ -463,6 +463,17 @@ function mapUnicodeHost(h: string): string {
   }
 }
 
+/**
+ * Is `h` (a lower-case host without port or brackets) the cloud metadata service? Names by a
+ * set look-up; an address (a digit first, or IPv6) through the host parser, so every IPv4
+ * notation counts (`169.254.169.254`, `2852039166`, `0xa9fea9fe`).
+ */
+export function isMetadataHost(h: string): boolean {
+  if (METADATA_NAMES.has(h)) return true;
+  if (!isDigit(h.charCodeAt(0)) && h.indexOf(':') < 0) return false;
+  return classifyHost(h)?.kind === 'metadata';
+}
+
 /** Parses one candidate host (lower-case, no brackets for IPv4/names). */
 export function classifyHost(raw: string): HostInfo | undefined {
   let h = raw;
