@@ -48,6 +48,10 @@
  *                            analytics beacons, error trackers and CSP reports, logins, SPA
  *                            APIs, uploads, support chats, consent and payment calls, header-
  *                            and cookie-heavy page loads): 284 ordinary, 16 `benign-code`
+ *   round 6
+ *   requests-attacks-6.jsonl 180 attack requests in the same shapes (payloads in analytics
+ *                            beacons, error reports, CSP reports, raw-body uploads, WordPress
+ *                            plugin and Drupal exploits, SAML, OAuth, GraphQL, headers, cookies)
  *
  * A request line may carry `x-probe-body-encoding: latin1`: its body is bytes written one
  * Latin-1 character per byte (a UTF-16 or EBCDIC body), and the header is not sent.
