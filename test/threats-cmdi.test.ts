@@ -61,6 +61,8 @@ const ATTACKS: readonly string[] = [
   // an SMTP command without angle brackets, on a line of its own at the start; an option's value glued on both sides
   '\nRCPT TO: test@evil.example\n', '\r\nMAIL FROM: x@evil.example', 'ax--exec=`id`--remote=origin',
   'C:\\Windows\\System32\\payload.exe', '/usr/bin/anything',
+  // a spreadsheet formula that starts a program through DDE (CSV export injection)
+  "=cmd|' /C calc'!A0", "@SUM(1+1)*cmd|' /C calc'!A0", '=DDE("cmd";"/C calc";"__DdeLink_60_870516294")',
 ];
 
 const BENIGN: readonly string[] = [
@@ -70,7 +72,8 @@ const BENIGN: readonly string[] = [
   'zstd bindings for guile', 'fdisk partitioning library',
   '--color=auto', '-Dfile.encoding=UTF-8', '--config=config.json', '--name=cat food', '-sort=name asc',
   'Hello\nsleep 8 hours a night', 'Notes:\nMail from: john@example.com', '\nmail from: john@example.com, sent Monday',
-  'Default=`none`', 'an `npm`-based build, keyed by `id`', 'C:\\Windows\\System32', 'C:\\Windows\\Temp', 'Total:\ntop 5 items', 'a | b', '| id |', '| Note: read this first', '| date | total |', '| Name | Age |\n|---|---|\n| id | 42 |', 'Terms & conditions', 'rock & roll; more than that',
+  'Default=`none`', 'an `npm`-based build, keyed by `id`', 'C:\\Windows\\System32', 'C:\\Windows\\Temp',
+  '=SUM(A1:A3)', '=HYPERLINK("https://example.com","site")', "= 'Yes'|'No'!", 'Total:\ntop 5 items', 'a | b', '| id |', '| Note: read this first', '| date | total |', '| Name | Age |\n|---|---|\n| id | 42 |', 'Terms & conditions', 'rock & roll; more than that',
   'C:\\Users\\bob\\Documents', 'Open C:\\Users\\bob\\Documents\\report.docx please', 'Type C:\\Program Files in the box',
   '1 - 2', '$19.99', '+34 912 345 678', '(555) 123-4567', '2024-01-31', 'echo is a word in this text',
   "O'Brien", 'select a plan', 'user@example.com', 'https://example.com/search?q=cat&id=5', 'https://www.google.com/',

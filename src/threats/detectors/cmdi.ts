@@ -2206,9 +2206,39 @@ export const detectCmdi: Detector = (text: string, lower: string, ctx: DetectCon
   }
 };
 
+/**
+ * A spreadsheet formula that starts another program through DDE, stored to be opened from a CSV
+ * export (`=cmd|' /C calc'!A0`, `@SUM(1+1)*cmd|' /C calc'!A0`, `=MSEXCEL|'\..\cmd.exe'!''`,
+ * `=DDE("cmd";"/C calc";"__DdeLink")`): a formula start, then an application name, `|`, a
+ * quoted topic and `!`. Ordinary formulas (`=SUM(A1:A3)`, `=A1|B1` in no spreadsheet) pass.
+ */
+function ddeFormula(t: string, lower: string): Hit | undefined {
+  let s = 0;
+  while (s < t.length && s < 8 && (t.charCodeAt(s) === 32 || t.charCodeAt(s) === 9 || t.charCodeAt(s) === 34 || t.charCodeAt(s) === 39)) s++;
+  const f = t.charCodeAt(s);
+  if (f !== 61 && f !== 43 && f !== 45 && f !== 64) return undefined;
+  const hit = (ev: string): Hit => ({ detector: 'cmdi.dde-formula', category: 'cmdi', severity: 5, paranoia: 1, evidence: ev.slice(0, 40) });
+  const d = lower.indexOf('dde');
+  if (d > s && (lower.startsWith('dde(', d) || lower.startsWith('ddeauto', d))) return hit(t.slice(d, d + 24));
+  let bar = t.indexOf('|', s);
+  for (let k = 0; bar > s && k < 8; k++) {
+    let a = bar;
+    while (a > s && bar - a < 32 && isAlpha(t.charCodeAt(a - 1))) a--;
+    const q = t.charCodeAt(bar + 1);
+    if (a < bar && (q === 39 || q === 34)) {
+      const close = t.indexOf(String.fromCharCode(q), bar + 2);
+      if (close > 0 && close - bar < 512 && t.charCodeAt(close + 1) === 33) return hit(t.slice(a, Math.min(close + 2, a + 40)));
+    }
+    bar = t.indexOf('|', bar + 1);
+  }
+  return undefined;
+}
+
 function scan(t: string, lower: string, ctx: DetectContext): Hit | undefined {
   const n = t.length;
   if (n < 2) return undefined;
+  const dde = ddeFormula(t, lower);
+  if (dde) return dde;
   const st: State = { best: undefined, vars: undefined, globBudget: 24, paranoia: ctx.paranoia, strongPrefix: false, leadEnd: -1, leadSep: false };
   let special = false;
   for (let i = 0; i < n; i++) {
