@@ -455,6 +455,7 @@ describe('threat engine with its detectors: encodings attackers use, and text th
     ['a JWT whose kid is SQL', { headers: { authorization: 'Bearer ' + jwt({ alg: 'HS256', kid: "x' UNION SELECT 'key' -- " }) } }, true],
     ['a JWT whose jku is the metadata service', { headers: { authorization: 'Bearer ' + jwt({ alg: 'RS256', jku: 'http://169.254.169.254/latest/meta-data/' }) } }, true],
     ['an ordinary JWT (claims are not read)', { headers: { authorization: 'Bearer ' + jwt({ alg: 'RS256', kid: '2024-06-key-1', jku: 'https://auth.example.com/.well-known/jwks.json' }, { sub: "O'Brien' OR '1'='1" }) } }, false],
+    ['a secret file named after 300 other strings of a frame (every run is read)', { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: Buffer.from('\x00\x01abcd'.repeat(300) + '\x00@/var/jenkins_home/secrets/master.key\x00', 'latin1') }, true],
     ['PHP code in a PNG PUT as the body', { method: 'PUT', headers: { 'content-type': 'image/png' }, body: Buffer.from('\x89PNG\r\n\x1a\n\x00\x00<?php system($_GET["c"]); ?>\x00', 'latin1') }, true],
   ];
   const e = new ThreatEngine({ detectors: DETECTORS });

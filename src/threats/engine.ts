@@ -872,15 +872,18 @@ export class ThreatEngine {
     }
   }
 
-  /** Runs of at least 4 characters without a control character, each read as a body value (at most 256). */
+  /**
+   * Each run of at least 4 characters without a control character, read as a body value of its
+   * own (the strings of a frame are separate arguments, not lines of one text). Every run is
+   * read: the request's inspection budget bounds them as any values, and past it the request is
+   * refused, never passed with strings unread.
+   */
   private printableRuns(run: Inspection, text: string): void {
     let start = 0;
-    let runs = 0;
-    for (let i = 0; i <= text.length && runs < 256; i++) {
+    for (let i = 0; i <= text.length; i++) {
       const c = i < text.length ? text.charCodeAt(i) : 0;
       if (c >= 0x20 || c === 0x09) continue;
       if (i - start >= 4) {
-        runs++;
         run.value('body', '', text.slice(start, i), false);
         if (run.incomplete !== undefined) return;
       }
