@@ -363,7 +363,8 @@ function isBase64url(s: string, allowEmpty: boolean): boolean {
   return true;
 }
 
-function parseJsonObject(part: string): Claims | undefined {
+/** A base64url part of a compact JWS decoded as a JSON object, or undefined. */
+export function parseJsonObject(part: string): Claims | undefined {
   let value: unknown;
   try {
     value = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));

@@ -59,7 +59,8 @@ export function compileTemplate(template: string): Compiled {
   return { path: out, names };
 }
 
-function stripPort(host: string): string {
+/** The host of a Host header value without its port (an IPv6 literal keeps its brackets), lower-cased. */
+export function stripPort(host: string): string {
   if (host.charCodeAt(0) === 0x5b) {
     const end = host.indexOf(']');
     return end < 0 ? host : host.slice(0, end + 1);

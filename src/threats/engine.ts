@@ -36,6 +36,8 @@ import { SEVERITY } from './types.js';
 import type { DetectContext, Detector, Hit, InputLocation, Paranoia, RawRequest, ThreatCategory, ThreatFinding, ThreatVerdict } from './types.js';
 import { scanXml } from './xml.js';
 import { isMetadataHost } from './detectors/ssrf.js';
+import { stripPort } from '../routing/router.js';
+import { parseJsonObject } from '../identity/jwt.js';
 
 export interface NamedDetector {
   /** Family id, e.g. `sqli`; what exclusions name (with the hit's full id). */
@@ -133,17 +135,6 @@ const SKIPPED_HEADER_READS: ReadonlyMap<string, 'credentials' | 'lookup'> = new 
 /** `Host: 169.254.169.254`: a request addressed to the cloud metadata service, sent through the gateway as a proxy. */
 const METADATA_HOST: Hit = { detector: 'ssrf.metadata', category: 'ssrf', severity: SEVERITY.critical, paranoia: 1, evidence: 'Host' };
 
-/** The host of a Host header value, without its port (`[v6]:port`, `name:port`). */
-function hostOf(v: string): string {
-  const t = v.trim().toLowerCase();
-  if (t.charCodeAt(0) === 0x5b) {
-    const close = t.indexOf(']');
-    return close < 0 ? t : t.slice(1, close);
-  }
-  const colon = t.indexOf(':');
-  return colon < 0 ? t : t.slice(0, colon);
-}
-
 /** JOSE header members whose value a verifier may use to find its key: a file, a URL, a database key. */
 const JWT_KEY_MEMBERS = ['kid', 'jku', 'x5u'] as const;
 
@@ -156,17 +147,10 @@ const JWT_KEY_MEMBERS = ['kid', 'jku', 'x5u'] as const;
 function jwtHeader(run: Inspection, name: string, token: string): void {
   const dot = token.indexOf('.');
   if (dot < 16 || dot > 1400 || token.indexOf('.', dot + 1) < 0) return;
-  let header: unknown;
-  try {
-    const json = Buffer.from(token.slice(0, dot), 'base64url').toString('utf8');
-    if (json.charCodeAt(0) !== 0x7b) return;
-    header = JSON.parse(json);
-  } catch {
-    return;
-  }
-  if (header === null || typeof header !== 'object') return;
+  const header = parseJsonObject(token.slice(0, dot));
+  if (header === undefined) return;
   for (const m of JWT_KEY_MEMBERS) {
-    const x = (header as Record<string, unknown>)[m];
+    const x = header[m];
     if (typeof x === 'string' && x !== '') run.value('header', name + '.' + m, x, false);
   }
 }
@@ -177,7 +161,7 @@ function skippedHeader(run: Inspection, name: string, read: 'credentials' | 'loo
     // the metadata service as the request's own host (a gateway used as an open proxy)
     else if (name === 'host') {
       // (not a bare single label: a cluster may well run a service called `metadata`)
-      const h = hostOf(v);
+      const h = stripPort(v);
       const c = h.charCodeAt(0);
       if ((h.indexOf('.') >= 0 || h.indexOf(':') >= 0 || (c >= 0x30 && c <= 0x39)) && isMetadataHost(h)) run.hit(METADATA_HOST, 'header', name, false, '');
     }
